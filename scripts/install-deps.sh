@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what the project needs from Debian's archive (bookworm + bookworm-backports).
+# Idempotent: it does nothing when everything is present. Needs root for the install step.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  clang libclang-rt-14-dev clang-format clang-tidy
+  libcli11-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpixman-1-dev libseccomp-dev
+  libvirglrenderer-dev libepoxy-dev libgbm-dev libdrm-dev
+  libegl-mesa0 libgl1-mesa-dri
+)
+# End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),
+# a guest kernel and busybox for the initramfs the tests build.
+E2E_PACKAGES=(busybox-static cpio python3 kmod)
+BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils)
+
+missing=()
+for package in "${BUILD_PACKAGES[@]}" "${E2E_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+qemu_ok=0
+if command -v qemu-system-x86_64 >/dev/null &&
+   qemu-system-x86_64 --version | grep -Eq 'version (9|[1-9][0-9])\.'; then
+  qemu_ok=1
+fi
+
+if [[ ${#missing[@]} -eq 0 && $qemu_ok -eq 1 ]]; then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+backports_list=/etc/apt/sources.list.d/bookworm-backports.sources
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  cat >"$backports_list" <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${BUILD_PACKAGES[@]}" "${E2E_PACKAGES[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BACKPORTS_PACKAGES[@]}" >/dev/null
