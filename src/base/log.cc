@@ -52,9 +52,9 @@ void LogMessageV(LogLevel level, const char* format, va_list arguments) {
   clock_gettime(CLOCK_REALTIME, &now);
   tm utc{};
   gmtime_r(&now.tv_sec, &utc);
-  int prefix = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s vhost-device-gpu: ",
-                        utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000,
-                        LevelName(level));
+  int prefix =
+      snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s vhost-device-gpu: ", utc.tm_hour,
+               utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000, LevelName(level));
   if (prefix < 0) return;
   size_t used = static_cast<size_t>(prefix);
   int body = vsnprintf(line + used, sizeof(line) - used - 1, format, arguments);

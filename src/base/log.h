@@ -29,14 +29,14 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text);
 void LogMessage(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void LogMessageV(LogLevel level, const char* format, va_list arguments);
 
-#define VGPU_LOG_FUNCTION(Name, Level)                                          \
+#define VGPU_LOG_FUNCTION(Name, Level)                                             \
   inline void Name(const char* format, ...) __attribute__((format(printf, 1, 2))); \
-  inline void Name(const char* format, ...) {                                    \
-    if (!LogEnabled(Level)) return;                                              \
-    va_list arguments;                                                           \
-    va_start(arguments, format);                                                 \
-    LogMessageV(Level, format, arguments);                                       \
-    va_end(arguments);                                                           \
+  inline void Name(const char* format, ...) {                                      \
+    if (!LogEnabled(Level)) return;                                                \
+    va_list arguments;                                                             \
+    va_start(arguments, format);                                                   \
+    LogMessageV(Level, format, arguments);                                         \
+    va_end(arguments);                                                             \
   }
 VGPU_LOG_FUNCTION(LogError, LogLevel::kError)
 VGPU_LOG_FUNCTION(LogWarning, LogLevel::kWarning)

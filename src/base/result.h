@@ -24,8 +24,8 @@ enum class ErrorKind {
   kResourceExhausted,
   kUnsupported,
   kNotFound,
-  kSystem,           // A system call failed; `system_errno` says why.
-  kClosed,           // The peer closed the connection.
+  kSystem,  // A system call failed; `system_errno` says why.
+  kClosed,  // The peer closed the connection.
   kTimedOut,
   kInternal,
 };

@@ -1,0 +1,58 @@
+// Descriptor chains of a split virtqueue (virtio 1.2 §2.7.5), walked and validated.
+//
+//   Result<DescriptorChain> chain = WalkDescriptorChain(memory, table, head, options);
+//   if (!chain) { queue.PushUsed(head, 0); ... }   // A bad chain fails only its own request.
+//   ChainReader reader(*chain);
+//
+// Everything in a descriptor is guest-controlled. Each descriptor is copied out of guest memory
+// before it is looked at, indirect tables are copied whole, and the walk is bounded so that loops,
+// over-long chains and nested indirect tables end in an error instead of a hang.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "virtio/guest_memory.h"
+
+namespace vgpu::virtio {
+
+// Spec: struct virtq_desc (virtio 1.2 §2.7.5).
+struct VirtqDescriptor {
+  uint64_t addr;   // guest-controlled
+  uint32_t len;    // guest-controlled
+  uint16_t flags;  // guest-controlled
+  uint16_t next;   // guest-controlled
+} __attribute__((packed));
+static_assert(sizeof(VirtqDescriptor) == 16);
+
+inline constexpr uint16_t kDescriptorFlagNext = 1;
+inline constexpr uint16_t kDescriptorFlagWrite = 2;
+inline constexpr uint16_t kDescriptorFlagIndirect = 4;
+
+struct DescriptorChain {
+  uint16_t head_index = 0;
+  // Host views of the device-readable and device-writable buffers, in chain order. A descriptor
+  // that crosses from one memory region into the next becomes two spans.
+  std::vector<std::span<uint8_t>> readable;
+  std::vector<std::span<uint8_t>> writable;
+  uint64_t readable_length = 0;
+  uint64_t writable_length = 0;
+  // Keeps the spans' mappings alive while the chain is pending, even across a new memory table.
+  std::shared_ptr<const GuestMemory> memory;
+};
+
+struct WalkOptions {
+  uint16_t queue_size = 0;        // Bounds the chain length (§2.7.5.3: no longer than the queue).
+  bool indirect_allowed = false;  // VIRTIO_F_INDIRECT_DESC negotiated.
+};
+
+// Walks the chain starting at `head` through `descriptor_table` (the queue's table in guest memory,
+// queue_size entries).
+Result<DescriptorChain> WalkDescriptorChain(const std::shared_ptr<const GuestMemory>& memory,
+                                            std::span<const uint8_t> descriptor_table,
+                                            uint16_t head, const WalkOptions& options);
+
+}  // namespace vgpu::virtio

@@ -1,0 +1,52 @@
+// virtio::Device: what a virtio device model implements, whatever transport carries it.
+//
+// The vhost-user layer drives a Device; the GPU device model implements it and never sees
+// vhost-user. Threading contract:
+//   - Features(), QueueCount(), MaxQueueSize(), ReadConfig() and WriteConfig() may be called from
+//     the control thread at any time, also while the device thread is busy, so they must not wait
+//     for device work (QEMU reads config space synchronously from a vCPU).
+//   - Everything else runs on the device thread, whose EventLoop the device may use for its own
+//     fds (a renderer's fence fd, the display socket).
+//
+//   class MyDevice final : public virtio::Device { ... };
+//   device.Activate(loop, acked_features);
+//   device.QueueStarted(0, &queue);        // The device may now Pop() and PushUsed().
+//   device.QueueNotified(0);               // The driver kicked.
+//   device.QueueStopping(0);               // Finish or fail everything in flight; then forget it.
+//   device.Reset();
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "base/event_loop.h"
+#include "virtio/split_virtqueue.h"
+
+namespace vgpu::virtio {
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  // Device-specific feature bits offered (the transport adds VERSION_1 and ring features).
+  virtual uint64_t DeviceFeatures() const = 0;
+  virtual uint32_t QueueCount() const = 0;
+  virtual uint32_t MaxQueueSize(uint32_t queue_index) const = 0;
+  virtual uint32_t ConfigSize() const = 0;
+  // Copies config space bytes [offset, offset + destination.size()), already bounds-checked.
+  virtual void ReadConfig(uint32_t offset, std::span<uint8_t> destination) const = 0;
+  virtual void WriteConfig(uint32_t offset, std::span<const uint8_t> source) = 0;
+
+  // Device thread from here on.
+  // The driver's features are known and memory is about to be set up.
+  virtual void Activate(EventLoop& loop, uint64_t acked_features) = 0;
+  virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue) = 0;
+  virtual void QueueNotified(uint32_t queue_index) = 0;
+  // Completes (or fails) every request the device still holds from this queue; afterwards the
+  // queue pointer is no longer valid.
+  virtual void QueueStopping(uint32_t queue_index) = 0;
+  // Drops every piece of device state: the frontend went away or reset the device.
+  virtual void Reset() = 0;
+};
+
+}  // namespace vgpu::virtio
