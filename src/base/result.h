@@ -19,7 +19,8 @@ namespace vgpu {
 
 // What went wrong, coarsely; the message says the rest.
 enum class ErrorKind {
-  kInvalidArgument,  // Malformed or out-of-range input (guest or frontend).
+  kInvalidArgument,  // Out-of-range or inconsistent input (guest or frontend).
+  kMalformed,        // A message that breaks the protocol's framing or layout rules.
   kOutOfRange,       // An address or index outside what is mapped or allowed.
   kResourceExhausted,
   kUnsupported,

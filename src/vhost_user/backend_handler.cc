@@ -38,7 +38,7 @@ bool HasOwnReply(Request request) {
 }
 
 tl::unexpected<Error> Malformed(std::string message) {
-  return MakeError(ErrorKind::kInvalidArgument, std::move(message));
+  return MakeError(ErrorKind::kMalformed, std::move(message));
 }
 
 UniqueFd Duplicate(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
@@ -77,7 +77,7 @@ Result<void> BackendHandler::Handle(ReceivedMessage& message, Connection& connec
 
   Result<Reply> reply = Dispatch(message);
   if (!reply) {
-    const bool malformed = reply.error().kind == ErrorKind::kInvalidArgument;
+    const bool malformed = reply.error().kind == ErrorKind::kMalformed;
     LogWarning("vhost-user %s: %s", RequestName(message.header.request),
                reply.error().message.c_str());
     if (malformed || !need_reply || HasOwnReply(request)) return tl::unexpected(reply.error());

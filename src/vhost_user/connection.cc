@@ -68,7 +68,7 @@ Result<ReceivedMessage> Connection::Receive() {
     }
   }
   if (header.msg_flags & MSG_CTRUNC) {
-    return MakeError(ErrorKind::kInvalidArgument, "more fds than a vhost-user message may carry");
+    return MakeError(ErrorKind::kMalformed, "more fds than a vhost-user message may carry");
   }
   if (static_cast<size_t>(count) < sizeof(message.header)) {
     Result<void> rest = ReceiveExactly(reinterpret_cast<uint8_t*>(&message.header) + count,
@@ -76,10 +76,10 @@ Result<ReceivedMessage> Connection::Receive() {
     if (!rest) return tl::unexpected(rest.error());
   }
   if ((message.header.flags & kVersionMask) != kVersion) {
-    return MakeError(ErrorKind::kInvalidArgument, "unsupported vhost-user version bits");
+    return MakeError(ErrorKind::kMalformed, "unsupported vhost-user version bits");
   }
   if (message.header.size > kMaxPayloadSize) {
-    return MakeError(ErrorKind::kInvalidArgument, "payload size over the protocol's maximum");
+    return MakeError(ErrorKind::kMalformed, "payload size over the protocol's maximum");
   }
   message.payload.resize(message.header.size);
   if (message.header.size > 0) {

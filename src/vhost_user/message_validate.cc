@@ -5,7 +5,7 @@ namespace vgpu::vhost_user {
 Result<void> ExpectFdCount(const ReceivedMessage& message, size_t expected) {
   if (message.fds.size() != expected) {
     return MakeError(
-        ErrorKind::kInvalidArgument,
+        ErrorKind::kMalformed,
         std::to_string(message.fds.size()) + " fds attached, expected " + std::to_string(expected));
   }
   return {};
@@ -13,7 +13,7 @@ Result<void> ExpectFdCount(const ReceivedMessage& message, size_t expected) {
 
 Result<void> ExpectEmpty(const ReceivedMessage& message) {
   if (!message.payload.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument, "unexpected payload");
+    return MakeError(ErrorKind::kMalformed, "unexpected payload");
   }
   return ExpectFdCount(message, 0);
 }

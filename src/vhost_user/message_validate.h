@@ -2,7 +2,7 @@
 //
 //   Result<VringState> state = PayloadAs<VringState>(message);   // Exact size.
 //
-// A failure here is a malformed message (ErrorKind::kInvalidArgument): the connection closes.
+// A failure here is a malformed message (ErrorKind::kMalformed): the connection closes.
 #pragma once
 
 #include <cstring>
@@ -22,7 +22,7 @@ template <class T>
 Result<T> PayloadAs(const ReceivedMessage& message) {
   static_assert(std::is_trivially_copyable_v<T>);
   if (message.payload.size() != sizeof(T)) {
-    return MakeError(ErrorKind::kInvalidArgument,
+    return MakeError(ErrorKind::kMalformed,
                      "payload of " + std::to_string(message.payload.size()) + " bytes, expected " +
                          std::to_string(sizeof(T)));
   }
