@@ -1,52 +1,32 @@
 #include "gpu/device.h"
 
+#include <cstddef>
 #include <cstring>
 
 #include "base/log.h"
-#include "virtio/chain_io.h"
 
 namespace vgpu::gpu {
-namespace {
-
-// Spec: struct virtio_gpu_config (§5.7.4).
-struct VirtioGpuConfig {
-  uint32_t events_read;
-  uint32_t events_clear;
-  uint32_t num_scanouts;
-  uint32_t num_capsets;
-} __attribute__((packed));
-static_assert(sizeof(VirtioGpuConfig) == 16);
-
-// Spec: struct virtio_gpu_ctrl_hdr (§5.7.6.7).
-struct CtrlHeader {
-  uint32_t type;
-  uint32_t flags;
-  uint64_t fence_id;
-  uint32_t ctx_id;
-  uint8_t ring_idx;
-  uint8_t padding[3];
-} __attribute__((packed));
-static_assert(sizeof(CtrlHeader) == 24);
-
-constexpr uint32_t kFlagFence = 1;
-constexpr uint32_t kResponseErrorUnspecified = 0x1200;
-constexpr uint64_t kFeatureEdid = 1ull << 1;
-
-}  // namespace
 
 GpuDevice::GpuDevice(const GpuDeviceConfig& config) : config_(config) {}
 
-uint64_t GpuDevice::DeviceFeatures() const { return config_.edid ? kFeatureEdid : 0; }
+GpuDevice::~GpuDevice() = default;
 
-uint32_t GpuDevice::ConfigSize() const { return sizeof(VirtioGpuConfig); }
+uint64_t GpuDevice::DeviceFeatures() const {
+  uint64_t features = 1ull << kFeatureResourceUuid;
+  if (!config_.headless) features |= 1ull << kFeatureEdid;
+  return features;
+}
+
+uint32_t GpuDevice::ConfigSize() const { return sizeof(Config); }
 
 void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) const {
-  VirtioGpuConfig config{};
+  Config config{};
   {
     std::lock_guard lock(config_mutex_);
     config.events_read = events_read_;
   }
-  config.num_scanouts = config_.num_scanouts;
+  // QEMU replaces num_scanouts with its max_outputs (reference §1.6); 16 is what we can serve.
+  config.num_scanouts = kMaxScanouts;
   config.num_capsets = config_.num_capsets;
   // Bounds: the vhost-user layer checked offset + size <= ConfigSize().
   std::memcpy(destination.data(), reinterpret_cast<const uint8_t*>(&config) + offset,
@@ -54,31 +34,58 @@ void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) cons
 }
 
 void GpuDevice::WriteConfig(uint32_t offset, std::span<const uint8_t> source) {
-  // Only events_clear is writable (§5.7.4): a 1 bit clears the matching events_read bit.
-  VirtioGpuConfig written{};
+  // Only events_clear is writable (§5.7.4): each 1 bit clears that bit of events_read.
+  Config written{};
   std::memcpy(reinterpret_cast<uint8_t*>(&written) + offset, source.data(), source.size());
-  if (offset <= offsetof(VirtioGpuConfig, events_clear) &&
-      offset + source.size() >= offsetof(VirtioGpuConfig, events_clear) + sizeof(uint32_t)) {
+  const size_t clear_offset = offsetof(Config, events_clear);
+  if (offset <= clear_offset && offset + source.size() >= clear_offset + sizeof(uint32_t)) {
     std::lock_guard lock(config_mutex_);
     events_read_ &= ~written.events_clear;
   }
 }
 
-void GpuDevice::Activate(EventLoop&, uint64_t acked_features) { acked_features_ = acked_features; }
+void GpuDevice::SetEventLoop(EventLoop& loop) {
+  loop_ = &loop;
+  display_ = std::make_unique<DisplayChannel>(loop);
+  processor_ = std::make_unique<CommandProcessor>(
+      CommandProcessorConfig{config_.max_host_memory, !config_.headless},
+      config_.headless ? nullptr : display_.get());
+}
+
+void GpuDevice::Activate(uint64_t acked_features) {
+  processor_->set_acked_features(acked_features);
+}
 
 void GpuDevice::QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue) {
   queues_[queue_index] = queue;
 }
 
-void GpuDevice::QueueStopping(uint32_t queue_index) { queues_[queue_index] = nullptr; }
-
-void GpuDevice::Reset() {
-  queues_ = {};
-  display_socket_.reset();
-  acked_features_ = 0;
+void GpuDevice::QueueStopping(uint32_t queue_index) {
+  virtio::SplitVirtqueue* queue = queues_[queue_index];
+  if (queue_index == kControlQueue && pending_ && queue != nullptr) {
+    // The VMM's answer will not come in time: hand the chain back unanswered, so that the ring
+    // stops with nothing in flight (vhost-user GET_VRING_BASE).
+    queue->PushUsed(pending_->head_index, 0);
+    queue->NotifyIfNeeded();
+    pending_.reset();
+  }
+  queues_[queue_index] = nullptr;
 }
 
-void GpuDevice::SetDisplaySocket(UniqueFd socket) { display_socket_ = std::move(socket); }
+void GpuDevice::Reset() {
+  pending_.reset();
+  queues_ = {};
+  if (processor_) processor_->Reset();
+  if (display_) display_->Detach();
+}
+
+void GpuDevice::SetDisplaySocket(UniqueFd socket) {
+  if (config_.headless) {
+    LogInfo("headless: ignoring the VMM's display socket");
+    return;
+  }
+  if (display_) display_->Attach(std::move(socket));
+}
 
 void GpuDevice::QueueNotified(uint32_t queue_index) {
   if (queue_index == kControlQueue) {
@@ -88,33 +95,44 @@ void GpuDevice::QueueNotified(uint32_t queue_index) {
   }
 }
 
+void GpuDevice::CompletePending(uint64_t token, uint32_t used_length) {
+  // A stale token: the queue stopped or the device reset while the VMM was thinking.
+  if (!pending_ || pending_->token != token) return;
+  const uint16_t head = pending_->head_index;
+  pending_.reset();
+  virtio::SplitVirtqueue* queue = queues_[kControlQueue];
+  if (queue == nullptr) return;
+  queue->PushUsed(head, used_length);
+  queue->NotifyIfNeeded();
+  // Resume the commands queued behind it, from the loop rather than from inside this callback.
+  loop_->Post([this] { ProcessControlQueue(); });
+}
+
 void GpuDevice::ProcessControlQueue() {
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue == nullptr) return;
   do {
-    while (std::optional<virtio::PoppedChain> popped = queue->Pop()) {
-      uint32_t written = 0;
-      if (popped->chain) {
-        virtio::ChainReader reader(*popped->chain);
-        std::optional<CtrlHeader> request = reader.ReadObject<CtrlHeader>();
-        if (request) {
-          CtrlHeader response{};
-          response.type = kResponseErrorUnspecified;
-          if (request->flags & kFlagFence) {
-            response.flags = kFlagFence;
-            response.fence_id = request->fence_id;
-            response.ctx_id = request->ctx_id;
-          }
-          virtio::ChainWriter writer(*popped->chain);
-          if (writer.WriteObject(response)) written = static_cast<uint32_t>(writer.bytes_written());
-        }
-      } else {
+    while (!pending_) {
+      std::optional<virtio::PoppedChain> popped = queue->Pop();
+      if (!popped) break;
+      if (!popped->chain) {
         LogWarning("control queue: %s", popped->chain.error().message.c_str());
+        queue->PushUsed(popped->head_index, 0);
+        continue;
       }
-      queue->PushUsed(popped->head_index, written);
+      // Marked pending before the call, so a completion that arrives at once finds it.
+      const uint64_t token = next_token_++;
+      pending_ = PendingCommand{token, popped->head_index};
+      std::optional<uint32_t> used = processor_->HandleControl(
+          *popped->chain,
+          [this, token](uint32_t used_length) { CompletePending(token, used_length); });
+      if (used) {
+        pending_.reset();
+        queue->PushUsed(popped->head_index, *used);
+      }
     }
     queue->NotifyIfNeeded();
-  } while (queue->EnableKickAndRecheck());
+  } while (!pending_ && queue->EnableKickAndRecheck());
 }
 
 void GpuDevice::ProcessCursorQueue() {
@@ -122,6 +140,12 @@ void GpuDevice::ProcessCursorQueue() {
   if (queue == nullptr) return;
   do {
     while (std::optional<virtio::PoppedChain> popped = queue->Pop()) {
+      if (popped->chain) {
+        processor_->HandleCursor(*popped->chain);
+      } else {
+        LogWarning("cursor queue: %s", popped->chain.error().message.c_str());
+      }
+      // Like QEMU, cursor commands are returned with nothing written.
       queue->PushUsed(popped->head_index, 0);
     }
     queue->NotifyIfNeeded();

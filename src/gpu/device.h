@@ -1,26 +1,32 @@
-// GpuDevice: the virtio-gpu device model (virtio 1.2 §5.7) behind the virtio::Device interface.
+// GpuDevice: the virtio-gpu device (virtio 1.2 §5.7) behind the virtio::Device interface.
 //
 //   GpuDevice device(GpuDeviceConfig{...});
-//   // The vhost-user layer drives it: config reads on the control thread, queues on the device
-//   // thread.
+//   // The vhost-user layer drives it: config space from the control thread, everything else on
+//   // the device thread (SetEventLoop, Activate, queues, SetDisplaySocket).
 //
-// This is the foundation version: it owns config space and the two queues, decodes the control
-// header, and answers every command with a well-formed response.
+// It owns the config space, the two queues, the display channel to the VMM and the command
+// processor. A command that waits for the VMM (GET_DISPLAY_INFO, GET_EDID) stays pending without
+// blocking the thread; the control queue is not read further until it completes, so responses
+// keep their order (and fences their meaning).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 
 #include "base/unique_fd.h"
+#include "gpu/command_processor.h"
+#include "gpu/display_channel.h"
 #include "virtio/device.h"
 
 namespace vgpu::gpu {
 
 struct GpuDeviceConfig {
-  uint32_t num_scanouts = 1;
+  bool headless = false;  // No display output, no EDID feature.
   uint32_t num_capsets = 0;
-  bool edid = true;  // Offer VIRTIO_GPU_F_EDID (not in headless mode).
+  uint64_t max_host_memory = 256ull << 20;
 };
 
 class GpuDevice final : public virtio::Device {
@@ -29,6 +35,7 @@ class GpuDevice final : public virtio::Device {
   static constexpr uint32_t kCursorQueue = 1;
 
   explicit GpuDevice(const GpuDeviceConfig& config);
+  ~GpuDevice() override;
 
   uint64_t DeviceFeatures() const override;
   uint32_t QueueCount() const override { return 2; }
@@ -37,26 +44,42 @@ class GpuDevice final : public virtio::Device {
   void ReadConfig(uint32_t offset, std::span<uint8_t> destination) const override;
   void WriteConfig(uint32_t offset, std::span<const uint8_t> source) override;
 
-  void Activate(EventLoop& loop, uint64_t acked_features) override;
+  void SetEventLoop(EventLoop& loop) override;
+  void Activate(uint64_t acked_features) override;
   void QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue) override;
   void QueueNotified(uint32_t queue_index) override;
   void QueueStopping(uint32_t queue_index) override;
   void Reset() override;
 
-  // The display channel to the VMM (VHOST_USER_GPU_SET_SOCKET). Device thread.
+  // The display channel to the VMM (VHOST_USER_GPU_SET_SOCKET); a new one replaces the old.
   void SetDisplaySocket(UniqueFd socket);
 
+  // Device thread (or after it stopped).
+  CommandStatistics statistics() const {
+    return processor_ ? processor_->statistics() : CommandStatistics{};
+  }
+  const CommandProcessor* processor() const { return processor_.get(); }
+  const DisplayChannel* display() const { return display_.get(); }
+
  private:
+  struct PendingCommand {
+    uint64_t token;
+    uint16_t head_index;
+  };
   void ProcessControlQueue();
   void ProcessCursorQueue();
+  void CompletePending(uint64_t token, uint32_t used_length);
 
   const GpuDeviceConfig config_;
   mutable std::mutex config_mutex_;
   uint32_t events_read_ = 0;  // Guarded by config_mutex_.
 
-  uint64_t acked_features_ = 0;
+  EventLoop* loop_ = nullptr;
+  std::unique_ptr<DisplayChannel> display_;
+  std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
   std::array<virtio::SplitVirtqueue*, 2> queues_{};
-  UniqueFd display_socket_;
+  std::optional<PendingCommand> pending_;
+  uint64_t next_token_ = 1;
 };
 
 }  // namespace vgpu::gpu

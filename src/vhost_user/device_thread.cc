@@ -22,12 +22,13 @@ Result<void> DeviceThread::Start() {
   Result<void> initialised = loop_.Init();
   if (!initialised) return initialised;
   thread_ = std::thread([this] { loop_.Run(); });
+  loop_.RunSync([this] { device_.SetEventLoop(loop_); });
   return {};
 }
 
 void DeviceThread::Activate(uint64_t acked_features) {
   loop_.RunSync([&] {
-    device_.Activate(loop_, acked_features);
+    device_.Activate(acked_features);
     activated_ = true;
   });
 }

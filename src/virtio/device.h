@@ -9,7 +9,8 @@
 //     fds (a renderer's fence fd, the display socket).
 //
 //   class MyDevice final : public virtio::Device { ... };
-//   device.Activate(loop, acked_features);
+//   device.SetEventLoop(loop);            // Once, on the device thread, before anything else.
+//   device.Activate(acked_features);
 //   device.QueueStarted(0, &queue);        // The device may now Pop() and PushUsed().
 //   device.QueueNotified(0);               // The driver kicked.
 //   device.QueueStopping(0);               // Finish or fail everything in flight; then forget it.
@@ -38,8 +39,10 @@ class Device {
   virtual void WriteConfig(uint32_t offset, std::span<const uint8_t> source) = 0;
 
   // Device thread from here on.
-  // The driver's features are known and memory is about to be set up.
-  virtual void Activate(EventLoop& loop, uint64_t acked_features) = 0;
+  // The device thread's loop, for the device's own fds and timers. Called once, first.
+  virtual void SetEventLoop(EventLoop& loop) = 0;
+  // The driver's features are known and the rings are about to start.
+  virtual void Activate(uint64_t acked_features) = 0;
   virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue) = 0;
   virtual void QueueNotified(uint32_t queue_index) = 0;
   // Completes (or fails) every request the device still holds from this queue; afterwards the

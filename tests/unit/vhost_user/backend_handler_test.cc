@@ -29,7 +29,8 @@ class RecordingDevice final : public virtio::Device {
     last_config_write_offset = offset;
     last_config_write_size = static_cast<uint32_t>(source.size());
   }
-  void Activate(EventLoop&, uint64_t features) override { activated_features = features; }
+  void SetEventLoop(EventLoop&) override {}
+  void Activate(uint64_t features) override { activated_features = features; }
   void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue) override {
     queues[index] = queue;
     ++started;

@@ -1,0 +1,570 @@
+#include "gpu/command_processor.h"
+
+#include <pixman.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstring>
+
+#include "base/checked_math.h"
+#include "gpu/edid.h"
+#include "gpu/response.h"
+#include "renderer/software2d/pixel_conversion.h"
+#include "renderer/software2d/pixel_format.h"
+#include "virtio/chain_io.h"
+
+namespace vgpu::gpu {
+namespace {
+
+using renderer::software2d::HostImage;
+using renderer::software2d::kBytesPerPixel;
+
+// Copies the request struct T out of the chain's readable buffers (decode before use).
+template <class T>
+std::optional<T> ReadRequest(const virtio::DescriptorChain& chain) {
+  virtio::ChainReader reader(chain);
+  return reader.ReadObject<T>();
+}
+
+// True when `rect` lies inside a width x height image, computed without overflow.
+bool RectInside(const Rect& rect, uint32_t width, uint32_t height) {
+  return RangeFits<uint64_t>(rect.x, rect.width, width) &&
+         RangeFits<uint64_t>(rect.y, rect.height, height);
+}
+
+// The intersection of two rectangles (both already inside the same image, so no overflow).
+std::optional<Rect> Intersect(const Rect& a, const Rect& b) {
+  const uint32_t left = std::max(a.x, b.x);
+  const uint32_t top = std::max(a.y, b.y);
+  const uint32_t right = std::min(a.x + a.width, b.x + b.width);
+  const uint32_t bottom = std::min(a.y + a.height, b.y + b.height);
+  if (left >= right || top >= bottom) return std::nullopt;
+  return Rect{left, top, right - left, bottom - top};
+}
+
+bool FeatureAcked(uint64_t features, uint32_t bit) { return (features >> bit) & 1; }
+
+}  // namespace
+
+CommandProcessor::CommandProcessor(const CommandProcessorConfig& config, DisplayChannel* display)
+    : config_(config), display_(display), resources_(config.max_host_memory) {
+  scanouts_[0].display_enabled = true;
+  scanouts_[0].display_width = kDefaultDisplayWidth;
+  scanouts_[0].display_height = kDefaultDisplayHeight;
+}
+
+void CommandProcessor::Reset() {
+  resources_.Clear();
+  scanouts_ = {};
+  scanouts_[0].display_enabled = true;
+  scanouts_[0].display_width = kDefaultDisplayWidth;
+  scanouts_[0].display_height = kDefaultDisplayHeight;
+  acked_features_ = 0;
+}
+
+ResponseType CommandProcessor::Reject(ResponseType type, const char* format, ...) {
+  ++statistics_.errors;
+  if (LogEnabled(LogLevel::kWarning)) {
+    char message[256];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(message, sizeof(message), format, arguments);
+    va_end(arguments);
+    guest_errors_.Log(LogLevel::kWarning, "guest: %s -> %s", message, ResponseName(type));
+  }
+  return type;
+}
+
+uint32_t CommandProcessor::Respond(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                                   ResponseType type) {
+  const uint32_t written = WriteResponse(chain, ResponseHeader(header, type));
+  if (written == 0) {
+    guest_errors_.Log(LogLevel::kWarning, "guest: %s without room for its response",
+                      CommandName(header.type));
+  }
+  return written;
+}
+
+std::optional<uint32_t> CommandProcessor::HandleControl(const virtio::DescriptorChain& chain,
+                                                        Completion on_complete) {
+  ++statistics_.commands;
+  std::optional<CtrlHdr> header = ReadRequest<CtrlHdr>(chain);
+  if (!header) {
+    // Nothing of the request can be trusted; answer with a zeroed, unfenced header if there is
+    // room (QEMU's VIRTIO_GPU_FILL_CMD answers ERR_UNSPEC too).
+    Reject(ResponseType::kErrUnspec, "request shorter than a header");
+    return WriteResponse(chain, ResponseHeader(CtrlHdr{}, ResponseType::kErrUnspec));
+  }
+  LogTrace("command %s", CommandName(header->type));
+  switch (static_cast<CommandType>(header->type)) {
+    case CommandType::kGetDisplayInfo:
+      return GetDisplayInfo(chain, *header, std::move(on_complete));
+    case CommandType::kGetEdid:
+      return GetEdid(chain, *header, std::move(on_complete));
+    case CommandType::kResourceCreate2d:
+      return Respond(chain, *header, ResourceCreate2d(chain));
+    case CommandType::kResourceUnref:
+      return Respond(chain, *header, ResourceUnref(chain));
+    case CommandType::kSetScanout:
+      return Respond(chain, *header, SetScanout(chain));
+    case CommandType::kResourceFlush:
+      return Respond(chain, *header, ResourceFlush(chain));
+    case CommandType::kTransferToHost2d:
+      return Respond(chain, *header, TransferToHost2d(chain));
+    case CommandType::kResourceAttachBacking:
+      return Respond(chain, *header, AttachBacking(chain));
+    case CommandType::kResourceDetachBacking:
+      return Respond(chain, *header, DetachBacking(chain));
+    case CommandType::kGetCapsetInfo:
+    case CommandType::kGetCapset:
+      // No capsets in 2D mode: every index and id is out of range (§5.7.6.8).
+      return Respond(chain, *header,
+                     Reject(ResponseType::kErrInvalidParameter, "%s: no capsets in this mode",
+                            CommandName(header->type)));
+    case CommandType::kResourceAssignUuid:
+      return AssignUuid(chain, *header);
+    default:
+      return Respond(chain, *header,
+                     Reject(ResponseType::kErrUnspec, "%s (0x%x) not supported in this mode",
+                            CommandName(header->type), header->type));
+  }
+}
+
+RespDisplayInfo CommandProcessor::LocalDisplayInfo() const {
+  RespDisplayInfo info{};
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+    if (!scanouts_[i].display_enabled) continue;
+    info.pmodes[i].r = Rect{0, 0, scanouts_[i].display_width, scanouts_[i].display_height};
+    info.pmodes[i].enabled = 1;
+  }
+  return info;
+}
+
+void CommandProcessor::RecordDisplayInfo(const RespDisplayInfo& info) {
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+    const DisplayOne& mode = info.pmodes[i];
+    scanouts_[i].display_enabled = mode.enabled != 0 && mode.r.width > 0 && mode.r.height > 0;
+    scanouts_[i].display_width = mode.r.width;
+    scanouts_[i].display_height = mode.r.height;
+  }
+}
+
+std::optional<uint32_t> CommandProcessor::GetDisplayInfo(const virtio::DescriptorChain& chain,
+                                                         const CtrlHdr& header,
+                                                         Completion on_complete) {
+  if (display_ == nullptr || !display_->attached()) {
+    RespDisplayInfo info = LocalDisplayInfo();
+    info.hdr = ResponseHeader(header, ResponseType::kOkDisplayInfo);
+    return WriteResponse(chain, info);
+  }
+  // QEMU knows the window sizes; ask it, without blocking (the reply may never come).
+  display_->RequestDisplayInfo([this, chain, header, on_complete = std::move(on_complete)](
+                                   std::optional<RespDisplayInfo> reply) {
+    RespDisplayInfo info{};
+    if (reply) {
+      // Copy field by field: only what the spec defines goes to the guest.
+      for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+        info.pmodes[i].r = reply->pmodes[i].r;
+        info.pmodes[i].enabled = reply->pmodes[i].enabled ? 1 : 0;
+        info.pmodes[i].flags = reply->pmodes[i].flags;
+      }
+      RecordDisplayInfo(info);
+    } else {
+      info = LocalDisplayInfo();
+    }
+    info.hdr = ResponseHeader(header, ResponseType::kOkDisplayInfo);
+    on_complete(WriteResponse(chain, info));
+  });
+  return std::nullopt;
+}
+
+RespEdid CommandProcessor::LocalEdid(uint32_t scanout_id) const {
+  const Scanout& scanout = scanouts_[scanout_id];
+  const bool known = scanout.display_width > 0 && scanout.display_height > 0;
+  const EdidBlock block = GenerateEdid(known ? scanout.display_width : kDefaultDisplayWidth,
+                                       known ? scanout.display_height : kDefaultDisplayHeight);
+  RespEdid edid{};
+  edid.size = static_cast<uint32_t>(block.size());
+  std::memcpy(edid.edid, block.data(), block.size());
+  return edid;
+}
+
+std::optional<uint32_t> CommandProcessor::GetEdid(const virtio::DescriptorChain& chain,
+                                                  const CtrlHdr& header, Completion on_complete) {
+  std::optional<gpu::GetEdid> request = ReadRequest<gpu::GetEdid>(chain);
+  if (!request) {
+    return Respond(chain, header, Reject(ResponseType::kErrUnspec, "GET_EDID truncated"));
+  }
+  if (!config_.edid_offered || !FeatureAcked(acked_features_, kFeatureEdid)) {
+    return Respond(chain, header,
+                   Reject(ResponseType::kErrUnspec, "GET_EDID without VIRTIO_GPU_F_EDID"));
+  }
+  const uint32_t scanout_id = request->scanout;
+  if (scanout_id >= kMaxScanouts) {
+    return Respond(chain, header,
+                   Reject(ResponseType::kErrInvalidParameter, "GET_EDID scanout %u", scanout_id));
+  }
+  if (display_ == nullptr || !display_->attached()) {
+    RespEdid edid = LocalEdid(scanout_id);
+    edid.hdr = ResponseHeader(header, ResponseType::kOkEdid);
+    return WriteResponse(chain, edid);
+  }
+  display_->RequestEdid(scanout_id,
+                        [this, chain, header, scanout_id,
+                         on_complete = std::move(on_complete)](std::optional<RespEdid> reply) {
+                          RespEdid edid{};
+                          if (reply && reply->size > 0 && reply->size <= sizeof(edid.edid)) {
+                            edid.size = reply->size;
+                            std::memcpy(edid.edid, reply->edid, reply->size);
+                          } else {
+                            // Old QEMU (no EDID support) or no reply: an EDID of our own for the
+                            // head's size.
+                            edid = LocalEdid(scanout_id);
+                          }
+                          edid.hdr = ResponseHeader(header, ResponseType::kOkEdid);
+                          on_complete(WriteResponse(chain, edid));
+                        });
+  return std::nullopt;
+}
+
+ResponseType CommandProcessor::ResourceCreate2d(const virtio::DescriptorChain& chain) {
+  std::optional<gpu::ResourceCreate2d> request = ReadRequest<gpu::ResourceCreate2d>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_CREATE_2D truncated");
+  const ResourceId id{request->resource_id};
+  if (id.value() == 0 || resources_.Find(id) != nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_CREATE_2D id %u", id.value());
+  }
+  if (!renderer::software2d::PixmanFormatFor(request->format)) {
+    return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_CREATE_2D format %u",
+                  request->format);
+  }
+  if (request->width == 0 || request->height == 0) {
+    return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_CREATE_2D size %ux%u",
+                  request->width, request->height);
+  }
+  // Check the cap before allocating anything (u64: 0xffffffff^2 * 4 fits).
+  const uint64_t bytes = uint64_t{request->width} * request->height * kBytesPerPixel;
+  if (!resources_.Fits(bytes)) {
+    return Reject(ResponseType::kErrOutOfMemory, "RESOURCE_CREATE_2D %ux%u over the memory cap",
+                  request->width, request->height);
+  }
+  Result<HostImage> image = HostImage::Create(request->width, request->height, request->format);
+  if (!image) {
+    return Reject(image.error().kind == ErrorKind::kResourceExhausted
+                      ? ResponseType::kErrOutOfMemory
+                      : ResponseType::kErrInvalidParameter,
+                  "RESOURCE_CREATE_2D: %s", image.error().message.c_str());
+  }
+  if (!resources_.Insert(id, std::move(*image))) {
+    return Reject(ResponseType::kErrOutOfMemory, "RESOURCE_CREATE_2D over the memory cap");
+  }
+  return ResponseType::kOkNodata;
+}
+
+void CommandProcessor::DisableScanout(uint32_t scanout_id) {
+  Scanout& scanout = scanouts_[scanout_id];
+  scanout.resource = ResourceId{0};
+  scanout.rect = Rect{};
+  if (scanout.announced_width != 0 && display_ != nullptr && display_->attached()) {
+    (void)display_->SendScanout(scanout_id, 0, 0);
+  }
+  scanout.announced_width = 0;
+  scanout.announced_height = 0;
+}
+
+ResponseType CommandProcessor::ResourceUnref(const virtio::DescriptorChain& chain) {
+  std::optional<gpu::ResourceUnref> request = ReadRequest<gpu::ResourceUnref>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_UNREF truncated");
+  const ResourceId id{request->resource_id};
+  if (resources_.Find(id) == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_UNREF id %u", id.value());
+  }
+  // A head showing the resource goes dark rather than pointing at freed memory.
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+    if (scanouts_[i].resource == id) DisableScanout(i);
+  }
+  resources_.Erase(id);  // Drops the backing too (CVE-2016-9912 class).
+  return ResponseType::kOkNodata;
+}
+
+ResponseType CommandProcessor::SetScanout(const virtio::DescriptorChain& chain) {
+  std::optional<gpu::SetScanout> request = ReadRequest<gpu::SetScanout>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "SET_SCANOUT truncated");
+  const uint32_t scanout_id = request->scanout_id;
+  if (scanout_id >= kMaxScanouts) {
+    return Reject(ResponseType::kErrInvalidScanoutId, "SET_SCANOUT scanout %u", scanout_id);
+  }
+  const ResourceId id{request->resource_id};
+  if (id.value() == 0) {
+    DisableScanout(scanout_id);
+    return ResponseType::kOkNodata;
+  }
+  Resource2d* resource = resources_.Find(id);
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "SET_SCANOUT resource %u", id.value());
+  }
+  const Rect rect = request->r;
+  if (rect.width < kMinScanoutSize || rect.height < kMinScanoutSize ||
+      !RectInside(rect, resource->image.width(), resource->image.height())) {
+    return Reject(ResponseType::kErrInvalidParameter,
+                  "SET_SCANOUT rect %ux%u+%u+%u outside resource %u (%ux%u)", rect.width,
+                  rect.height, rect.x, rect.y, id.value(), resource->image.width(),
+                  resource->image.height());
+  }
+  Scanout& scanout = scanouts_[scanout_id];
+  const bool changed = scanout.resource != id || std::memcmp(&scanout.rect, &rect, sizeof(rect));
+  scanout.resource = id;
+  scanout.rect = rect;
+  if (display_ != nullptr && display_->attached()) {
+    if (scanout.announced_width != rect.width || scanout.announced_height != rect.height) {
+      (void)display_->SendScanout(scanout_id, rect.width, rect.height);
+      scanout.announced_width = rect.width;
+      scanout.announced_height = rect.height;
+    }
+    // Show the new content at once; QEMU displays a new surface only with its first UPDATE.
+    if (changed) SendUpdate(scanout_id, *resource, rect);
+  }
+  return ResponseType::kOkNodata;
+}
+
+void CommandProcessor::SendUpdate(uint32_t scanout_id, Resource2d& resource,
+                                  const Rect& resource_rect) {
+  const Scanout& scanout = scanouts_[scanout_id];
+  const HostImage& image = resource.image;
+  // Scanout-relative position of the damaged rectangle.
+  const uint32_t x = resource_rect.x - scanout.rect.x;
+  const uint32_t y = resource_rect.y - scanout.rect.y;
+  const uint64_t row_offset =
+      uint64_t{resource_rect.y} * image.stride() + uint64_t{resource_rect.x} * kBytesPerPixel;
+  if (renderer::software2d::IsDisplayNative(image.format())) {
+    // The rows already are x8r8g8b8: send them straight from the resource (no staging copy).
+    Result<void> sent =
+        display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                             image.bytes().data() + row_offset, image.stride());
+    if (sent) ++statistics_.display_updates;
+    return;
+  }
+  const uint32_t row_bytes = resource_rect.width * kBytesPerPixel;
+  staging_.resize(uint64_t{row_bytes} * resource_rect.height);
+  Result<void> converted = renderer::software2d::ConvertToXrgb8888(
+      image.view(),
+      renderer::software2d::PixelRect{resource_rect.x, resource_rect.y, resource_rect.width,
+                                      resource_rect.height},
+      staging_, row_bytes);
+  if (!converted) {
+    LogWarning("display update conversion failed: %s", converted.error().message.c_str());
+    return;
+  }
+  Result<void> sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width,
+                                           resource_rect.height, staging_.data(), row_bytes);
+  if (sent) ++statistics_.display_updates;
+}
+
+void CommandProcessor::SendToScanouts(Resource2d& resource, const Rect& rect) {
+  if (display_ == nullptr || !display_->attached()) return;
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+    const Scanout& scanout = scanouts_[i];
+    if (scanout.resource != resource.id) continue;
+    std::optional<Rect> damage = Intersect(rect, scanout.rect);
+    if (damage) SendUpdate(i, resource, *damage);
+  }
+}
+
+ResponseType CommandProcessor::ResourceFlush(const virtio::DescriptorChain& chain) {
+  std::optional<gpu::ResourceFlush> request = ReadRequest<gpu::ResourceFlush>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_FLUSH truncated");
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_FLUSH resource %u",
+                  request->resource_id);
+  }
+  if (!RectInside(request->r, resource->image.width(), resource->image.height())) {
+    return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_FLUSH rect outside resource %u",
+                  request->resource_id);
+  }
+  SendToScanouts(*resource, request->r);
+  return ResponseType::kOkNodata;
+}
+
+ResponseType CommandProcessor::TransferToHost2d(const virtio::DescriptorChain& chain) {
+  std::optional<gpu::TransferToHost2d> request = ReadRequest<gpu::TransferToHost2d>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "TRANSFER_TO_HOST_2D truncated");
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "TRANSFER_TO_HOST_2D resource %u",
+                  request->resource_id);
+  }
+  if (!resource->backing) {
+    return Reject(ResponseType::kErrUnspec, "TRANSFER_TO_HOST_2D resource %u has no backing",
+                  request->resource_id);
+  }
+  HostImage& image = resource->image;
+  const Rect rect = request->r;
+  if (!RectInside(rect, image.width(), image.height())) {
+    return Reject(ResponseType::kErrInvalidParameter, "TRANSFER_TO_HOST_2D rect outside resource");
+  }
+  if (rect.width == 0 || rect.height == 0) return ResponseType::kOkNodata;
+  const uint64_t stride = image.stride();
+  const uint64_t row_bytes = uint64_t{rect.width} * kBytesPerPixel;
+  // The backing's row r starts at offset + r * stride (QEMU's layout); the last row must end
+  // inside the backing. Checked once, before any byte moves.
+  std::optional<uint64_t> last_row = CheckedMul<uint64_t>(stride, rect.height - 1);
+  std::optional<uint64_t> last_row_start =
+      last_row ? CheckedAdd<uint64_t>(request->offset, *last_row) : std::nullopt;
+  std::optional<uint64_t> end =
+      last_row_start ? CheckedAdd<uint64_t>(*last_row_start, row_bytes) : std::nullopt;
+  if (!end || *end > resource->backing->size()) {
+    return Reject(ResponseType::kErrInvalidParameter,
+                  "TRANSFER_TO_HOST_2D reads past the backing of resource %u",
+                  request->resource_id);
+  }
+  uint8_t* destination = image.bytes().data();
+  const uint64_t first = uint64_t{rect.y} * stride + uint64_t{rect.x} * kBytesPerPixel;
+  if (rect.x == 0 && rect.width == image.width()) {
+    // Whole rows: one contiguous copy.
+    (void)resource->backing->CopyOut(request->offset,
+                                     std::span<uint8_t>(destination + first, stride * rect.height));
+  } else {
+    for (uint32_t row = 0; row < rect.height; ++row) {
+      (void)resource->backing->CopyOut(
+          request->offset + row * stride,
+          std::span<uint8_t>(destination + first + row * stride, row_bytes));
+    }
+  }
+  return ResponseType::kOkNodata;
+}
+
+ResponseType CommandProcessor::AttachBacking(const virtio::DescriptorChain& chain) {
+  virtio::ChainReader reader(chain);
+  std::optional<ResourceAttachBacking> request = reader.ReadObject<ResourceAttachBacking>();
+  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING truncated");
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_ATTACH_BACKING resource %u",
+                  request->resource_id);
+  }
+  if (resource->backing) {
+    // A second attach would leak the first (CVE-2017-5578 class): refuse it.
+    return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING resource %u already backed",
+                  request->resource_id);
+  }
+  if (request->nr_entries == 0 || request->nr_entries > kMaxBackingEntries) {
+    return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_ATTACH_BACKING %u entries",
+                  request->nr_entries);
+  }
+  if (reader.remaining() < uint64_t{request->nr_entries} * sizeof(MemEntry)) {
+    return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING entry list truncated");
+  }
+  std::vector<MemEntry> entries(request->nr_entries);
+  (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(entries.data()),
+                                       entries.size() * sizeof(MemEntry)));
+  Result<BackingStore> backing = BackingStore::Create(chain.memory, entries);
+  if (!backing) {
+    return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING: %s",
+                  backing.error().message.c_str());
+  }
+  resource->backing = std::move(*backing);
+  return ResponseType::kOkNodata;
+}
+
+ResponseType CommandProcessor::DetachBacking(const virtio::DescriptorChain& chain) {
+  std::optional<ResourceDetachBacking> request = ReadRequest<ResourceDetachBacking>(chain);
+  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_DETACH_BACKING truncated");
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_DETACH_BACKING resource %u",
+                  request->resource_id);
+  }
+  if (!resource->backing) {
+    return Reject(ResponseType::kErrUnspec, "RESOURCE_DETACH_BACKING resource %u has none",
+                  request->resource_id);
+  }
+  resource->backing.reset();
+  return ResponseType::kOkNodata;
+}
+
+uint32_t CommandProcessor::AssignUuid(const virtio::DescriptorChain& chain, const CtrlHdr& header) {
+  std::optional<ResourceAssignUuid> request = ReadRequest<ResourceAssignUuid>(chain);
+  if (!request) {
+    return Respond(chain, header, Reject(ResponseType::kErrUnspec, "ASSIGN_UUID truncated"));
+  }
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Respond(chain, header,
+                   Reject(ResponseType::kErrInvalidResourceId, "ASSIGN_UUID resource %u",
+                          request->resource_id));
+  }
+  if (!resource->uuid) {
+    std::array<uint8_t, 16> uuid{};
+    if (getrandom(uuid.data(), uuid.size(), 0) != static_cast<ssize_t>(uuid.size())) {
+      return Respond(chain, header, Reject(ResponseType::kErrUnspec, "no randomness for a UUID"));
+    }
+    uuid[6] = static_cast<uint8_t>((uuid[6] & 0x0f) | 0x40);  // RFC 4122 version 4.
+    uuid[8] = static_cast<uint8_t>((uuid[8] & 0x3f) | 0x80);  // RFC 4122 variant.
+    resource->uuid = uuid;
+  }
+  RespResourceUuid response{};
+  response.hdr = ResponseHeader(header, ResponseType::kOkResourceUuid);
+  std::memcpy(response.uuid, resource->uuid->data(), 16);
+  return WriteResponse(chain, response);
+}
+
+void CommandProcessor::HandleCursor(const virtio::DescriptorChain& chain) {
+  ++statistics_.cursor_commands;
+  std::optional<UpdateCursor> request = ReadRequest<UpdateCursor>(chain);
+  if (!request) {
+    Reject(ResponseType::kErrUnspec, "cursor command truncated");
+    return;
+  }
+  const CursorPos& position = request->pos;
+  if (position.scanout_id >= kMaxScanouts) {
+    Reject(ResponseType::kErrInvalidScanoutId, "cursor on scanout %u", position.scanout_id);
+    return;
+  }
+  if (display_ == nullptr || !display_->attached()) return;
+  switch (static_cast<CommandType>(request->hdr.type)) {
+    case CommandType::kMoveCursor:
+      (void)display_->SendCursorPos(position.scanout_id, position.x, position.y);
+      return;
+    case CommandType::kUpdateCursor:
+      break;
+    default:
+      Reject(ResponseType::kErrUnspec, "cursor queue command 0x%x", request->hdr.type);
+      return;
+  }
+  if (request->resource_id == 0) {
+    (void)display_->SendCursorHide(position.scanout_id, position.x, position.y);
+    return;
+  }
+  // §5.7.6.10: the cursor is a 64x64 resource. Anything else shows an empty cursor rather than
+  // reading past a smaller image (CVE-2016-9846 class).
+  std::array<uint32_t, kCursorSize * kCursorSize> pixels{};
+  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    Reject(ResponseType::kErrInvalidResourceId, "UPDATE_CURSOR resource %u", request->resource_id);
+  } else if (resource->image.width() != kCursorSize || resource->image.height() != kCursorSize) {
+    Reject(ResponseType::kErrInvalidParameter, "UPDATE_CURSOR resource %u is %ux%u",
+           request->resource_id, resource->image.width(), resource->image.height());
+  } else {
+    // CURSOR_UPDATE carries a8r8g8b8: convert with pixman, keeping alpha.
+    std::optional<pixman_format_code_t> format =
+        renderer::software2d::PixmanFormatFor(resource->image.format());
+    pixman_image_t* source =
+        pixman_image_create_bits(*format, kCursorSize, kCursorSize,
+                                 reinterpret_cast<uint32_t*>(resource->image.bytes().data()),
+                                 static_cast<int>(resource->image.stride()));
+    pixman_image_t* destination = pixman_image_create_bits(
+        PIXMAN_a8r8g8b8, kCursorSize, kCursorSize, pixels.data(), kCursorSize * 4);
+    if (source != nullptr && destination != nullptr) {
+      pixman_image_composite32(PIXMAN_OP_SRC, source, nullptr, destination, 0, 0, 0, 0, 0, 0,
+                               kCursorSize, kCursorSize);
+    }
+    if (source != nullptr) pixman_image_unref(source);
+    if (destination != nullptr) pixman_image_unref(destination);
+  }
+  (void)display_->SendCursorUpdate(position.scanout_id, position.x, position.y, request->hot_x,
+                                   request->hot_y, pixels.data());
+}
+
+}  // namespace vgpu::gpu

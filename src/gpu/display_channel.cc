@@ -1,0 +1,473 @@
+#include "gpu/display_channel.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <utility>
+
+#include "base/checked_math.h"
+#include "base/log.h"
+
+namespace vgpu::gpu {
+namespace {
+
+using display::MessageHeader;
+using display::Request;
+
+constexpr uint64_t kNegotiableFeatures =
+    (uint64_t{1} << display::kFeatureEdid) | (uint64_t{1} << display::kFeatureDmabuf2);
+constexpr uint32_t kBytesPerPixel = 4;  // x8r8g8b8.
+// The largest fixed payload part that SendMessage copies next to the header (UPDATE's).
+constexpr size_t kMaxPayloadHeader = sizeof(display::Update);
+// Reads per wake-up, so that a VMM flooding the socket cannot hold the device thread.
+constexpr int kMaxReadsPerWakeup = 64;
+
+template <class T>
+std::span<const uint8_t> BytesOf(const T& value) {
+  return {reinterpret_cast<const uint8_t*>(&value), sizeof(value)};
+}
+
+}  // namespace
+
+DisplayChannel::DisplayChannel(EventLoop& loop, DisplayChannelOptions options)
+    : loop_(loop), options_(options) {}
+
+DisplayChannel::~DisplayChannel() {
+  // Pending callbacks are dropped, not run: their owners may be gone already.
+  if (socket_watch_) loop_.Unwatch(*socket_watch_);
+  if (timer_watch_) loop_.Unwatch(*timer_watch_);
+}
+
+bool DisplayChannel::supports_edid() const {
+  return (protocol_features_ & (uint64_t{1} << display::kFeatureEdid)) != 0;
+}
+
+bool DisplayChannel::supports_dmabuf2() const {
+  return (protocol_features_ & (uint64_t{1} << display::kFeatureDmabuf2)) != 0;
+}
+
+void DisplayChannel::Attach(UniqueFd socket) {
+  // A guest reboot brings a new socket; the old one is finished (its requests end here).
+  Detach();
+  if (!SetUpSocket(std::move(socket))) {
+    Detach();
+    return;
+  }
+  LogInfo("display: socket attached");
+  StartHandshake();
+}
+
+bool DisplayChannel::SetUpSocket(UniqueFd socket) {
+  if (!socket.valid()) {
+    LogError("display: no socket to attach");
+    return false;
+  }
+  // Sends block, bounded by SO_SNDTIMEO; reads use MSG_DONTWAIT.
+  const int flags = fcntl(socket.get(), F_GETFL);
+  if (flags < 0 || fcntl(socket.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    LogError("display: fcntl on the display socket: %s", ErrnoText(errno).c_str());
+    return false;
+  }
+  const auto timeout_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.send_timeout).count();
+  timeval send_timeout{};
+  send_timeout.tv_sec = static_cast<time_t>(timeout_us / 1000000);
+  send_timeout.tv_usec = static_cast<suseconds_t>(timeout_us % 1000000);
+  if (setsockopt(socket.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) !=
+      0) {
+    LogError("display: SO_SNDTIMEO on the display socket: %s", ErrnoText(errno).c_str());
+    return false;
+  }
+  UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer) {
+    LogError("display: timerfd_create: %s", ErrnoText(errno).c_str());
+    return false;
+  }
+  socket_ = std::move(socket);
+  timer_ = std::move(timer);
+  Result<WatchId> socket_watch =
+      loop_.Watch(socket_.get(), EPOLLIN | EPOLLRDHUP, [this](uint32_t) { OnSocketReadable(); });
+  if (!socket_watch) {
+    LogError("display: %s", socket_watch.error().message.c_str());
+    return false;
+  }
+  socket_watch_ = *socket_watch;
+  Result<WatchId> timer_watch = loop_.Watch(timer_.get(), EPOLLIN, [this](uint32_t) { OnTimer(); });
+  if (!timer_watch) {
+    LogError("display: %s", timer_watch.error().message.c_str());
+    return false;
+  }
+  timer_watch_ = *timer_watch;
+  return true;
+}
+
+void DisplayChannel::Detach() {
+  const bool was_attached = socket_.valid();
+  ++generation_;
+  if (socket_watch_) loop_.Unwatch(*socket_watch_);
+  if (timer_watch_) loop_.Unwatch(*timer_watch_);
+  socket_watch_.reset();
+  timer_watch_.reset();
+  socket_.reset();
+  timer_.reset();
+  handshake_done_ = false;
+  replies_trusted_ = true;
+  protocol_features_ = 0;
+  edid_scanouts_ = 1;
+  read_length_ = 0;
+  if (was_attached) LogInfo("display: socket detached");
+  // State first, callbacks last: they may call back into the channel.
+  std::deque<PendingRequest> ended;
+  ended.swap(in_flight_);
+  for (PendingRequest& request : waiting_) ended.push_back(std::move(request));
+  waiting_.clear();
+  CompleteAll(std::move(ended));
+}
+
+void DisplayChannel::CompleteAll(std::deque<PendingRequest> requests) {
+  for (PendingRequest& request : requests) request.complete({});
+}
+
+void DisplayChannel::StartHandshake() {
+  PendingRequest request;
+  request.request = Request::kGetProtocolFeatures;
+  request.complete = [this](std::span<const uint8_t> payload) { FinishHandshake(payload); };
+  SendRequest(std::move(request));
+}
+
+void DisplayChannel::FinishHandshake(std::span<const uint8_t> payload) {
+  // No reply: the socket is gone (Detach already ended the waiting requests) or the request
+  // timed out (TimeOutRequests did).
+  if (payload.size() != sizeof(uint64_t)) return;
+  uint64_t offered = 0;
+  std::memcpy(&offered, payload.data(), sizeof(offered));
+  // QEMU ignores SET_PROTOCOL_FEATURES, but the spec asks for it, and it tells the VMM which
+  // messages (GET_EDID, DMABUF_SCANOUT2) may come.
+  const uint64_t accepted = offered & kNegotiableFeatures;
+  if (!SendMessage(Request::kSetProtocolFeatures, BytesOf(accepted), {})) return;
+  protocol_features_ = accepted;
+  handshake_done_ = true;
+  LogInfo("display: VMM protocol features 0x%llx, using 0x%llx",
+          static_cast<unsigned long long>(offered), static_cast<unsigned long long>(accepted));
+  std::deque<PendingRequest> waiting;
+  waiting.swap(waiting_);
+  for (PendingRequest& request : waiting) {
+    // A failed send detaches; Submit then ends the rest with nullopt.
+    Submit(std::move(request));
+  }
+}
+
+void DisplayChannel::RequestDisplayInfo(DisplayInfoCallback callback) {
+  PendingRequest request;
+  request.request = Request::kGetDisplayInfo;
+  request.complete = [this, callback = std::move(callback)](std::span<const uint8_t> payload) {
+    if (payload.size() != sizeof(RespDisplayInfo)) {
+      callback(std::nullopt);
+      return;
+    }
+    RespDisplayInfo info;
+    std::memcpy(&info, payload.data(), sizeof(info));
+    // QEMU answers GET_EDID only for scanout_id < max_outputs, and reports as enabled only
+    // outputs below that: those (and 0, which always exists) are safe to ask about.
+    uint32_t scanouts = 1;
+    for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+      if (info.pmodes[i].enabled != 0) scanouts |= 1u << i;
+    }
+    edid_scanouts_ = scanouts;
+    callback(info);
+  };
+  Submit(std::move(request));
+}
+
+void DisplayChannel::RequestEdid(uint32_t scanout_id, EdidCallback callback) {
+  PendingRequest request;
+  request.request = Request::kGetEdid;
+  request.scanout_id = scanout_id;
+  request.complete = [callback = std::move(callback)](std::span<const uint8_t> payload) {
+    if (payload.size() != sizeof(RespEdid)) {
+      callback(std::nullopt);
+      return;
+    }
+    RespEdid edid;
+    std::memcpy(&edid, payload.data(), sizeof(edid));
+    callback(edid);
+  };
+  Submit(std::move(request));
+}
+
+void DisplayChannel::Submit(PendingRequest request) {
+  if (!attached() || !replies_trusted_) {
+    request.complete({});
+    return;
+  }
+  if (!handshake_done_) {
+    waiting_.push_back(std::move(request));
+    return;
+  }
+  if (request.request == Request::kGetEdid) {
+    // A GET_EDID that QEMU would leave unanswered would cost the channel its replies.
+    const bool known_scanout =
+        request.scanout_id < kMaxScanouts && (edid_scanouts_ & (1u << request.scanout_id)) != 0;
+    if (!supports_edid() || !known_scanout) {
+      request.complete({});
+      return;
+    }
+  }
+  SendRequest(std::move(request));
+}
+
+void DisplayChannel::SendRequest(PendingRequest request) {
+  const Request type = request.request;
+  const display::EdidRequest edid_request{request.scanout_id};
+  std::span<const uint8_t> payload;
+  if (type == Request::kGetEdid) payload = BytesOf(edid_request);
+  request.deadline = std::chrono::steady_clock::now() + options_.reply_timeout;
+  // Queued before the send, so that a failed send (which detaches) ends it too.
+  const bool first = in_flight_.empty();
+  in_flight_.push_back(std::move(request));
+  if (first) ArmTimer();
+  (void)SendMessage(type, payload, {});
+}
+
+void DisplayChannel::ArmTimer() {
+  if (!timer_) return;
+  itimerspec spec{};  // All zero: disarmed.
+  if (!in_flight_.empty()) {
+    // steady_clock is CLOCK_MONOTONIC on Linux.
+    const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 in_flight_.front().deadline.time_since_epoch())
+                                 .count();
+    spec.it_value.tv_sec = static_cast<time_t>(since_epoch / 1000000000);
+    spec.it_value.tv_nsec = static_cast<long>(since_epoch % 1000000000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  }
+  if (timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+    LogError("display: timerfd_settime: %s", ErrnoText(errno).c_str());
+  }
+}
+
+void DisplayChannel::OnTimer() {
+  uint64_t expirations = 0;
+  if (read(timer_.get(), &expirations, sizeof(expirations)) < 0 && errno != EAGAIN) {
+    LogError("display: reading the timerfd: %s", ErrnoText(errno).c_str());
+  }
+  if (!in_flight_.empty() && in_flight_.front().deadline <= std::chrono::steady_clock::now()) {
+    TimeOutRequests();
+    return;
+  }
+  ArmTimer();
+}
+
+void DisplayChannel::TimeOutRequests() {
+  LogWarning(
+      "display: no reply to %s within %lld ms; no more requests on this display socket "
+      "(a late reply could not be told from the next one)",
+      display::RequestName(static_cast<uint32_t>(in_flight_.front().request)),
+      static_cast<long long>(options_.reply_timeout.count()));
+  replies_trusted_ = false;
+  read_length_ = 0;
+  std::deque<PendingRequest> ended;
+  ended.swap(in_flight_);
+  for (PendingRequest& request : waiting_) ended.push_back(std::move(request));
+  waiting_.clear();
+  ArmTimer();
+  CompleteAll(std::move(ended));
+}
+
+void DisplayChannel::OnSocketReadable() {
+  for (int reads = 0; reads < kMaxReadsPerWakeup && attached(); ++reads) {
+    const ssize_t received = recv(socket_.get(), read_buffer_.data() + read_length_,
+                                  read_buffer_.size() - read_length_, MSG_DONTWAIT);
+    if (received == 0) {
+      LogInfo("display: the VMM closed the display socket");
+      Detach();
+      return;
+    }
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      LogWarning("display: reading the display socket: %s", ErrnoText(errno).c_str());
+      Detach();
+      return;
+    }
+    if (!replies_trusted_) {
+      // Late replies to timed-out requests: read (to see EOF) and drop.
+      read_length_ = 0;
+      continue;
+    }
+    read_length_ += static_cast<size_t>(received);
+    if (!ProcessReplies()) return;
+  }
+}
+
+bool DisplayChannel::ProcessReplies() {
+  const uint64_t generation = generation_;
+  size_t offset = 0;
+  for (;;) {
+    std::optional<Request> expected;
+    if (!in_flight_.empty()) expected = in_flight_.front().request;
+    Result<std::optional<display::ParsedReply>> parsed = display::ParseDisplayReply(
+        std::span<const uint8_t>(read_buffer_.data() + offset, read_length_ - offset), expected);
+    if (!parsed) {
+      LogError("display: protocol error from the VMM: %s; dropping the display socket",
+               parsed.error().message.c_str());
+      Detach();
+      return false;
+    }
+    if (!*parsed) break;
+    PendingRequest request = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    ArmTimer();
+    offset += (*parsed)->consumed;
+    // The payload still lies in read_buffer_; `complete` copies it before anything else runs.
+    request.complete((*parsed)->payload);
+    if (generation != generation_) return false;
+  }
+  std::memmove(read_buffer_.data(), read_buffer_.data() + offset, read_length_ - offset);
+  read_length_ -= offset;
+  return true;
+}
+
+Result<void> DisplayChannel::SendScanout(uint32_t scanout_id, uint32_t width, uint32_t height) {
+  const display::Scanout scanout{scanout_id, width, height};
+  return SendMessage(Request::kScanout, BytesOf(scanout), {});
+}
+
+Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                        uint32_t width, uint32_t height,
+                                        const uint8_t* first_pixel, size_t source_stride) {
+  const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
+  const std::optional<uint32_t> pixel_bytes =
+      row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
+  if (!pixel_bytes || !CheckedAdd<uint32_t>(*pixel_bytes, sizeof(display::Update))) {
+    return MakeError(ErrorKind::kInvalidArgument, "UPDATE too large for the message size field");
+  }
+  if (*pixel_bytes != 0 && (first_pixel == nullptr || (height > 1 && source_stride < *row_bytes))) {
+    return MakeError(ErrorKind::kInvalidArgument, "UPDATE rows overlap or are missing");
+  }
+  const display::Update update{scanout_id, x, y, width, height};
+  iovecs_.clear();
+  if (*pixel_bytes == 0) {
+    // Header only.
+  } else if (height == 1 || source_stride == *row_bytes) {
+    iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel), *pixel_bytes});
+  } else if (height <= IOV_MAX - 1) {  // One iovec is the message header's.
+    for (uint32_t row = 0; row < height; ++row) {
+      iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), *row_bytes});
+    }
+  } else {
+    // More rows than sendmsg takes iovecs, with gaps between them: one copy, so that the
+    // message still goes out in one sendmsg.
+    staging_.resize(*pixel_bytes);
+    for (uint32_t row = 0; row < height; ++row) {
+      std::memcpy(staging_.data() + size_t{row} * *row_bytes, first_pixel + row * source_stride,
+                  *row_bytes);
+    }
+    iovecs_.push_back(iovec{staging_.data(), *pixel_bytes});
+  }
+  Result<void> sent = SendMessage(Request::kUpdate, BytesOf(update), iovecs_);
+  if (sent) ++statistics_.updates_sent;
+  return sent;
+}
+
+Result<void> DisplayChannel::SendCursorPos(uint32_t scanout_id, uint32_t x, uint32_t y) {
+  return SendCursorPosition(Request::kCursorPos, scanout_id, x, y);
+}
+
+Result<void> DisplayChannel::SendCursorHide(uint32_t scanout_id, uint32_t x, uint32_t y) {
+  return SendCursorPosition(Request::kCursorPosHide, scanout_id, x, y);
+}
+
+Result<void> DisplayChannel::SendCursorPosition(Request request, uint32_t scanout_id, uint32_t x,
+                                                uint32_t y) {
+  const display::CursorPos position{scanout_id, x, y};
+  return SendMessage(request, BytesOf(position), {});
+}
+
+Result<void> DisplayChannel::SendCursorUpdate(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                              uint32_t hot_x, uint32_t hot_y,
+                                              const uint32_t* pixels) {
+  if (pixels == nullptr) return MakeError(ErrorKind::kInvalidArgument, "CURSOR_UPDATE: no image");
+  const display::CursorPos position{scanout_id, x, y};
+  const struct {
+    display::CursorPos position;
+    uint32_t hot_x;
+    uint32_t hot_y;
+  } __attribute__((packed)) fixed{position, hot_x, hot_y};
+  static_assert(sizeof(fixed) + sizeof(display::CursorUpdate::data) ==
+                sizeof(display::CursorUpdate));
+  const iovec image{const_cast<uint32_t*>(pixels), sizeof(display::CursorUpdate::data)};
+  return SendMessage(Request::kCursorUpdate, BytesOf(fixed), std::span<const iovec>(&image, 1));
+}
+
+Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_t> payload_header,
+                                         std::span<const iovec> payload) {
+  if (!attached()) return MakeError(ErrorKind::kClosed, "display socket not attached");
+  if (payload_header.size() > kMaxPayloadHeader || payload.size() > IOV_MAX - 1) {
+    return MakeError(ErrorKind::kInternal, "display message layout");
+  }
+  uint64_t payload_size = payload_header.size();
+  for (const iovec& part : payload) payload_size += part.iov_len;
+  if (payload_size > UINT32_MAX) {
+    return MakeError(ErrorKind::kInvalidArgument, "display message too large");
+  }
+  // Header and fixed payload part side by side: one iovec.
+  std::array<uint8_t, sizeof(MessageHeader) + kMaxPayloadHeader> prefix;
+  const MessageHeader header{static_cast<uint32_t>(request), 0,
+                             static_cast<uint32_t>(payload_size)};
+  std::memcpy(prefix.data(), &header, sizeof(header));
+  if (!payload_header.empty()) {
+    std::memcpy(prefix.data() + sizeof(header), payload_header.data(), payload_header.size());
+  }
+  std::array<iovec, IOV_MAX> message_iovecs;
+  message_iovecs[0] = iovec{prefix.data(), sizeof(header) + payload_header.size()};
+  std::copy(payload.begin(), payload.end(), message_iovecs.begin() + 1);
+  msghdr message{};
+  message.msg_iov = message_iovecs.data();
+  message.msg_iovlen = 1 + payload.size();
+  const uint64_t total = sizeof(header) + payload_size;
+
+  // The one sendmsg of this message. EINTR means nothing was sent yet (with bytes sent, sendmsg
+  // returns their count), so retrying keeps the message whole.
+  ssize_t sent;
+  do {
+    sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent >= 0 && static_cast<uint64_t>(sent) == total) {
+    ++statistics_.messages_sent;
+    statistics_.bytes_sent += total;
+    return {};
+  }
+  const int error = errno;
+  Result<void> failure;
+  if (sent >= 0) {
+    LogError(
+        "display: %s went out partly (%zd of %llu bytes; send timeout %lld ms): the VMM stopped "
+        "reading its display socket; dropping it",
+        display::RequestName(header.request), sent, static_cast<unsigned long long>(total),
+        static_cast<long long>(options_.send_timeout.count()));
+    failure = MakeError(ErrorKind::kTimedOut, "display message sent partly");
+  } else if (error == EAGAIN || error == EWOULDBLOCK) {
+    LogError(
+        "display: %s timed out after %lld ms: the VMM stopped reading its display socket; "
+        "dropping it",
+        display::RequestName(header.request), static_cast<long long>(options_.send_timeout.count()));
+    failure = MakeError(ErrorKind::kTimedOut, "display send timed out");
+  } else if (error == EPIPE || error == ECONNRESET) {
+    LogInfo("display: the VMM closed the display socket");
+    failure = MakeError(ErrorKind::kClosed, "display socket closed");
+  } else {
+    LogError("display: sending %s: %s", display::RequestName(header.request),
+             ErrnoText(error).c_str());
+    failure = MakeSystemError("sendmsg(display)", error);
+  }
+  Detach();
+  return failure;
+}
+
+}  // namespace vgpu::gpu

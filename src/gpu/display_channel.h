@@ -1,0 +1,189 @@
+// DisplayChannel: this back-end's side of the vhost-user GPU socket (the display output to the
+// VMM). Device thread only.
+//
+//   DisplayChannel display(loop);                      // loop: the device thread's EventLoop.
+//   display.Attach(std::move(socket));                 // From VHOST_USER_GPU_SET_SOCKET.
+//   display.RequestDisplayInfo([](std::optional<RespDisplayInfo> info) { ... });
+//   display.SendScanout(0, 1280, 800);
+//   display.SendUpdate(0, 0, 0, 1280, 800, pixels, stride);   // x8r8g8b8 rows.
+//
+// Spec: QEMU docs/interop/vhost-user-gpu.rst; what QEMU does with each message is in
+// shared/reference/qemu-vhost-user-gpu-and-specs.md §2.
+//
+// Handshake. Attach() sends GET_PROTOCOL_FEATURES and returns; when the reply comes (read in an
+// EventLoop watch, never waited for) it sends SET_PROTOCOL_FEATURES with reply & (EDID|DMABUF2).
+// Requests made before then wait for it. Fire-and-forget messages go out at once.
+//
+// Requests and replies. The protocol has no request ids: the VMM answers in request order, so
+// replies are matched first-in first-out. A request without a reply within reply_timeout
+// completes with nullopt. After such a timeout a late reply could be taken for the answer to a
+// later request, so the channel stops asking: from then on, until the next Attach(), every
+// request completes with nullopt at once and nothing more is sent for it, while fire-and-forget
+// messages still go out (whatever the VMM sends back is read and thrown away). GET_EDID is sent
+// only where QEMU is sure to answer (EDID negotiated, and a scanout that the VMM's last display
+// info showed enabled, or scanout 0 before any): QEMU never answers one for scanout_id >=
+// max_outputs.
+//
+// Callbacks. Each request's callback runs exactly once, on the device thread: from the event loop
+// (a reply, a timeout, the VMM closing the socket), or synchronously inside the call that ends
+// it: Request*() itself when the answer is known to be nullopt (not attached, EDID not
+// negotiated, replies no longer trusted), Attach()/Detach(), and any Send*() that fails and
+// detaches. Callbacks may call back into the channel. Destroying the channel drops pending
+// callbacks without running them.
+//
+// Sends. Each message is exactly one sendmsg(MSG_NOSIGNAL) of header + payload: QEMU reads
+// messages with blocking reads in its main loop, so a torn message would stall it. The socket
+// is blocking with SO_SNDTIMEO = send_timeout, so a VMM that stops reading makes a send fail
+// within about that time instead of blocking forever, and nothing is buffered here. A send that
+// fails, times out or goes out partly (the stream is then corrupt) detaches the socket: the
+// display is gone, the guest keeps running.
+//
+// Protocol errors (a reply that is unsolicited, oversized, of the wrong size or without the reply
+// flag), EOF and connection resets also detach the socket.
+//
+// Not yet here: DMABUF_SCANOUT, DMABUF_SCANOUT2 and DMABUF_UPDATE (with its reply, which paces
+// the 3D path).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "gpu/display_protocol.h"
+#include "gpu/display_reply_parser.h"
+#include "gpu/protocol.h"
+
+namespace vgpu::gpu {
+
+struct DisplayChannelOptions {
+  // How long a request waits for its reply before it completes with nullopt.
+  std::chrono::milliseconds reply_timeout{1000};
+  // SO_SNDTIMEO: how long one send may wait for the VMM to make room in the socket.
+  std::chrono::milliseconds send_timeout{1000};
+};
+
+struct DisplayChannelStatistics {
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t updates_sent = 0;  // UPDATE messages.
+};
+
+class DisplayChannel {
+ public:
+  using DisplayInfoCallback = std::function<void(std::optional<RespDisplayInfo>)>;
+  using EdidCallback = std::function<void(std::optional<RespEdid>)>;
+
+  explicit DisplayChannel(EventLoop& loop, DisplayChannelOptions options = {});
+  ~DisplayChannel();
+  DisplayChannel(const DisplayChannel&) = delete;
+  DisplayChannel& operator=(const DisplayChannel&) = delete;
+
+  // Takes the VMM's GPU socket, replacing (and closing) any previous one, and starts the
+  // handshake. An fd that cannot be set up is logged and dropped (attached() stays false).
+  void Attach(UniqueFd socket);
+  // Closes the socket; pending requests complete with nullopt. Harmless when not attached.
+  void Detach();
+
+  bool attached() const { return socket_.valid(); }
+  bool handshake_done() const { return handshake_done_; }
+  bool supports_edid() const;
+  bool supports_dmabuf2() const;
+  // False after a request timed out on this socket (see the file comment).
+  bool replies_trusted() const { return replies_trusted_; }
+  const DisplayChannelStatistics& statistics() const { return statistics_; }
+
+  // GET_DISPLAY_INFO: the VMM's window sizes.
+  void RequestDisplayInfo(DisplayInfoCallback callback);
+  // GET_EDID for `scanout_id`; nullopt at once when QEMU would not answer (see the file comment).
+  void RequestEdid(uint32_t scanout_id, EdidCallback callback);
+
+  // SCANOUT: a width x height surface for the scanout; width 0 disables it.
+  Result<void> SendScanout(uint32_t scanout_id, uint32_t width, uint32_t height);
+  // UPDATE: a width x height rectangle at (x, y) of x8r8g8b8 pixels, rows `source_stride` bytes
+  // apart starting at `first_pixel`. Rows are sent straight from there (one iovec when they are
+  // contiguous, one per row when they fit in IOV_MAX); only an update of more rows than that
+  // with gaps between them is copied into a staging buffer first.
+  Result<void> SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
+                          uint32_t height, const uint8_t* first_pixel, size_t source_stride);
+  // CURSOR_POS (shown) and CURSOR_POS_HIDE.
+  Result<void> SendCursorPos(uint32_t scanout_id, uint32_t x, uint32_t y);
+  Result<void> SendCursorHide(uint32_t scanout_id, uint32_t x, uint32_t y);
+  // CURSOR_UPDATE with a 64x64 a8r8g8b8 image (`pixels` points at 64 * 64 values); always the
+  // full 16404-byte payload, because QEMU copies that much whatever `size` says.
+  Result<void> SendCursorUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t hot_x,
+                                uint32_t hot_y, const uint32_t* pixels);
+
+ private:
+  // A request that expects a reply. `complete` gets the validated payload, or an empty span when
+  // no reply will come.
+  struct PendingRequest {
+    display::Request request = display::Request::kNone;
+    uint32_t scanout_id = 0;  // GET_EDID only.
+    std::function<void(std::span<const uint8_t> payload)> complete;
+    std::chrono::steady_clock::time_point deadline{};
+  };
+
+  // Header plus the largest accepted reply: a complete reply always fits.
+  static constexpr size_t kReadBufferSize =
+      sizeof(display::MessageHeader) + display::kMaxReplyPayload;
+
+  bool SetUpSocket(UniqueFd socket);
+  void StartHandshake();
+  void FinishHandshake(std::span<const uint8_t> payload);
+  void Submit(PendingRequest request);
+  void SendRequest(PendingRequest request);
+  void ArmTimer();
+  void OnTimer();
+  void TimeOutRequests();
+  void OnSocketReadable();
+  // Parses and completes the replies in read_buffer_. False when the channel changed under it
+  // (detached or re-attached by a callback or an error).
+  bool ProcessReplies();
+  void CompleteAll(std::deque<PendingRequest> requests);
+
+  // Sends header (+ payload_header) + `payload` iovecs as one message.
+  Result<void> SendMessage(display::Request request, std::span<const uint8_t> payload_header,
+                           std::span<const iovec> payload);
+  Result<void> SendCursorPosition(display::Request request, uint32_t scanout_id, uint32_t x,
+                                  uint32_t y);
+
+  EventLoop& loop_;
+  const DisplayChannelOptions options_;
+
+  UniqueFd socket_;
+  UniqueFd timer_;  // timerfd for the oldest in-flight request's deadline.
+  std::optional<WatchId> socket_watch_;
+  std::optional<WatchId> timer_watch_;
+  // Changes with every Attach/Detach, so that code running after a callback can tell whether
+  // the connection it was serving is still the current one.
+  uint64_t generation_ = 0;
+
+  bool handshake_done_ = false;
+  bool replies_trusted_ = true;
+  uint64_t protocol_features_ = 0;  // Negotiated: sent in SET_PROTOCOL_FEATURES.
+  // Scanouts QEMU is known to have (bit i: scanout i), for which GET_EDID gets an answer.
+  uint32_t edid_scanouts_ = 1;
+
+  std::deque<PendingRequest> waiting_;    // Made before the handshake finished; not sent yet.
+  std::deque<PendingRequest> in_flight_;  // Sent; replies come in this order.
+
+  std::array<uint8_t, kReadBufferSize> read_buffer_{};
+  size_t read_length_ = 0;
+
+  std::vector<iovec> iovecs_;     // Reused for UPDATE rows.
+  std::vector<uint8_t> staging_;  // Reused when an UPDATE has too many strided rows.
+  DisplayChannelStatistics statistics_;
+};
+
+}  // namespace vgpu::gpu

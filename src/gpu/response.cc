@@ -1,0 +1,30 @@
+#include "gpu/response.h"
+
+#include "virtio/chain_io.h"
+
+namespace vgpu::gpu {
+
+CtrlHdr ResponseHeader(const CtrlHdr& request, ResponseType type) {
+  CtrlHdr response{};
+  response.type = static_cast<uint32_t>(type);
+  if (request.flags & kFlagFence) {
+    response.flags |= kFlagFence;
+    response.fence_id = request.fence_id;
+    response.ctx_id = request.ctx_id;
+    if (request.flags & kFlagInfoRingIdx) {
+      response.flags |= kFlagInfoRingIdx;
+      response.ring_idx = request.ring_idx;
+    }
+  }
+  return response;
+}
+
+uint32_t WriteResponseBytes(const virtio::DescriptorChain& chain, std::span<const uint8_t> bytes) {
+  virtio::ChainWriter writer(chain);
+  if (!writer.Write(bytes)) return 0;
+  return static_cast<uint32_t>(writer.bytes_written());
+}
+
+const char* ResponseName(ResponseType type) { return CommandName(static_cast<uint32_t>(type)); }
+
+}  // namespace vgpu::gpu
