@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the main job.
 #
-#   ./run.sh                          the demo (see README)
+#   ./run.sh                          the demo (see README): writes demo.png
 #   ./run.sh --socket-path S ...      the daemon with these options
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,9 +11,7 @@ DAEMON=build/src/daemon/vhost-device-gpu
 if [[ $# -gt 0 ]]; then
   exec "$DAEMON" "$@"
 fi
-SOCKET=${SOCKET:-/tmp/vhost-device-gpu.sock}
-echo "Starting vhost-device-gpu in null mode on $SOCKET. Attach QEMU 10 with:"
-echo "  qemu-system-x86_64 -machine q35,memory-backend=mem0 -m 512M \\"
-echo "    -object memory-backend-memfd,id=mem0,size=512M,share=on \\"
-echo "    -chardev socket,id=vgpu,path=$SOCKET -device vhost-user-gpu-pci,chardev=vgpu -vga none ..."
-exec "$DAEMON" --socket-path "$SOCKET" --gpu-mode null
+# The demo: our daemon in null mode, QEMU 10 booting the test guest through vhost-user-vga, the
+# guest drawing colour bars; the screendump goes to demo.png.
+exec python3 tests/e2e/e2e.py --case demo --daemon "$DAEMON --gpu-mode null" \
+  --guest-dir build/e2e-guest --demo-output demo.png

@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 )
 # End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),
 # a guest kernel and busybox for the initramfs the tests build.
-E2E_PACKAGES=(busybox-static cpio python3 kmod)
+E2E_PACKAGES=(busybox-static cpio python3 kmod xz-utils)
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils)
 
 missing=()

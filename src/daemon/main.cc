@@ -13,6 +13,13 @@ namespace {
 
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
+  if (options.gpu_mode != GpuMode::kNull) {
+    // Fail early, as QEMU's backend-program conventions ask, rather than serve 2D under the name
+    // of an accelerated mode.
+    std::fprintf(stderr, "error: --gpu-mode %s: this backend is not implemented yet\n",
+                 GpuModeName(options.gpu_mode));
+    return kExitConfigurationError;
+  }
   Result<UniqueFd> gpu_device = OpenGpuDevice(options);
   if (!gpu_device) {
     std::fprintf(stderr, "error: %s\n", gpu_device.error().message.c_str());

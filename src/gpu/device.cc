@@ -73,6 +73,15 @@ void GpuDevice::QueueStopping(uint32_t queue_index) {
 }
 
 void GpuDevice::Reset() {
+  if (processor_ && processor_->statistics().commands > 0) {
+    const CommandStatistics& totals = processor_->statistics();
+    LogInfo("totals so far: %llu control commands (%llu rejected), %llu cursor commands, "
+            "%llu display updates sent",
+            static_cast<unsigned long long>(totals.commands),
+            static_cast<unsigned long long>(totals.errors),
+            static_cast<unsigned long long>(totals.cursor_commands),
+            static_cast<unsigned long long>(totals.display_updates));
+  }
   pending_.reset();
   queues_ = {};
   if (processor_) processor_->Reset();

@@ -78,8 +78,7 @@ bool DisplayChannel::SetUpSocket(UniqueFd socket) {
   timeval send_timeout{};
   send_timeout.tv_sec = static_cast<time_t>(timeout_us / 1000000);
   send_timeout.tv_usec = static_cast<suseconds_t>(timeout_us % 1000000);
-  if (setsockopt(socket.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) !=
-      0) {
+  if (setsockopt(socket.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) != 0) {
     LogError("display: SO_SNDTIMEO on the display socket: %s", ErrnoText(errno).c_str());
     return false;
   }
@@ -338,9 +337,9 @@ Result<void> DisplayChannel::SendScanout(uint32_t scanout_id, uint32_t width, ui
   return SendMessage(Request::kScanout, BytesOf(scanout), {});
 }
 
-Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y,
-                                        uint32_t width, uint32_t height,
-                                        const uint8_t* first_pixel, size_t source_stride) {
+Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
+                                        uint32_t height, const uint8_t* first_pixel,
+                                        size_t source_stride) {
   const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
   const std::optional<uint32_t> pixel_bytes =
       row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
@@ -456,7 +455,8 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
     LogError(
         "display: %s timed out after %lld ms: the VMM stopped reading its display socket; "
         "dropping it",
-        display::RequestName(header.request), static_cast<long long>(options_.send_timeout.count()));
+        display::RequestName(header.request),
+        static_cast<long long>(options_.send_timeout.count()));
     failure = MakeError(ErrorKind::kTimedOut, "display send timed out");
   } else if (error == EPIPE || error == ECONNRESET) {
     LogInfo("display: the VMM closed the display socket");

@@ -49,15 +49,15 @@ Result<std::optional<ParsedReply>> ParseDisplayReply(std::span<const uint8_t> by
   }
   if (!expected || header.request != static_cast<uint32_t>(*expected)) {
     std::string message = Describe(header) + " is unsolicited (";
-    message += expected ? std::string("waiting for ") + RequestName(static_cast<uint32_t>(*expected))
-                        : std::string("no request pending");
+    message += expected
+                   ? std::string("waiting for ") + RequestName(static_cast<uint32_t>(*expected))
+                   : std::string("no request pending");
     return MakeError(ErrorKind::kMalformed, message + ")");
   }
   const std::optional<uint32_t> size = ReplyPayloadSize(*expected);
   if (!size || header.size != *size) {
-    return MakeError(ErrorKind::kMalformed,
-                     Describe(header) + " has the wrong size (expected " +
-                         std::to_string(size.value_or(0)) + ")");
+    return MakeError(ErrorKind::kMalformed, Describe(header) + " has the wrong size (expected " +
+                                                std::to_string(size.value_or(0)) + ")");
   }
   const size_t total = sizeof(MessageHeader) + header.size;
   if (bytes.size() < total) return std::nullopt;

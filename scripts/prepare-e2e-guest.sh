@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Prepares the guest of the end-to-end tests (tests/e2e) in OUTPUT_DIR:
+#   OUTPUT_DIR/vmlinuz        Debian's guest kernel (never installed on the host)
+#   OUTPUT_DIR/initramfs.img  busybox-static, tests/e2e/guest/init, the virtio-gpu modules and
+#                             the static test programs (fb_draw, kms_draw)
+#
+# Usage: scripts/prepare-e2e-guest.sh OUTPUT_DIR
+#
+# Idempotent and cached: the kernel package is downloaded and unpacked once (delete
+# OUTPUT_DIR/kernel to refresh it); the initramfs is rebuilt only when one of its inputs is newer.
+# Set VGPU_GUEST_KERNEL_PACKAGE (e.g. linux-image-6.1.0-56-amd64) to pin the kernel.
+# Exit status: 0 ready, 77 the kernel cannot be obtained (offline and nothing cached), 1 error.
+set -euo pipefail
+
+readonly kExitUnavailable=77
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 OUTPUT_DIR" >&2
+  exit 1
+fi
+output_dir=$(mkdir -p "$1" && cd "$1" && pwd)
+source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+guest_source_dir="$source_dir/tests/e2e/guest"
+kernel_dir="$output_dir/kernel"
+
+log() { echo "prepare-e2e-guest: $*" >&2; }
+
+# The versioned package that linux-image-amd64 currently depends on, e.g. linux-image-6.1.0-56-amd64.
+kernel_package_name() {
+  if [[ -n ${VGPU_GUEST_KERNEL_PACKAGE:-} ]]; then
+    echo "$VGPU_GUEST_KERNEL_PACKAGE"
+    return
+  fi
+  apt-cache depends linux-image-amd64 2>/dev/null |
+    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1
+}
+
+# Downloads the kernel package with apt (no install) and unpacks vmlinuz and the DRM/virtio module
+# trees into $kernel_dir. Runs `apt-get update` once if the first download fails.
+fetch_kernel() {
+  local package
+  package=$(kernel_package_name)
+  if [[ -z $package ]]; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    package=$(kernel_package_name)
+  fi
+  if [[ -z $package ]]; then
+    log "cannot find a linux-image-*-amd64 package (apt-cache depends linux-image-amd64)"
+    exit $kExitUnavailable
+  fi
+  local download_dir="$output_dir/download"
+  rm -rf "$download_dir" "$kernel_dir"
+  mkdir -p "$download_dir"
+  log "downloading $package"
+  if ! (cd "$download_dir" && apt-get download "$package" >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null 2>&1 || true
+    if ! (cd "$download_dir" && apt-get download "$package" >/dev/null 2>&1); then
+      log "apt-get download $package failed (offline?)"
+      exit $kExitUnavailable
+    fi
+  fi
+  local deb
+  deb=$(echo "$download_dir"/*.deb)
+  local unpack_dir="$kernel_dir.partial"
+  rm -rf "$unpack_dir"
+  mkdir -p "$unpack_dir"
+  # Only what the guest needs: the kernel and the virtio and DRM module directories.
+  dpkg-deb --fsys-tarfile "$deb" |
+    tar -x -C "$unpack_dir" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/virtio/*' \
+      './lib/modules/*/kernel/drivers/gpu/drm/*'
+  mv "$unpack_dir" "$kernel_dir"
+  rm -rf "$download_dir"
+}
+
+# Prints the file of module $1 (a name as `modinfo -F depends` prints it, e.g. virtio_gpu).
+module_file() {
+  local name=$1 pattern
+  pattern=${name//[-_]/[-_]}
+  find "$kernel_dir/lib/modules" -regex ".*/${pattern}\.ko\(\.xz\|\.zst\|\.gz\)?" | head -n 1
+}
+
+# Appends module $1 and, first, its dependencies (depth first) to the array load_order.
+declare -a load_order=()
+add_module() {
+  local name=${1//-/_} file dependency
+  for loaded in "${load_order[@]}"; do
+    [[ $loaded == "$name" ]] && return
+  done
+  file=$(module_file "$name")
+  if [[ -z $file ]]; then
+    log "module $name not found in $kernel_dir"
+    exit 1
+  fi
+  for dependency in $(modinfo -F depends "$file" | tr ',' ' '); do
+    add_module "$dependency"
+  done
+  load_order+=("$name")
+}
+
+# Copies module $1 into $2 as NAME.ko, decompressed (busybox insmod cannot read .ko.xz).
+install_module() {
+  local name=$1 destination=$2/$1.ko file
+  file=$(module_file "$name")
+  case "$file" in
+    *.xz) xz -dc "$file" >"$destination" ;;
+    *.zst) zstd -dcq "$file" >"$destination" ;;
+    *.gz) gzip -dc "$file" >"$destination" ;;
+    *) cp "$file" "$destination" ;;
+  esac
+}
+
+build_initramfs() {
+  local root="$output_dir/initramfs.root"
+  rm -rf "$root"
+  mkdir -p "$root"/{bin,dev,proc,sys,etc,lib/modules}
+
+  cp /bin/busybox "$root/bin/busybox"
+  install -m 0755 "$guest_source_dir/init" "$root/init"
+
+  local cflags=(-static -O2 -Wall -Wextra -Werror -std=gnu11 -I/usr/include/libdrm)
+  gcc "${cflags[@]}" -o "$root/bin/fb_draw" "$guest_source_dir/fb_draw.c"
+  gcc "${cflags[@]}" -o "$root/bin/kms_draw" "$guest_source_dir/kms_draw.c"
+
+  load_order=()
+  add_module virtio_pci
+  add_module virtio_gpu
+  for name in "${load_order[@]}"; do
+    install_module "$name" "$root/lib/modules"
+  done
+  printf '%s\n' "${load_order[@]}" >"$root/etc/vgpu-modules"
+
+  # /dev/console comes from the kernel's built-in initramfs, so no device node is needed here.
+  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -1 >"$output_dir/initramfs.img.partial"
+  mv "$output_dir/initramfs.img.partial" "$output_dir/initramfs.img"
+  rm -rf "$root"
+  log "initramfs ready (modules: ${load_order[*]})"
+}
+
+# True when $1 is missing or older than any of the following files.
+is_stale() {
+  local target=$1
+  shift
+  [[ -e $target ]] || return 0
+  for input in "$@"; do
+    [[ $input -nt $target ]] && return 0
+  done
+  return 1
+}
+
+if [[ ! -d $kernel_dir ]]; then
+  fetch_kernel
+fi
+vmlinuz=$(echo "$kernel_dir"/boot/vmlinuz-*)
+if [[ ! -f $vmlinuz ]]; then
+  log "no kernel in $kernel_dir (delete it to download again)"
+  exit 1
+fi
+ln -sfn "kernel/boot/$(basename "$vmlinuz")" "$output_dir/vmlinuz"
+
+if is_stale "$output_dir/initramfs.img" "${BASH_SOURCE[0]}" "$guest_source_dir"/* "$vmlinuz" /bin/busybox; then
+  build_initramfs
+fi

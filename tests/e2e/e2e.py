@@ -1,0 +1,745 @@
+#!/usr/bin/env python3
+"""End-to-end tests: a real QEMU and a real Linux guest against a vhost-user GPU daemon.
+
+Each case starts the daemon under test (any command: ours, or QEMU's own
+/usr/lib/qemu/vhost-user-gpu), boots QEMU under TCG with a vhost-user GPU device connected to it,
+has the guest draw a known test pattern, and compares QMP screendumps with the pattern pixel by
+pixel, polling until they match or a deadline passes (the guest's writes reach the device
+asynchronously).
+
+The guest (kernel + initramfs made by scripts/prepare-e2e-guest.sh, guest side in
+tests/e2e/guest/) takes commands on its serial console and answers with "@@vgpu ..." lines; the
+harness listens on Unix sockets that QEMU connects to for the serial console and for QMP, so no
+file has to be polled for. Every process runs in its own process group and is killed on every
+exit path.
+
+Usage:
+  e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|demo
+         [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
+
+CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
+when absent, "--socket-path SOCKET" is appended. Exit status: 0 pass, 1 fail, 77 skip (reason
+printed), as CTest's SKIP_RETURN_CODE expects.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_SKIP = 77
+
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PREPARE_GUEST_SCRIPT = os.path.join(SOURCE_DIR, "scripts", "prepare-e2e-guest.sh")
+
+# Deadlines in seconds. Under TCG the guest reaches "ready" in about 6 s on a 2-core machine.
+BOOT_TIMEOUT = 40.0
+DRAW_TIMEOUT = 15.0
+SCREEN_TIMEOUT = 10.0
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+QMP_TIMEOUT = 20.0
+# How often the screen is sampled while waiting for it to match.
+SCREEN_POLL_INTERVAL = 0.1
+
+MARKER = "@@vgpu "
+PANIC_TEXT = "Kernel panic"
+
+
+class Skip(Exception):
+    """The case cannot run here (missing tool or guest); not a failure of the daemon."""
+
+
+class Failure(Exception):
+    """The case ran and the system under test did not behave as expected."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The test pattern: the same function as PatternPixel() in tests/e2e/guest/pattern.h.
+
+PATTERN_BARS = (0xFFFFFF, 0xFFFF00, 0x00FFFF, 0x00FF00, 0xFF00FF, 0xFF0000, 0x0000FF, 0x000000)
+PATTERN_BORDER = 0xFF8000
+
+
+def pattern_pixel(x, y, width, height, pattern):
+    """Returns pixel (x, y) of the test pattern as 0xRRGGBB (see guest/pattern.h)."""
+    if x == 0 or y == 0 or x == width - 1 or y == height - 1:
+        return PATTERN_BORDER
+    half = height // 2
+    if y < half:
+        return PATTERN_BARS[(x * 8 // width + pattern) % 8]
+    red = x * 255 // (width - 1)
+    green = (y - half) * 255 // (height - half - 1)
+    blue = ((x ^ y) * (pattern + 1)) & 0xFF
+    return (red << 16) | (green << 8) | blue
+
+
+def pattern_image(width, height, pattern):
+    """Returns the whole pattern as packed RGB bytes, row by row (the layout of a P6 PPM)."""
+    rows = []
+    bar_row = None
+    for y in range(height):
+        if 0 < y < height // 2 and bar_row is not None:
+            rows.append(bar_row)  # Every bar row is the same.
+            continue
+        row = bytearray(width * 3)
+        for x in range(width):
+            rgb = pattern_pixel(x, y, width, height, pattern)
+            row[3 * x:3 * x + 3] = rgb.to_bytes(3, "big")
+        row = bytes(row)
+        if 0 < y < height // 2:
+            bar_row = row
+        rows.append(row)
+    return b"".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Images.
+
+
+class Image:
+    """An RGB image, 3 bytes per pixel, rows packed."""
+
+    def __init__(self, width, height, pixels):
+        if len(pixels) != width * height * 3:
+            raise Failure(f"image of {width}x{height} has {len(pixels)} bytes")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+
+    @classmethod
+    def read_ppm(cls, path):
+        """Reads a binary (P6, maxval 255) PPM, the format QMP screendump writes."""
+        with open(path, "rb") as file:
+            data = file.read()
+        # Header: magic, width, height, maxval, separated by whitespace (comments are not used).
+        match = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+        if not match or int(match.group(3)) != 255:
+            raise Failure(f"{path}: not a P6 PPM with maxval 255")
+        width, height = int(match.group(1)), int(match.group(2))
+        return cls(width, height, data[match.end():match.end() + width * height * 3])
+
+    def write_ppm(self, path):
+        with open(path, "wb") as file:
+            file.write(b"P6\n%d %d\n255\n" % (self.width, self.height))
+            file.write(self.pixels)
+
+    def pixel(self, x, y):
+        offset = 3 * (y * self.width + x)
+        return int.from_bytes(self.pixels[offset:offset + 3], "big")
+
+
+def describe_differences(actual, expected, limit=5):
+    """Returns a one-paragraph description of how `actual` differs from `expected`."""
+    if (actual.width, actual.height) != (expected.width, expected.height):
+        return (f"screen is {actual.width}x{actual.height}, "
+                f"expected {expected.width}x{expected.height}")
+    mismatches = []
+    count = 0
+    for index in range(expected.width * expected.height):
+        offset = 3 * index
+        if actual.pixels[offset:offset + 3] != expected.pixels[offset:offset + 3]:
+            count += 1
+            if len(mismatches) < limit:
+                x, y = index % expected.width, index // expected.width
+                mismatches.append(f"({x},{y}) is {actual.pixel(x, y):06x} "
+                                  f"expected {expected.pixel(x, y):06x}")
+    return f"{count} of {expected.width * expected.height} pixels differ: " + "; ".join(mismatches)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes, serial console, QMP.
+
+
+class Process:
+    """A child process in a process group of its own, output to a log file."""
+
+    def __init__(self, name, argv, log_path):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+
+    def exit_status(self):
+        """None while running, else the exit status (negative: killed by that signal)."""
+        return self.popen.poll()
+
+    def check_running(self):
+        status = self.exit_status()
+        if status is not None:
+            raise Failure(f"{self.name} exited with status {status}; log: {self.log_tail()}")
+
+    def kill(self, signal_number=signal.SIGKILL):
+        try:
+            os.killpg(self.popen.pid, signal_number)
+        except ProcessLookupError:
+            pass
+
+    def stop(self):
+        """Terminates the whole process group: SIGTERM, then SIGKILL after STOP_TIMEOUT."""
+        self.kill(signal.SIGTERM)
+        try:
+            self.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.popen.wait()
+        # Children that outlived the leader still belong to the group.
+        self.kill(signal.SIGKILL)
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.log_path, "r", errors="replace") as log:
+                return "".join(log.readlines()[-lines:]).strip() or "(empty)"
+        except OSError:
+            return "(unreadable)"
+
+
+def listen_unix(path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    return listener
+
+
+def accept_from(listener, process, what):
+    """Accepts QEMU's connection to `listener`, failing early if QEMU exits first."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    listener.settimeout(0.2)
+    while True:
+        try:
+            connection, _ = listener.accept()
+            connection.settimeout(None)
+            return connection
+        except socket.timeout:
+            process.check_running()
+            if time.monotonic() > deadline:
+                raise Failure(f"QEMU did not connect to the {what} socket")
+
+
+class SerialConsole:
+    """The guest's serial console: a thread logs every line and collects "@@vgpu" markers."""
+
+    def __init__(self, connection, log_path):
+        self.connection = connection
+        self.log = open(log_path, "w", errors="replace")
+        self.condition = threading.Condition()
+        self.markers = []  # Marker lines (without the prefix), in arrival order.
+        self.consumed = 0  # Markers before this index have been waited for already.
+        self.panic = None
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        pending = b""
+        while True:
+            try:
+                data = self.connection.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                self._handle_line(raw.decode("utf-8", "replace").rstrip("\r"))
+        with self.condition:
+            self.closed = True
+            self.condition.notify_all()
+
+    def _handle_line(self, line):
+        self.log.write(line + "\n")
+        self.log.flush()
+        with self.condition:
+            position = line.find(MARKER)
+            if position >= 0:
+                self.markers.append(line[position + len(MARKER):].strip())
+            elif PANIC_TEXT in line and self.panic is None:
+                self.panic = line
+            self.condition.notify_all()
+
+    def send(self, command):
+        self.connection.sendall(command.encode() + b"\n")
+
+    def wait_for(self, pattern, timeout, processes):
+        """Waits for the next marker matching regex `pattern`; returns its match object.
+
+        Markers before it are skipped, except "error ..." markers, which fail the case. Every
+        0.2 s checks that `processes` are still running, so a crash fails fast.
+        """
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                while self.consumed < len(self.markers):
+                    marker = self.markers[self.consumed]
+                    self.consumed += 1
+                    if marker.startswith("error"):
+                        raise Failure(f"guest reported: {marker}")
+                    match = re.fullmatch(pattern, marker)
+                    if match:
+                        return match
+                if self.panic:
+                    raise Failure(f"guest kernel panic: {self.panic}")
+                if self.closed:
+                    raise Failure(f"serial console closed while waiting for '{pattern}'")
+                for process in processes:
+                    process.check_running()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Failure(f"no '{pattern}' from the guest within {timeout:.0f} s")
+                self.condition.wait(min(remaining, 0.2))
+
+    def close(self):
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.connection.close()
+        self.thread.join(STOP_TIMEOUT)
+        self.log.close()
+
+
+class Qmp:
+    """A minimal QMP client (one command at a time; asynchronous events are skipped)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        # A QEMU stuck (e.g. on an unresponsive vhost-user back-end) must fail the case, not hang.
+        connection.settimeout(QMP_TIMEOUT)
+        self.file = connection.makefile("rwb")
+        greeting = self._read_message()
+        if "QMP" not in greeting:
+            raise Failure(f"unexpected QMP greeting {greeting}")
+        self.execute("qmp_capabilities")
+
+    def _read_message(self):
+        try:
+            line = self.file.readline()
+        except OSError as error:  # socket.timeout is an OSError.
+            raise Failure(f"no answer on QMP: {error}") from None
+        if not line:
+            raise Failure("QMP connection closed")
+        return json.loads(line)
+
+    def execute(self, command, **arguments):
+        request = {"execute": command}
+        if arguments:
+            request["arguments"] = arguments
+        self.file.write(json.dumps(request).encode() + b"\n")
+        self.file.flush()
+        while True:
+            reply = self._read_message()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise Failure(f"QMP {command} failed: {reply['error'].get('desc')}")
+            # Anything else is an event; skip it.
+
+    def close(self):
+        self.file.close()
+        self.connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The system under test.
+
+
+class Daemon:
+    """The vhost-user GPU daemon under test, listening on a socket in the work directory."""
+
+    def __init__(self, command, work_dir):
+        self.socket_path = os.path.join(work_dir, "gpu.sock")
+        if "{socket}" in command:
+            argv = [word.replace("{socket}", self.socket_path) for word in shlex.split(command)]
+        else:
+            argv = shlex.split(command) + ["--socket-path", self.socket_path]
+        if not argv or shutil.which(argv[0]) is None:
+            raise Skip(f"daemon {argv[0] if argv else '(empty)'} is not executable")
+        self.process = Process("daemon", argv, os.path.join(work_dir, "daemon.log"))
+        try:
+            self._wait_for_socket()
+        except BaseException:
+            self.stop()  # The caller never gets this object to clean up.
+            raise
+
+    def _wait_for_socket(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        # The daemon has no readiness notification; its socket appearing is the signal.
+        while not os.path.exists(self.socket_path):
+            self.process.check_running()
+            if time.monotonic() > deadline:
+                raise Failure(f"daemon did not create {self.socket_path}")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.process.stop()
+
+
+class Qemu:
+    """One QEMU process with its serial console and QMP connection."""
+
+    def __init__(self, binary, guest, daemon_socket, device, work_dir, name="qemu",
+                 max_outputs=None):
+        self.started = time.monotonic()
+        self.process = None
+        self.serial = None
+        self.qmp = None
+        serial_path = os.path.join(work_dir, f"{name}-serial.sock")
+        qmp_path = os.path.join(work_dir, f"{name}-qmp.sock")
+        device_options = f"{device},id=gpu0,chardev=vgpu"
+        if max_outputs is not None:
+            device_options += f",max_outputs={max_outputs}"
+        argv = [
+            binary, "-nodefaults", "-no-user-config",
+            # vhost-user needs the guest RAM in a shareable file (here a memfd).
+            "-machine", "q35,accel=tcg,memory-backend=mem0", "-m", "512M",
+            "-object", "memory-backend-memfd,id=mem0,size=512M,share=on",
+            "-chardev", f"socket,id=vgpu,path={daemon_socket}",
+            "-device", device_options,
+            "-vga", "none", "-display", "none",
+            # QEMU connects to our listening sockets (client mode): no socket file to wait for.
+            "-chardev", f"socket,id=serial0,path={serial_path}", "-serial", "chardev:serial0",
+            "-chardev", f"socket,id=qmp0,path={qmp_path}", "-mon", "chardev=qmp0,mode=control",
+            "-kernel", guest.kernel, "-initrd", guest.initramfs,
+            "-append", "console=ttyS0 loglevel=4",
+        ]
+        serial_listener = listen_unix(serial_path)
+        qmp_listener = listen_unix(qmp_path)
+        try:
+            self.process = Process(name, argv, os.path.join(work_dir, f"{name}.log"))
+            self.serial = SerialConsole(accept_from(serial_listener, self.process, "serial"),
+                                        os.path.join(work_dir, f"{name}-serial.log"))
+            self.qmp = Qmp(accept_from(qmp_listener, self.process, "QMP"))
+        except BaseException:
+            self.stop()  # The caller never gets this object to clean up.
+            raise
+        finally:
+            serial_listener.close()
+            qmp_listener.close()
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def stop(self):
+        if self.qmp:
+            self.qmp.close()
+        if self.process:
+            self.process.stop()
+        if self.serial:
+            self.serial.close()
+
+
+class Guest:
+    """Paths of the guest kernel and initramfs, prepared on demand by PREPARE_GUEST_SCRIPT."""
+
+    def __init__(self, directory):
+        os.makedirs(directory, exist_ok=True)
+        # Parallel test runs share the directory; the lock serialises preparing it.
+        with open(os.path.join(directory, ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = subprocess.run([PREPARE_GUEST_SCRIPT, directory], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        if result.returncode == EXIT_SKIP:
+            raise Skip(f"guest kernel unavailable: {result.stdout.strip()}")
+        if result.returncode != 0:
+            raise Failure(f"preparing the guest failed: {result.stdout.strip()}")
+        self.kernel = os.path.join(directory, "vmlinuz")
+        self.initramfs = os.path.join(directory, "initramfs.img")
+
+
+def check_qemu(binary):
+    """Skips unless `binary` is QEMU 8 or newer (7.x refuses vhost-user devices without KVM)."""
+    path = shutil.which(binary)
+    if path is None:
+        raise Skip(f"{binary} not found")
+    version = subprocess.run([path, "--version"], stdout=subprocess.PIPE, text=True).stdout
+    match = re.search(r"version (\d+)\.(\d+)", version)
+    if not match or int(match.group(1)) < 8:
+        raise Skip(f"{binary} is not QEMU >= 8 (vhost-user needs KVM before 8.0): "
+                   f"{version.splitlines()[0] if version else '?'}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps shared by the cases.
+
+
+class Run:
+    """State of one case: work directory, processes to clean up, timings."""
+
+    def __init__(self, options, work_dir):
+        self.options = options
+        self.work_dir = work_dir
+        self.qemu_binary = check_qemu(options.qemu)
+        self.guest = Guest(options.guest_dir)
+        self.daemon = None
+        self.qemus = []
+        self.expected_images = {}
+
+    def start_daemon(self):
+        self.daemon = Daemon(self.options.daemon, self.work_dir)
+
+    def start_qemu(self, device="vhost-user-gpu-pci", max_outputs=None):
+        name = f"qemu{len(self.qemus) + 1}"
+        qemu = Qemu(self.qemu_binary, self.guest, self.daemon.socket_path, device, self.work_dir,
+                    name, max_outputs)
+        self.qemus.append(qemu)
+        return qemu
+
+    def stop(self):
+        for qemu in self.qemus:
+            qemu.stop()
+        if self.daemon:
+            self.daemon.stop()
+
+    def note(self, qemu, what):
+        # Times count from the start of that QEMU process.
+        print(f"  {qemu.process.name} {qemu.elapsed():6.2f} s  {what}", flush=True)
+
+    def wait_for_marker(self, qemu, pattern, timeout):
+        return qemu.serial.wait_for(pattern, timeout, [qemu.process, self.daemon.process])
+
+    def boot(self, qemu):
+        """Waits for the guest's "ready" marker."""
+        self.wait_for_marker(qemu, r"ready .*", BOOT_TIMEOUT)
+        self.note(qemu, "guest ready")
+
+    def expected(self, width, height, pattern):
+        key = (width, height, pattern)
+        if key not in self.expected_images:
+            self.expected_images[key] = Image(width, height,
+                                              pattern_image(width, height, pattern))
+        return self.expected_images[key]
+
+    def expect_screen(self, qemu, head, width, height, pattern):
+        """Polls QMP screendump of `head` until it equals the pattern, or fails at the deadline."""
+        expected = self.expected(width, height, pattern)
+        path = os.path.join(self.work_dir, f"{qemu.process.name}-head{head}.ppm")
+        deadline = time.monotonic() + SCREEN_TIMEOUT
+        samples = 0
+        while True:
+            qemu.qmp.execute("screendump", filename=path, format="ppm", device="gpu0", head=head)
+            actual = Image.read_ppm(path)
+            samples += 1
+            if (actual.width, actual.height) == (width, height) and \
+                    actual.pixels == expected.pixels:
+                self.note(qemu, f"head {head} matches pattern {pattern} ({width}x{height}, "
+                                f"{samples} screendumps)")
+                return
+            if time.monotonic() > deadline:
+                expected_path = os.path.join(self.work_dir, f"expected-head{head}.ppm")
+                expected.write_ppm(expected_path)
+                raise Failure(f"head {head} does not show pattern {pattern} after "
+                              f"{SCREEN_TIMEOUT:.0f} s: {describe_differences(actual, expected)} "
+                              f"(screen {os.path.basename(path)}, expected "
+                              f"{os.path.basename(expected_path)}; see --keep-artifacts)")
+            qemu.process.check_running()
+            time.sleep(SCREEN_POLL_INTERVAL)  # Sampling interval, not synchronisation.
+
+    def draw_fb(self, qemu, pattern):
+        """Has the guest draw `pattern` on /dev/fb0 and checks head 0 shows it."""
+        qemu.serial.send(f"fb {pattern}")
+        match = self.wait_for_marker(qemu, rf"drawn fb0 (\d+)x(\d+) pattern={pattern}",
+                                     DRAW_TIMEOUT)
+        self.note(qemu, f"guest drew pattern {pattern} on fb0")
+        self.expect_screen(qemu, 0, int(match.group(1)), int(match.group(2)), pattern)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases.
+
+
+def case_pci(run):
+    """vhost-user-gpu-pci: a pattern drawn on /dev/fb0 appears in the screendump."""
+    run.start_daemon()
+    qemu = run.start_qemu("vhost-user-gpu-pci")
+    run.boot(qemu)
+    run.draw_fb(qemu, 1)
+
+
+def case_vga(run):
+    """vhost-user-vga: the same through the VGA-compatible device (two guest memory regions)."""
+    run.start_daemon()
+    qemu = run.start_qemu("vhost-user-vga")
+    run.boot(qemu)
+    run.draw_fb(qemu, 1)
+
+
+def case_reboot(run):
+    """The guest reboots; QEMU stays up, hands the daemon a new GPU socket, and drawing works."""
+    run.start_daemon()
+    qemu = run.start_qemu("vhost-user-gpu-pci")
+    run.boot(qemu)
+    run.draw_fb(qemu, 1)
+    qemu.serial.send("reboot")
+    run.wait_for_marker(qemu, "rebooting", DRAW_TIMEOUT)
+    run.boot(qemu)
+    run.draw_fb(qemu, 2)
+
+
+def case_two_heads(run):
+    """max_outputs=2: the guest sets a mode on both connectors; each head shows its pattern."""
+    run.start_daemon()
+    qemu = run.start_qemu("vhost-user-gpu-pci", max_outputs=2)
+    run.boot(qemu)
+    patterns = (3, 4)
+    qemu.serial.send("kms " + " ".join(str(pattern) for pattern in patterns))
+    heads = []
+    for head, pattern in enumerate(patterns):
+        match = run.wait_for_marker(qemu, rf"drawn head={head} (\d+)x(\d+) pattern={pattern}",
+                                    DRAW_TIMEOUT)
+        heads.append((head, int(match.group(1)), int(match.group(2)), pattern))
+    run.wait_for_marker(qemu, "kms-ready", DRAW_TIMEOUT)
+    run.note(qemu, "guest set modes on " + ", ".join(f"head {h} ({w}x{ht})"
+                                                     for h, w, ht, _ in heads))
+    for head, width, height, pattern in heads:
+        run.expect_screen(qemu, head, width, height, pattern)
+
+
+def case_qemu_kill(run):
+    """QEMU dies (SIGKILL) mid-run; a new QEMU connects to the same daemon and drawing works.
+
+    Needs a daemon that keeps serving after its front-end disconnects. QEMU's own
+    vhost-user-gpu exits instead, so against it this case fails, by design, with
+    "daemon exited ... after the front-end disconnected".
+    """
+    run.start_daemon()
+    first = run.start_qemu("vhost-user-gpu-pci")
+    run.boot(first)
+    run.draw_fb(first, 1)
+    first.process.kill(signal.SIGKILL)
+    first.process.popen.wait()
+    run.note(first, "QEMU killed with SIGKILL")
+    try:
+        second = run.start_qemu("vhost-user-gpu-pci")
+        run.boot(second)
+        run.draw_fb(second, 2)  # A different pattern: a stale frame cannot pass.
+    except Failure as failure:
+        status = run.daemon.process.exit_status()
+        if status is not None:
+            raise Failure(f"daemon exited (status {status}) after the front-end disconnected; "
+                          f"this case needs a daemon that keeps serving ({failure})") from None
+        raise
+
+
+def case_demo(run):
+    """The demo of ./run.sh: boot through vhost-user-vga, draw, save a PNG and report.
+
+    The picture goes to --demo-output; the daemon's own totals (commands served, display updates
+    sent) are read from its log after QEMU disconnects.
+    """
+    output = os.path.abspath(run.options.demo_output or "demo.png")
+    run.start_daemon()
+    qemu = run.start_qemu("vhost-user-vga")
+    run.boot(qemu)
+    run.draw_fb(qemu, 1)
+    qemu.qmp.execute("screendump", filename=output, format="png", device="gpu0", head=0)
+    run.note(qemu, f"screendump saved to {output}")
+    qemu.qmp.execute("quit")
+    qemu.process.popen.wait(timeout=STOP_TIMEOUT)
+    run.daemon.stop()
+    with open(os.path.join(run.work_dir, "daemon.log"), errors="replace") as log:
+        totals = [line.split("totals so far: ", 1)[1].strip()
+                  for line in log if "totals so far: " in line]
+    print("")
+    print("What happened:")
+    print("  QEMU 10 booted Debian's Linux kernel with vhost-user-vga served by vhost-device-gpu")
+    print("  (null mode: the software 2D renderer); the guest drew colour bars on /dev/fb0.")
+    if totals:
+        print(f"  daemon: {totals[-1]}")
+    print(f"  picture: {output}")
+
+
+CASES = {
+    "demo": case_demo,
+    "pci": case_pci,
+    "vga": case_vga,
+    "reboot": case_reboot,
+    "two-heads": case_two_heads,
+    "qemu-kill": case_qemu_kill,
+}
+
+
+ARTIFACTS_STAMP = ".vgpu-e2e-artifacts"
+
+
+def keep_artifacts(work_dir, destination):
+    """Copies the run's logs and screendumps to `destination`, replacing an earlier run's."""
+    if os.path.exists(os.path.join(destination, ARTIFACTS_STAMP)):
+        shutil.rmtree(destination)  # Only ever a directory this function made.
+    shutil.copytree(work_dir, destination, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.sock"))
+    open(os.path.join(destination, ARTIFACTS_STAMP), "w").close()
+    print(f"artifacts (serial and process logs, screendumps) in {destination}")
+
+
+def terminate(signal_number, _frame):
+    raise Failure(f"terminated by signal {signal_number}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--daemon", required=True,
+                        help="daemon command; {socket} = socket path (else --socket-path added)")
+    parser.add_argument("--case", required=True, choices=sorted(CASES))
+    parser.add_argument("--guest-dir", default=os.path.join(SOURCE_DIR, "build", "e2e-guest"),
+                        help="where the guest kernel and initramfs are cached")
+    parser.add_argument("--qemu", default=os.environ.get("VGPU_QEMU", "qemu-system-x86_64"))
+    parser.add_argument("--demo-output", metavar="PNG", help="where the demo case saves its picture")
+    parser.add_argument("--keep-artifacts", metavar="DIR",
+                        help="copy logs and screendumps of the run to DIR")
+    options = parser.parse_args()
+
+    # A timeout (CTest) or Ctrl-C must still run the cleanup below: no QEMU left behind.
+    signal.signal(signal.SIGTERM, terminate)
+    work_dir = tempfile.mkdtemp(prefix=f"vgpu-e2e-{options.case}-")
+    started = time.monotonic()
+    run = None
+    status = EXIT_FAIL
+    try:
+        run = Run(options, work_dir)
+        print(f"case {options.case}: daemon '{options.daemon}'", flush=True)
+        CASES[options.case](run)
+        status = EXIT_PASS
+        print(f"PASS {options.case} in {time.monotonic() - started:.1f} s")
+    except Skip as skip:
+        status = EXIT_SKIP
+        print(f"SKIP {options.case}: {skip}")
+    except Failure as failure:
+        print(f"FAIL {options.case}: {failure}")
+    except KeyboardInterrupt:
+        print(f"FAIL {options.case}: interrupted")
+    finally:
+        try:
+            if run:
+                run.stop()
+            if status == EXIT_FAIL and run:
+                for qemu in run.qemus:
+                    print(f"--- {qemu.process.name} log:\n{qemu.process.log_tail()}")
+                if run.daemon:
+                    print(f"--- daemon log:\n{run.daemon.process.log_tail()}")
+            if options.keep_artifacts:
+                keep_artifacts(work_dir, options.keep_artifacts)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,559 @@
+#include "support/fake_display.h"
+
+#include <fcntl.h>
+#include <pixman.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "gpu/protocol.h"
+
+namespace vgpu::test {
+namespace {
+
+using gpu::display::MessageHeader;
+using gpu::display::Request;
+
+constexpr size_t kReadChunk = 64 * 1024;
+// A SCANOUT surface larger than this is recorded as an anomaly and not allocated.
+constexpr uint64_t kMaxSurfaceBytes = 1ull << 30;
+
+std::string Format(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* format, ...) {
+  char text[256];
+  va_list arguments;
+  va_start(arguments, format);
+  std::vsnprintf(text, sizeof(text), format, arguments);
+  va_end(arguments);
+  return text;
+}
+
+// A fixed EDID 1.4 base block: manufacturer "FAK", a 1280x800@60 preferred timing, monitor name
+// "FakeDisplay". Valid checksum.
+std::vector<uint8_t> FixedEdid() {
+  std::vector<uint8_t> edid(128, 0);
+  const uint8_t header[8] = {0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+  std::memcpy(edid.data(), header, sizeof(header));
+  edid[8] = 0x18;  // "FAK": 0 00110 00001 01011.
+  edid[9] = 0x2b;
+  edid[10] = 0x01;  // Product code.
+  edid[16] = 1;     // Week.
+  edid[17] = 34;    // 2024.
+  edid[18] = 1;     // EDID 1.4.
+  edid[19] = 4;
+  edid[20] = 0x80;  // Digital input.
+  edid[21] = 26;    // 26 x 16 cm.
+  edid[22] = 16;
+  edid[23] = 120;                                // Gamma 2.2.
+  edid[24] = 0x06;                               // sRGB, preferred timing is native.
+  for (int i = 38; i < 54; ++i) edid[i] = 0x01;  // No standard timings.
+  // Detailed timing: 1280x800, 71 MHz, CVT reduced blanking.
+  const uint8_t timing[18] = {0xbc, 0x1b, 0x00, 0xa0, 0x50, 0x20, 0x17, 0x30, 0x30,
+                              0x20, 0x36, 0x00, 0x05, 0xa3, 0x10, 0x00, 0x00, 0x1a};
+  std::memcpy(edid.data() + 54, timing, sizeof(timing));
+  const uint8_t name[18] = {0x00, 0x00, 0x00, 0xfc, 0x00, 'F', 'a', 'k',  'e',
+                            'D',  'i',  's',  'p',  'l',  'a', 'y', '\n', ' '};
+  std::memcpy(edid.data() + 72, name, sizeof(name));
+  edid[93] = 0x10;  // Dummy descriptors.
+  edid[111] = 0x10;
+  uint8_t sum = 0;
+  for (int i = 0; i < 127; ++i) sum = static_cast<uint8_t>(sum + edid[i]);
+  edid[127] = static_cast<uint8_t>(0x100 - sum);
+  return edid;
+}
+
+std::optional<uint32_t> FixedSize(Request request) {
+  switch (request) {
+    case Request::kGetProtocolFeatures:
+    case Request::kGetDisplayInfo:
+      return 0;
+    case Request::kSetProtocolFeatures:
+      return sizeof(uint64_t);
+    case Request::kCursorPos:
+    case Request::kCursorPosHide:
+      return sizeof(gpu::display::CursorPos);
+    case Request::kCursorUpdate:
+      return sizeof(gpu::display::CursorUpdate);
+    case Request::kScanout:
+      return sizeof(gpu::display::Scanout);
+    case Request::kDmabufScanout:
+      return sizeof(gpu::display::DmabufScanout);
+    case Request::kDmabufUpdate:
+      return sizeof(gpu::display::Update);
+    case Request::kGetEdid:
+      return sizeof(gpu::display::EdidRequest);
+    case Request::kDmabufScanout2:
+      return sizeof(gpu::display::DmabufScanout2);
+    default:
+      return std::nullopt;  // UPDATE (variable) and unknown requests.
+  }
+}
+
+template <class T>
+void AppendReply(std::vector<uint8_t>& out, Request request, const T& payload) {
+  const MessageHeader header{static_cast<uint32_t>(request), gpu::display::kReplyFlag, sizeof(T)};
+  const auto* header_bytes = reinterpret_cast<const uint8_t*>(&header);
+  const auto* payload_bytes = reinterpret_cast<const uint8_t*>(&payload);
+  out.insert(out.end(), header_bytes, header_bytes + sizeof(header));
+  out.insert(out.end(), payload_bytes, payload_bytes + sizeof(T));
+}
+
+}  // namespace
+
+size_t FakeDisplayState::Count(Request request) const {
+  return static_cast<size_t>(
+      std::count_if(messages.begin(), messages.end(), [request](const ReceivedMessage& message) {
+        return message.request == static_cast<uint32_t>(request);
+      }));
+}
+
+struct FakeDisplay::Shared {
+  FakeDisplayOptions options;
+  UniqueFd socket;  // QEMU's end, non-blocking.
+  UniqueFd wake;    // eventfd: stop or a change of `reading`.
+  std::thread thread;
+
+  mutable std::mutex mutex;
+  mutable std::condition_variable changed;
+  FakeDisplayState state;  // Guarded by mutex.
+  bool reading = true;     // Guarded by mutex.
+  bool stop = false;       // Guarded by mutex.
+
+  std::mutex write_mutex;  // Replies (thread) and SendRaw (test) do not interleave.
+
+  // Serving thread only.
+  std::vector<uint8_t> buffer;
+  size_t length = 0;
+  bool fd_pending = false;
+
+  void Wake() {
+    const uint64_t one = 1;
+    (void)!write(wake.get(), &one, sizeof(one));
+  }
+  void Run();
+  bool ReadAvailable();
+  void Handle(const MessageHeader& header, std::span<const uint8_t> payload, bool had_fd);
+  // Under mutex: updates the state, returns what to send back.
+  std::vector<uint8_t> Apply(const MessageHeader& header, std::span<const uint8_t> payload);
+  void Update(const gpu::display::Update& update, std::span<const uint8_t> pixels);
+  bool ValidScanout(uint32_t scanout_id, const char* what);
+  void Write(std::span<const uint8_t> bytes);
+  void GiveUp(std::string reason);
+};
+
+std::pair<FakeDisplay, UniqueFd> FakeDisplay::Create(FakeDisplayOptions options) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    std::perror("FakeDisplay: socketpair");
+    std::abort();
+  }
+  UniqueFd daemon_end(fds[0]);
+  auto shared = std::make_unique<Shared>();
+  shared->socket = UniqueFd(fds[1]);
+  shared->wake = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!shared->wake || fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0) {
+    std::perror("FakeDisplay: eventfd/fcntl");
+    std::abort();
+  }
+  if (options.daemon_send_buffer > 0) {
+    setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &options.daemon_send_buffer,
+               sizeof(options.daemon_send_buffer));
+  }
+  if (options.edid.empty()) options.edid = FixedEdid();
+  shared->reading = options.reading;
+  shared->state.framebuffers.resize(options.outputs.size());
+  shared->state.cursors.resize(options.outputs.size());
+  shared->options = std::move(options);
+  Shared* raw = shared.get();
+  shared->thread = std::thread([raw] { raw->Run(); });
+  return {FakeDisplay(std::move(shared)), std::move(daemon_end)};
+}
+
+FakeDisplay::FakeDisplay(std::unique_ptr<Shared> shared) : shared_(std::move(shared)) {}
+FakeDisplay::FakeDisplay(FakeDisplay&&) noexcept = default;
+FakeDisplay& FakeDisplay::operator=(FakeDisplay&&) noexcept = default;
+
+FakeDisplay::~FakeDisplay() {
+  if (!shared_) return;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->stop = true;
+  }
+  shared_->Wake();
+  shared_->thread.join();
+}
+
+void FakeDisplay::Shared::Run() {
+  for (;;) {
+    bool read_socket;
+    {
+      std::lock_guard lock(mutex);
+      if (stop) return;
+      read_socket = reading && !state.peer_closed;
+    }
+    pollfd fds[2] = {{read_socket ? socket.get() : -1, POLLIN, 0}, {wake.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      std::perror("FakeDisplay: poll");
+      return;
+    }
+    if (fds[1].revents != 0) {
+      uint64_t count;
+      (void)!read(wake.get(), &count, sizeof(count));
+    }
+    if (fds[0].revents != 0) ReadAvailable();
+  }
+}
+
+bool FakeDisplay::Shared::ReadAvailable() {
+  // Room for the message being read, at least one chunk.
+  size_t wanted = length + kReadChunk;
+  if (length >= sizeof(MessageHeader)) {
+    MessageHeader header;
+    std::memcpy(&header, buffer.data(), sizeof(header));
+    wanted = std::max(wanted, sizeof(MessageHeader) + size_t{header.size});
+  }
+  if (buffer.size() < wanted) buffer.resize(wanted);
+
+  iovec part{buffer.data() + length, buffer.size() - length};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = &part;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  const ssize_t received = recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC);
+  if (received < 0) {
+    if (errno == EAGAIN || errno == EINTR) return true;
+    GiveUp(Format("recvmsg: %s", std::strerror(errno)));
+    return false;
+  }
+  if (received == 0) {
+    std::lock_guard lock(mutex);
+    state.peer_closed = true;
+    changed.notify_all();
+    return false;
+  }
+  for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+       header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(header), sizeof(fd));
+      close(fd);  // DMABUF fds: only their arrival is recorded.
+      fd_pending = true;
+    }
+  }
+  length += static_cast<size_t>(received);
+
+  size_t offset = 0;
+  while (length - offset >= sizeof(MessageHeader)) {
+    MessageHeader header;
+    std::memcpy(&header, buffer.data() + offset, sizeof(header));
+    if (header.size > options.max_message_size) {
+      GiveUp(Format("%s with size %u: QEMU's g_malloc would abort",
+                    gpu::display::RequestName(header.request), header.size));
+      return false;
+    }
+    const size_t total = sizeof(MessageHeader) + header.size;
+    if (length - offset < total) break;
+    const bool had_fd = std::exchange(fd_pending, false);
+    Handle(header, std::span<const uint8_t>(buffer.data() + offset + sizeof(header), header.size),
+           had_fd);
+    offset += total;
+  }
+  std::memmove(buffer.data(), buffer.data() + offset, length - offset);
+  length -= offset;
+  if (buffer.size() > 4 * kReadChunk && length < kReadChunk) {
+    buffer.resize(kReadChunk * 2);
+    buffer.shrink_to_fit();
+  }
+  return true;
+}
+
+void FakeDisplay::Shared::Handle(const MessageHeader& header, std::span<const uint8_t> payload,
+                                 bool had_fd) {
+  std::vector<uint8_t> reply;
+  {
+    std::lock_guard lock(mutex);
+    state.messages.push_back(ReceivedMessage{header.request, header.flags, header.size, had_fd});
+    reply = Apply(header, payload);
+    changed.notify_all();
+  }
+  if (!reply.empty()) Write(reply);
+}
+
+bool FakeDisplay::Shared::ValidScanout(uint32_t scanout_id, const char* what) {
+  if (scanout_id < options.outputs.size()) return true;
+  // QEMU drops these (scanout_id >= max_outputs).
+  state.anomalies.push_back(
+      Format("%s for scanout %u, QEMU has %zu outputs", what, scanout_id, options.outputs.size()));
+  return false;
+}
+
+std::vector<uint8_t> FakeDisplay::Shared::Apply(const MessageHeader& header,
+                                                std::span<const uint8_t> payload) {
+  std::vector<uint8_t> reply;
+  const auto request = static_cast<Request>(header.request);
+  const char* name = gpu::display::RequestName(header.request);
+  const std::optional<uint32_t> fixed_size = FixedSize(request);
+  if (request != Request::kUpdate && !fixed_size) {
+    // QEMU: g_warning("unhandled message"), no reply.
+    state.anomalies.push_back(Format("unknown request %u (size %u)", header.request, header.size));
+    return reply;
+  }
+  if (fixed_size && header.size != *fixed_size) {
+    state.anomalies.push_back(
+        Format("%s with size %u, expected %u", name, header.size, *fixed_size));
+    return reply;
+  }
+  const uint64_t negotiated = state.negotiated_features.value_or(0);
+  switch (request) {
+    case Request::kGetProtocolFeatures:
+      if (options.answer_protocol_features) {
+        AppendReply(reply, request, options.protocol_features);
+      }
+      break;
+    case Request::kSetProtocolFeatures: {
+      uint64_t features;
+      std::memcpy(&features, payload.data(), sizeof(features));
+      if ((features & ~options.protocol_features) != 0) {
+        state.anomalies.push_back(
+            Format("SET_PROTOCOL_FEATURES 0x%llx, offered 0x%llx",
+                   static_cast<unsigned long long>(features),
+                   static_cast<unsigned long long>(options.protocol_features)));
+      }
+      state.negotiated_features = features;
+      break;
+    }
+    case Request::kGetDisplayInfo:
+      if (options.answer_display_info) {
+        gpu::RespDisplayInfo info{};
+        info.hdr.type = static_cast<uint32_t>(gpu::ResponseType::kOkDisplayInfo);
+        for (size_t i = 0; i < options.outputs.size() && i < gpu::kMaxScanouts; ++i) {
+          if (!options.outputs[i].enabled) continue;
+          info.pmodes[i].enabled = 1;
+          info.pmodes[i].r.width = options.outputs[i].width;
+          info.pmodes[i].r.height = options.outputs[i].height;
+        }
+        AppendReply(reply, request, info);
+      }
+      break;
+    case Request::kCursorPos:
+    case Request::kCursorPosHide: {
+      gpu::display::CursorPos position;
+      std::memcpy(&position, payload.data(), sizeof(position));
+      if (!ValidScanout(position.scanout_id, name)) break;
+      FakeCursor& cursor = state.cursors[position.scanout_id];
+      cursor.x = position.x;
+      cursor.y = position.y;
+      cursor.visible = request == Request::kCursorPos;
+      break;
+    }
+    case Request::kCursorUpdate: {
+      gpu::display::CursorUpdate update;
+      std::memcpy(&update, payload.data(), sizeof(update));
+      if (!ValidScanout(update.pos.scanout_id, name)) break;
+      FakeCursor& cursor = state.cursors[update.pos.scanout_id];
+      cursor.defined = true;
+      cursor.visible = true;
+      cursor.x = update.pos.x;
+      cursor.y = update.pos.y;
+      cursor.hot_x = update.hot_x;
+      cursor.hot_y = update.hot_y;
+      cursor.image.resize(gpu::display::kCursorWidth * gpu::display::kCursorHeight);
+      std::memcpy(cursor.image.data(), payload.data() + offsetof(gpu::display::CursorUpdate, data),
+                  cursor.image.size() * sizeof(uint32_t));
+      break;
+    }
+    case Request::kScanout: {
+      gpu::display::Scanout scanout;
+      std::memcpy(&scanout, payload.data(), sizeof(scanout));
+      if (!ValidScanout(scanout.scanout_id, name)) break;
+      std::optional<FakeFramebuffer>& framebuffer = state.framebuffers[scanout.scanout_id];
+      if (scanout.width == 0) {
+        framebuffer.reset();
+        break;
+      }
+      if (uint64_t{scanout.width} * scanout.height * 4 > kMaxSurfaceBytes) {
+        state.anomalies.push_back(
+            Format("SCANOUT %ux%u is too large", scanout.width, scanout.height));
+        framebuffer.reset();
+        break;
+      }
+      framebuffer = FakeFramebuffer{};
+      framebuffer->width = scanout.width;
+      framebuffer->height = scanout.height;
+      framebuffer->pixels.assign(size_t{scanout.width} * scanout.height, 0);
+      break;
+    }
+    case Request::kUpdate: {
+      gpu::display::Update update;
+      if (header.size < sizeof(update)) {
+        state.anomalies.push_back(Format("UPDATE with size %u", header.size));
+        break;
+      }
+      std::memcpy(&update, payload.data(), sizeof(update));
+      const uint64_t expected = sizeof(update) + uint64_t{update.width} * update.height * 4;
+      if (header.size != expected) {
+        state.anomalies.push_back(Format("UPDATE %ux%u with size %u, expected %llu", update.width,
+                                         update.height, header.size,
+                                         static_cast<unsigned long long>(expected)));
+        break;
+      }
+      if (!ValidScanout(update.scanout_id, name)) break;
+      Update(update, payload.subspan(sizeof(update)));
+      break;
+    }
+    case Request::kDmabufScanout:
+      break;
+    case Request::kDmabufUpdate: {
+      // A console without GL: QEMU answers at once.
+      const MessageHeader empty{header.request, gpu::display::kReplyFlag, 0};
+      const auto* bytes = reinterpret_cast<const uint8_t*>(&empty);
+      reply.assign(bytes, bytes + sizeof(empty));
+      break;
+    }
+    case Request::kGetEdid: {
+      gpu::display::EdidRequest edid_request;
+      std::memcpy(&edid_request, payload.data(), sizeof(edid_request));
+      if ((negotiated & (uint64_t{1} << gpu::display::kFeatureEdid)) == 0) {
+        state.anomalies.push_back("GET_EDID without the EDID protocol feature (no reply)");
+        break;
+      }
+      if (!ValidScanout(edid_request.scanout_id, "GET_EDID (no reply)")) break;
+      if (!options.answer_edid) break;
+      gpu::RespEdid edid{};
+      edid.hdr.type = static_cast<uint32_t>(gpu::ResponseType::kOkEdid);
+      edid.size = options.edid_size_field;
+      std::memcpy(edid.edid, options.edid.data(), std::min(options.edid.size(), sizeof(edid.edid)));
+      AppendReply(reply, request, edid);
+      break;
+    }
+    case Request::kDmabufScanout2:
+      if ((negotiated & (uint64_t{1} << gpu::display::kFeatureDmabuf2)) == 0) {
+        state.anomalies.push_back("DMABUF_SCANOUT2 without the DMABUF2 protocol feature");
+      }
+      break;
+    default:
+      break;
+  }
+  return reply;
+}
+
+void FakeDisplay::Shared::Update(const gpu::display::Update& update,
+                                 std::span<const uint8_t> pixels) {
+  std::optional<FakeFramebuffer>& framebuffer = state.framebuffers[update.scanout_id];
+  if (!framebuffer) {
+    // QEMU would composite into a NULL surface.
+    state.anomalies.push_back(Format("UPDATE for scanout %u before SCANOUT", update.scanout_id));
+    return;
+  }
+  // Exactly what hw/display/vhost-user-gpu.c does, clipping and argument types included.
+  pixman_image_t* source = pixman_image_create_bits(
+      PIXMAN_x8r8g8b8, static_cast<int>(update.width), static_cast<int>(update.height),
+      reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(pixels.data())),
+      static_cast<int>(update.width * 4));
+  pixman_image_t* destination = pixman_image_create_bits(
+      PIXMAN_x8r8g8b8, static_cast<int>(framebuffer->width), static_cast<int>(framebuffer->height),
+      framebuffer->pixels.data(), static_cast<int>(framebuffer->width * 4));
+  if (source != nullptr && destination != nullptr) {
+    pixman_image_composite(PIXMAN_OP_SRC, source, nullptr, destination, 0, 0, 0, 0,
+                           static_cast<int16_t>(update.x), static_cast<int16_t>(update.y),
+                           static_cast<uint16_t>(update.width),
+                           static_cast<uint16_t>(update.height));
+  } else {
+    state.anomalies.push_back(
+        Format("UPDATE %ux%u: pixman could not wrap the image", update.width, update.height));
+  }
+  if (source != nullptr) pixman_image_unref(source);
+  if (destination != nullptr) pixman_image_unref(destination);
+  framebuffer->shown = true;
+  ++framebuffer->updates;
+}
+
+void FakeDisplay::Shared::Write(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(write_mutex);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t sent =
+        send(socket.get(), bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
+    if (sent > 0) {
+      written += static_cast<size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && errno == EAGAIN) {
+      pollfd writable{socket.get(), POLLOUT, 0};
+      if (poll(&writable, 1, 5000) > 0) continue;
+    }
+    std::lock_guard state_lock(mutex);
+    state.anomalies.push_back(
+        Format("writing to the daemon: %s", sent < 0 ? std::strerror(errno) : "timed out"));
+    changed.notify_all();
+    return;
+  }
+}
+
+void FakeDisplay::Shared::GiveUp(std::string reason) {
+  std::lock_guard lock(mutex);
+  state.anomalies.push_back(std::move(reason));
+  state.peer_closed = true;
+  shutdown(socket.get(), SHUT_RDWR);
+  changed.notify_all();
+}
+
+bool FakeDisplay::WaitFor(const std::function<bool(const FakeDisplayState&)>& predicate,
+                          std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(shared_->mutex);
+  return shared_->changed.wait_for(lock, timeout, [&] { return predicate(shared_->state); });
+}
+
+FakeDisplayState FakeDisplay::Snapshot() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->state;
+}
+
+size_t FakeDisplay::Count(Request request) const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->state.Count(request);
+}
+
+std::optional<FakeFramebuffer> FakeDisplay::Framebuffer(uint32_t scanout_id) const {
+  std::lock_guard lock(shared_->mutex);
+  if (scanout_id >= shared_->state.framebuffers.size()) return std::nullopt;
+  return shared_->state.framebuffers[scanout_id];
+}
+
+FakeCursor FakeDisplay::Cursor(uint32_t scanout_id) const {
+  std::lock_guard lock(shared_->mutex);
+  if (scanout_id >= shared_->state.cursors.size()) return {};
+  return shared_->state.cursors[scanout_id];
+}
+
+std::vector<std::string> FakeDisplay::Anomalies() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->state.anomalies;
+}
+
+void FakeDisplay::SetReading(bool reading) {
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->reading = reading;
+  }
+  shared_->Wake();
+}
+
+void FakeDisplay::SendRaw(std::span<const uint8_t> bytes) { shared_->Write(bytes); }
+
+void FakeDisplay::Disconnect() { shutdown(shared_->socket.get(), SHUT_RDWR); }
+
+}  // namespace vgpu::test

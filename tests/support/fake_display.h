@@ -1,0 +1,147 @@
+// FakeDisplay: QEMU's side of the vhost-user GPU socket, for tests.
+//
+//   auto [display, daemon_end] = test::FakeDisplay::Create({});   // Answers like QEMU 10.
+//   frontend.SetGpuSocket(std::move(daemon_end));                  // VHOST_USER_GPU_SET_SOCKET.
+//   ASSERT_TRUE(display.WaitFor([](const test::FakeDisplayState& state) {
+//     return state.Count(gpu::display::Request::kUpdate) > 0;
+//   }, std::chrono::seconds(5)));
+//   std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+//   EXPECT_TRUE(display.Snapshot().anomalies.empty());
+//
+// It owns one end of a socketpair and serves it on its own thread, the way
+// hw/display/vhost-user-gpu.c does: it answers GET_PROTOCOL_FEATURES, GET_DISPLAY_INFO and
+// GET_EDID (each can be switched off, as old QEMUs never answer what they do not know), keeps a
+// framebuffer per scanout (SCANOUT creates it, UPDATE composites into it with pixman SRC and
+// QEMU's clipping, SCANOUT with width 0 disables it), the cursor of each scanout, a log of every
+// message, and a list of everything QEMU would choke on or silently drop ("anomalies"): a size
+// that does not match the message type, an UPDATE without a surface, a scanout id out of range,
+// a message that needs a protocol feature that was not negotiated, GET_EDID that QEMU would not
+// answer. A correct back-end leaves `anomalies` empty.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "gpu/display_protocol.h"
+
+namespace vgpu::test {
+
+// One VMM output (console) as GET_DISPLAY_INFO reports it.
+struct FakeOutput {
+  bool enabled = true;
+  uint32_t width = 1280;
+  uint32_t height = 800;
+};
+
+struct FakeDisplayOptions {
+  // What GET_PROTOCOL_FEATURES answers: 0 like QEMU 7.2, EDID like 8.1, EDID|DMABUF2 like 8.2+.
+  uint64_t protocol_features =
+      (uint64_t{1} << gpu::display::kFeatureEdid) | (uint64_t{1} << gpu::display::kFeatureDmabuf2);
+  // Whether each request is answered at all.
+  bool answer_protocol_features = true;
+  bool answer_display_info = true;
+  bool answer_edid = true;
+  // The VMM's outputs; their count is QEMU's max_outputs (default 1, 1280x800, like QEMU).
+  std::vector<FakeOutput> outputs = {FakeOutput{}};
+  // EDID bytes answered for every output; empty: a fixed 128-byte block (monitor name
+  // "FakeDisplay", so tests can tell it from the daemon's own EDID).
+  std::vector<uint8_t> edid;
+  // The resp_edid.size field. QEMU sets 1024 (the whole array).
+  uint32_t edid_size_field = 1024;
+  // Start with reading switched off (see SetReading).
+  bool reading = true;
+  // SO_SNDBUF of the daemon's end, 0: the default. A small one makes back-pressure quick.
+  int daemon_send_buffer = 0;
+  // Largest message accepted before the fake gives up on the stream (QEMU would g_malloc it).
+  uint32_t max_message_size = 256u << 20;
+};
+
+// A surface created by SCANOUT, x8r8g8b8, `width` pixels per row, no padding.
+struct FakeFramebuffer {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint32_t> pixels;
+  // QEMU shows a new surface at its first UPDATE ("replace surface on next update").
+  bool shown = false;
+  uint64_t updates = 0;
+
+  uint32_t At(uint32_t x, uint32_t y) const { return pixels[size_t{y} * width + x]; }
+};
+
+struct FakeCursor {
+  bool defined = false;  // A CURSOR_UPDATE has come.
+  bool visible = false;
+  uint32_t x = 0;
+  uint32_t y = 0;
+  uint32_t hot_x = 0;
+  uint32_t hot_y = 0;
+  std::vector<uint32_t> image;  // 64 x 64 a8r8g8b8 once defined.
+};
+
+struct ReceivedMessage {
+  uint32_t request = 0;
+  uint32_t flags = 0;
+  uint32_t size = 0;
+  bool had_fd = false;
+};
+
+struct FakeDisplayState {
+  std::vector<ReceivedMessage> messages;
+  std::vector<std::string> anomalies;
+  std::vector<std::optional<FakeFramebuffer>> framebuffers;  // Per output.
+  std::vector<FakeCursor> cursors;                           // Per output.
+  std::optional<uint64_t> negotiated_features;               // From SET_PROTOCOL_FEATURES.
+  bool peer_closed = false;  // EOF, a reset, or the stream given up on.
+
+  size_t Count(gpu::display::Request request) const;
+};
+
+class FakeDisplay {
+ public:
+  // Makes the socketpair and starts serving one end. The UniqueFd is the daemon's end. Aborts
+  // if the host cannot make a socketpair (no test could run).
+  static std::pair<FakeDisplay, UniqueFd> Create(FakeDisplayOptions options = {});
+
+  FakeDisplay(FakeDisplay&&) noexcept;
+  FakeDisplay& operator=(FakeDisplay&&) noexcept;
+  ~FakeDisplay();  // Stops the thread and closes QEMU's end.
+
+  // Waits until `predicate` holds (checked under the state's lock after every message). False
+  // when `timeout` passes first.
+  bool WaitFor(const std::function<bool(const FakeDisplayState&)>& predicate,
+               std::chrono::milliseconds timeout) const;
+
+  FakeDisplayState Snapshot() const;
+  size_t Count(gpu::display::Request request) const;
+  std::optional<FakeFramebuffer> Framebuffer(uint32_t scanout_id) const;
+  FakeCursor Cursor(uint32_t scanout_id) const;
+  std::vector<std::string> Anomalies() const;
+
+  // Switches reading the socket on or off (off: like QEMU blocked on a GL flush, the daemon's
+  // sends pile up in the socket and then time out).
+  void SetReading(bool reading);
+  // Writes raw bytes to the daemon (malformed replies). Blocks until they are written.
+  void SendRaw(std::span<const uint8_t> bytes);
+  // Shuts QEMU's end down (like QEMU closing the chardev on reset): the daemon sees EOF.
+  void Disconnect();
+
+ private:
+  struct Shared;
+  explicit FakeDisplay(std::unique_ptr<Shared> shared);
+
+  std::unique_ptr<Shared> shared_;
+};
+
+}  // namespace vgpu::test

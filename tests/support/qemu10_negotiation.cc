@@ -1,0 +1,165 @@
+// VhostUserFrontend::NegotiateLikeQemu10 and StopLikeQemu10: the message sequence QEMU 10.0.2
+// was seen to send (e2e-and-machines.md, "Message order seen at boot"; reference §1.6).
+#include <sys/socket.h>
+
+#include "support/vhost_user_frontend.h"
+
+namespace vgpu::test {
+namespace {
+
+constexpr uint32_t kControlQueue = 0;
+constexpr uint32_t kCursorQueue = 1;
+constexpr uint32_t kConfigSize = 16;  // struct virtio_gpu_config (§5.7.4).
+
+}  // namespace
+
+Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions& options) {
+  Session session;
+
+  // Realize (vhost_user_backend_init + vhost_dev_init).
+  Result<uint64_t> features = GetFeatures();
+  if (!features) return tl::unexpected(features.error());
+  session.offered_features = *features;
+  if ((*features & vhost_user::kFeatureProtocolFeatures) == 0) {
+    return MakeError(ErrorKind::kUnsupported, "backend does not offer PROTOCOL_FEATURES");
+  }
+  Result<uint64_t> protocol = GetProtocolFeatures();
+  if (!protocol) return tl::unexpected(protocol.error());
+  session.offered_protocol_features = *protocol;
+  session.protocol_features = *protocol & options.protocol_feature_mask;
+  if ((session.protocol_features & vhost_user::kProtocolConfig) == 0) {
+    // QEMU: "vhost-user device expecting VHOST_USER_PROTOCOL_F_CONFIG but the vhost-user backend
+    // does not support it."
+    return MakeError(ErrorKind::kUnsupported, "backend does not offer PROTOCOL_F_CONFIG");
+  }
+  if (Result<void> set = SetProtocolFeatures(session.protocol_features); !set) {
+    return tl::unexpected(set.error());
+  }
+  if (session.protocol_features & vhost_user::kProtocolMq) {
+    Result<uint64_t> queues = GetQueueNum();
+    if (!queues) return tl::unexpected(queues.error());
+    session.queue_count = *queues;
+  }
+  const bool memory_slots =
+      (session.protocol_features & vhost_user::kProtocolConfigureMemSlots) != 0;
+  if (memory_slots) {
+    Result<uint64_t> slots = GetMaxMemSlots();
+    if (!slots) return tl::unexpected(slots.error());
+    session.max_memory_slots = *slots;
+  }
+  if (Result<void> owner = SetOwner(); !owner) return tl::unexpected(owner.error());
+  Result<uint64_t> features_again = GetFeatures();
+  if (!features_again) return tl::unexpected(features_again.error());
+  for (uint32_t queue : {kControlQueue, kCursorQueue}) {
+    Result<EventFd> masked_call = EventFd::Create();
+    Result<EventFd> error = EventFd::Create();
+    if (!masked_call || !error) return MakeError(ErrorKind::kSystem, "eventfd");
+    if (Result<void> set = SetVringCall(queue, masked_call->fd()); !set) {
+      return tl::unexpected(set.error());
+    }
+    if (Result<void> set = SetVringErr(queue, error->fd()); !set) {
+      return tl::unexpected(set.error());
+    }
+    session.initial_notifiers.push_back(std::move(*masked_call));
+    session.initial_notifiers.push_back(std::move(*error));
+  }
+
+  // The guest driver loads: it reads config space, then sets DRIVER_OK.
+  for (int read = 0; read < options.config_reads; ++read) {
+    Result<std::vector<uint8_t>> config = GetConfig(0, kConfigSize);
+    if (!config) return tl::unexpected(config.error());
+    session.config = std::move(*config);
+  }
+
+  // vhost_user_gpu_set_status(DRIVER_OK): do_set_socket() first.
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    return MakeSystemError("socketpair");
+  }
+  session.gpu_socket = UniqueFd(pair[0]);
+  UniqueFd backend_end(pair[1]);
+  if (Result<void> set = GpuSetSocket(backend_end.get()); !set) return tl::unexpected(set.error());
+  backend_end.reset();
+
+  // vhost_user_backend_start() -> vhost_dev_start().
+  const uint64_t ring_features = vhost_user::kFeatureVersion1 |
+                                 vhost_user::kFeatureRingIndirectDesc |
+                                 vhost_user::kFeatureRingEventIdx | kGpuDeviceFeatureMask;
+  session.acked_features =
+      options.guest_features.value_or((*features & ring_features) | vhost_user::kFeatureRingReset);
+  session.acked_features |= vhost_user::kFeatureProtocolFeatures;
+  if (Result<void> set = SetFeatures(session.acked_features); !set) {
+    return tl::unexpected(set.error());
+  }
+
+  Result<std::unique_ptr<GuestRam>> ram =
+      GuestRam::Create(options.memory_size, options.memory_layout);
+  if (!ram) return tl::unexpected(ram.error());
+  session.ram = std::move(*ram);
+  if (memory_slots && !options.force_set_mem_table) {
+    for (const vhost_user::MemoryRegionDescription& region : session.ram->Descriptions()) {
+      Result<UniqueFd> fd = session.ram->DuplicateFd();
+      if (!fd) return tl::unexpected(fd.error());
+      if (Result<void> added = AddMemReg(region, fd->get()); !added) {
+        return tl::unexpected(added.error());
+      }
+    }
+  } else if (Result<void> table = SetMemTable(*session.ram); !table) {
+    return tl::unexpected(table.error());
+  }
+
+  const bool event_index = (session.acked_features & vhost_user::kFeatureRingEventIdx) != 0;
+  Result<std::unique_ptr<DriverQueue>> control = DriverQueue::Create(
+      *session.ram, {.size = options.control_queue_size, .event_index = event_index});
+  if (!control) return tl::unexpected(control.error());
+  session.control_queue = std::move(*control);
+  Result<std::unique_ptr<DriverQueue>> cursor = DriverQueue::Create(
+      *session.ram, {.size = options.cursor_queue_size, .event_index = event_index});
+  if (!cursor) return tl::unexpected(cursor.error());
+  session.cursor_queue = std::move(*cursor);
+  if (options.stop_after == NegotiationStage::kMemory) return session;
+
+  for (uint32_t index : {kControlQueue, kCursorQueue}) {
+    DriverQueue& queue = session.queue(index);
+    if (Result<void> set = SetVringNum(index, queue.size()); !set) {
+      return tl::unexpected(set.error());
+    }
+    if (Result<void> set = SetVringBase(index, queue.available_index()); !set) {
+      return tl::unexpected(set.error());
+    }
+    if (Result<void> set = SetVringAddr(VringAddressOf(index, queue)); !set) {
+      return tl::unexpected(set.error());
+    }
+    if (Result<void> set = SetVringKick(index, queue.kick().fd()); !set) {
+      return tl::unexpected(set.error());
+    }
+  }
+  if (session.acked_features & vhost_user::kFeatureProtocolFeatures) {
+    for (uint32_t index : {kControlQueue, kCursorQueue}) {
+      if (Result<void> set = SetVringEnable(index, true); !set) return tl::unexpected(set.error());
+    }
+  }
+  for (uint32_t index : {kControlQueue, kCursorQueue}) {
+    if (Result<void> set = SetVringCall(index, session.queue(index).call().fd()); !set) {
+      return tl::unexpected(set.error());
+    }
+  }
+  return session;
+}
+
+Result<std::vector<uint32_t>> VhostUserFrontend::StopLikeQemu10(Session& session) {
+  std::vector<uint32_t> bases;
+  for (uint32_t index : {kControlQueue, kCursorQueue}) {
+    if (Result<void> set = SetVringEnable(index, false); !set) return tl::unexpected(set.error());
+  }
+  for (uint32_t index : {kControlQueue, kCursorQueue}) {
+    Result<uint32_t> base = GetVringBase(index);
+    if (!base) return tl::unexpected(base.error());
+    bases.push_back(*base);
+  }
+  session.gpu_socket.reset();
+  Close();
+  return bases;
+}
+
+}  // namespace vgpu::test

@@ -1,0 +1,688 @@
+// DisplayChannel against FakeDisplay (QEMU's side) over a socketpair, with the channel's event
+// loop pumped by the test.
+#include "gpu/display_channel.h"
+
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "base/event_loop.h"
+#include "support/fake_display.h"
+
+namespace vgpu::gpu {
+namespace {
+
+using display::MessageHeader;
+using display::Request;
+using std::chrono::milliseconds;
+using test::FakeDisplay;
+using test::FakeDisplayOptions;
+using test::FakeDisplayState;
+
+constexpr uint64_t kEdid = uint64_t{1} << display::kFeatureEdid;
+constexpr uint64_t kDmabuf2 = uint64_t{1} << display::kFeatureDmabuf2;
+constexpr milliseconds kWait{5000};
+
+template <class T>
+std::vector<uint8_t> Reply(Request request, const T& payload,
+                           uint32_t flags = display::kReplyFlag) {
+  const MessageHeader header{static_cast<uint32_t>(request), flags, sizeof(T)};
+  std::vector<uint8_t> bytes(sizeof(header) + sizeof(T));
+  std::memcpy(bytes.data(), &header, sizeof(header));
+  std::memcpy(bytes.data() + sizeof(header), &payload, sizeof(T));
+  return bytes;
+}
+
+std::vector<uint8_t> Header(uint32_t request, uint32_t flags, uint32_t size) {
+  const MessageHeader header{request, flags, size};
+  std::vector<uint8_t> bytes(sizeof(header));
+  std::memcpy(bytes.data(), &header, sizeof(header));
+  return bytes;
+}
+
+// Waits until the fake has received `count` messages of type `request`.
+bool Saw(const FakeDisplay& display, Request request, size_t count = 1) {
+  return display.WaitFor(
+      [&](const FakeDisplayState& state) { return state.Count(request) >= count; }, kWait);
+}
+
+class DisplayChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(loop_.Init()); }
+
+  // Runs the loop until `condition` holds; false after `timeout`.
+  bool PumpUntil(const std::function<bool()>& condition, milliseconds timeout = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      loop_.RunOnce(10);
+    }
+    return true;
+  }
+
+  FakeDisplay Connect(DisplayChannel& channel, FakeDisplayOptions options = {}) {
+    auto [display, socket] = FakeDisplay::Create(std::move(options));
+    channel.Attach(std::move(socket));
+    return std::move(display);
+  }
+
+  // Attaches and waits for the handshake.
+  FakeDisplay ConnectAndHandshake(DisplayChannel& channel, FakeDisplayOptions options = {}) {
+    FakeDisplay display = Connect(channel, std::move(options));
+    EXPECT_TRUE(PumpUntil([&] { return channel.handshake_done(); }));
+    return display;
+  }
+
+  EventLoop loop_;
+};
+
+// --- Handshake ----------------------------------------------------------------------------------
+
+TEST_F(DisplayChannelTest, HandshakeWithQemu10NegotiatesEdidAndDmabuf2) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.protocol_features = kEdid | kDmabuf2});
+
+  EXPECT_TRUE(channel.supports_edid());
+  EXPECT_TRUE(channel.supports_dmabuf2());
+  ASSERT_TRUE(display.WaitFor(
+      [](const FakeDisplayState& state) { return state.negotiated_features.has_value(); }, kWait));
+  EXPECT_EQ(display.Snapshot().negotiated_features, kEdid | kDmabuf2);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, HandshakeWithQemu81NegotiatesEdidOnly) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.protocol_features = kEdid});
+
+  EXPECT_TRUE(channel.supports_edid());
+  EXPECT_FALSE(channel.supports_dmabuf2());
+  ASSERT_TRUE(display.WaitFor(
+      [](const FakeDisplayState& state) { return state.negotiated_features.has_value(); }, kWait));
+  EXPECT_EQ(display.Snapshot().negotiated_features, kEdid);
+}
+
+TEST_F(DisplayChannelTest, HandshakeWithQemu72NegotiatesNothing) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.protocol_features = 0});
+
+  EXPECT_FALSE(channel.supports_edid());
+  EXPECT_FALSE(channel.supports_dmabuf2());
+  ASSERT_TRUE(display.WaitFor(
+      [](const FakeDisplayState& state) { return state.negotiated_features.has_value(); }, kWait));
+  EXPECT_EQ(display.Snapshot().negotiated_features, 0u);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, HandshakeAcceptsOnlyKnownFeatures) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.protocol_features = 0xffff});
+
+  ASSERT_TRUE(display.WaitFor(
+      [](const FakeDisplayState& state) { return state.negotiated_features.has_value(); }, kWait));
+  EXPECT_EQ(display.Snapshot().negotiated_features, kEdid | kDmabuf2);
+}
+
+TEST_F(DisplayChannelTest, AttachSendsOnlyGetProtocolFeaturesFirst) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+
+  ASSERT_TRUE(Saw(display, Request::kSetProtocolFeatures));
+  const FakeDisplayState state = display.Snapshot();
+  ASSERT_EQ(state.messages.size(), 2u);
+  EXPECT_EQ(state.messages[0].request, static_cast<uint32_t>(Request::kGetProtocolFeatures));
+  EXPECT_EQ(state.messages[0].size, 0u);
+  EXPECT_EQ(state.messages[1].request, static_cast<uint32_t>(Request::kSetProtocolFeatures));
+  EXPECT_EQ(state.messages[1].size, 8u);
+}
+
+// --- Requests -----------------------------------------------------------------------------------
+
+TEST_F(DisplayChannelTest, DisplayInfoRequestedBeforeHandshakeIsAnswered) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display =
+      Connect(channel, {.outputs = {{true, 1920, 1080}, {false, 640, 480}, {true, 800, 600}}});
+  std::optional<std::optional<RespDisplayInfo>> result;
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(PumpUntil([&] { return result.has_value(); }));
+
+  ASSERT_TRUE(result->has_value());
+  const RespDisplayInfo& info = **result;
+  EXPECT_EQ(info.hdr.type, static_cast<uint32_t>(ResponseType::kOkDisplayInfo));
+  EXPECT_EQ(info.pmodes[0].enabled, 1u);
+  EXPECT_EQ(info.pmodes[0].r.width, 1920u);
+  EXPECT_EQ(info.pmodes[0].r.height, 1080u);
+  EXPECT_EQ(info.pmodes[1].enabled, 0u);
+  EXPECT_EQ(info.pmodes[2].enabled, 1u);
+  EXPECT_EQ(info.pmodes[2].r.width, 800u);
+  EXPECT_EQ(info.pmodes[2].r.height, 600u);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, SeveralRequestsAreAnsweredInOrder) {
+  DisplayChannel channel(loop_);
+  const std::vector<uint8_t> edid_bytes = {0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x42};
+  FakeDisplay display = Connect(channel, {.edid = edid_bytes});
+  std::vector<int> order;
+  std::optional<RespEdid> edid;
+
+  channel.RequestDisplayInfo(
+      [&](std::optional<RespDisplayInfo> info) { order.push_back(info ? 1 : -1); });
+  channel.RequestEdid(0, [&](std::optional<RespEdid> reply) {
+    order.push_back(reply ? 2 : -2);
+    edid = reply;
+  });
+  channel.RequestDisplayInfo(
+      [&](std::optional<RespDisplayInfo> info) { order.push_back(info ? 3 : -3); });
+  ASSERT_TRUE(PumpUntil([&] { return order.size() == 3; }));
+
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  ASSERT_TRUE(edid.has_value());
+  EXPECT_EQ(edid->hdr.type, static_cast<uint32_t>(ResponseType::kOkEdid));
+  EXPECT_EQ(edid->size, 1024u);
+  EXPECT_EQ(std::memcmp(edid->edid, edid_bytes.data(), edid_bytes.size()), 0);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, EdidForSecondOutputIsAskedAfterDisplayInfoShowsIt) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = Connect(channel, {.outputs = {{true, 1024, 768}, {true, 800, 600}}});
+  bool have_info = false;
+  std::optional<std::optional<RespEdid>> edid;
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo>) { have_info = true; });
+  ASSERT_TRUE(PumpUntil([&] { return have_info; }));
+  channel.RequestEdid(1, [&](std::optional<RespEdid> reply) { edid = reply; });
+  ASSERT_TRUE(PumpUntil([&] { return edid.has_value(); }));
+
+  EXPECT_TRUE(edid->has_value());
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, EdidForOutputQemuDoesNotHaveCompletesEmptyWithoutSending) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);  // One output, like QEMU by default.
+  std::optional<std::optional<RespEdid>> edid;
+
+  channel.RequestEdid(3, [&](std::optional<RespEdid> reply) { edid = reply; });
+
+  ASSERT_TRUE(edid.has_value());  // Synchronously.
+  EXPECT_FALSE(edid->has_value());
+  EXPECT_TRUE(channel.replies_trusted());
+  EXPECT_EQ(display.Count(Request::kGetEdid), 0u);
+}
+
+TEST_F(DisplayChannelTest, EdidWithoutNegotiatedFeatureCompletesEmptyWithoutSending) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = Connect(channel, {.protocol_features = 0});
+  std::optional<std::optional<RespEdid>> before_handshake;
+  std::optional<std::optional<RespEdid>> after_handshake;
+
+  channel.RequestEdid(0, [&](std::optional<RespEdid> reply) { before_handshake = reply; });
+  ASSERT_TRUE(PumpUntil([&] { return channel.handshake_done(); }));
+  channel.RequestEdid(0, [&](std::optional<RespEdid> reply) { after_handshake = reply; });
+
+  ASSERT_TRUE(before_handshake.has_value());
+  EXPECT_FALSE(before_handshake->has_value());
+  ASSERT_TRUE(after_handshake.has_value());  // Synchronously.
+  EXPECT_FALSE(after_handshake->has_value());
+  // A later message shows that everything before it has been read.
+  ASSERT_TRUE(channel.SendScanout(0, 0, 0));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  EXPECT_EQ(display.Count(Request::kGetEdid), 0u);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, RequestWhileDetachedCompletesEmptyAtOnce) {
+  DisplayChannel channel(loop_);
+  std::optional<std::optional<RespDisplayInfo>> result;
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result->has_value());
+}
+
+// --- Timeouts -----------------------------------------------------------------------------------
+
+TEST_F(DisplayChannelTest, UnansweredRequestTimesOutWhileTheLoopServesOtherFds) {
+  DisplayChannel channel(loop_, {.reply_timeout = milliseconds(300)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  Result<EventFd> other = EventFd::Create();
+  ASSERT_TRUE(other);
+  int other_events = 0;
+  Result<WatchId> watch = loop_.Watch(other->fd(), EPOLLIN, [&](uint32_t) {
+    other->Consume();
+    ++other_events;
+  });
+  ASSERT_TRUE(watch);
+  std::optional<std::optional<RespDisplayInfo>> result;
+  const auto start = std::chrono::steady_clock::now();
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  other->Signal();
+  ASSERT_TRUE(PumpUntil([&] { return other_events == 1; }));
+  EXPECT_FALSE(result.has_value());  // The other fd was served while the request waited.
+  ASSERT_TRUE(PumpUntil([&] { return result.has_value(); }));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+
+  EXPECT_FALSE(result->has_value());
+  EXPECT_GE(elapsed, milliseconds(250));
+  EXPECT_LT(elapsed, milliseconds(3000));
+  EXPECT_TRUE(channel.attached());
+  EXPECT_FALSE(channel.replies_trusted());
+  loop_.Unwatch(*watch);
+}
+
+TEST_F(DisplayChannelTest, AfterATimeoutRequestsEndAtOnceAndOutputStillFlows) {
+  DisplayChannel channel(loop_, {.reply_timeout = milliseconds(100)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  bool timed_out = false;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo>) { timed_out = true; });
+  ASSERT_TRUE(PumpUntil([&] { return timed_out; }));
+  std::optional<std::optional<RespEdid>> later;
+
+  channel.RequestEdid(0, [&](std::optional<RespEdid> reply) { later = reply; });
+  ASSERT_TRUE(channel.SendScanout(0, 320, 200));
+
+  ASSERT_TRUE(later.has_value());  // Synchronously, nothing sent.
+  EXPECT_FALSE(later->has_value());
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  EXPECT_EQ(display.Count(Request::kGetEdid), 0u);
+}
+
+TEST_F(DisplayChannelTest, LateReplyAfterTimeoutIsNotTakenForTheNextRequest) {
+  DisplayChannel channel(loop_, {.reply_timeout = milliseconds(100)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  bool first_done = false;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo>) { first_done = true; });
+  ASSERT_TRUE(PumpUntil([&] { return first_done; }));
+  std::optional<std::optional<RespDisplayInfo>> second;
+
+  display.SendRaw(Reply(Request::kGetDisplayInfo, RespDisplayInfo{}));  // The late reply.
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { second = info; });
+  loop_.RunOnce(50);
+  loop_.RunOnce(50);
+
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(second->has_value());
+  EXPECT_TRUE(channel.attached());  // A late reply is not a protocol error.
+}
+
+TEST_F(DisplayChannelTest, UnansweredHandshakeEndsWaitingRequestsButOutputFlows) {
+  DisplayChannel channel(loop_, {.reply_timeout = milliseconds(100)});
+  FakeDisplay display = Connect(channel, {.answer_protocol_features = false});
+  std::optional<std::optional<RespDisplayInfo>> result;
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(PumpUntil([&] { return result.has_value(); }));
+  ASSERT_TRUE(channel.SendCursorPos(0, 1, 2));
+
+  EXPECT_FALSE(result->has_value());
+  EXPECT_FALSE(channel.handshake_done());
+  EXPECT_FALSE(channel.supports_edid());
+  ASSERT_TRUE(Saw(display, Request::kCursorPos));
+  EXPECT_EQ(display.Count(Request::kGetDisplayInfo), 0u);
+}
+
+// --- Socket replacement and closing -------------------------------------------------------------
+
+TEST_F(DisplayChannelTest, NewSocketEndsRequestsOfTheOldOneAndWorks) {
+  DisplayChannel channel(loop_);
+  FakeDisplay old_display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  std::optional<std::optional<RespDisplayInfo>> old_result;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { old_result = info; });
+  ASSERT_TRUE(Saw(old_display, Request::kGetDisplayInfo));
+  std::optional<std::optional<RespDisplayInfo>> new_result;
+
+  FakeDisplay new_display = Connect(channel, {.outputs = {{true, 640, 480}}});
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { new_result = info; });
+
+  ASSERT_TRUE(old_result.has_value());  // Synchronously, inside Attach.
+  EXPECT_FALSE(old_result->has_value());
+  EXPECT_TRUE(
+      old_display.WaitFor([](const FakeDisplayState& state) { return state.peer_closed; }, kWait));
+  ASSERT_TRUE(PumpUntil([&] { return new_result.has_value(); }));
+  ASSERT_TRUE(new_result->has_value());
+  EXPECT_EQ((*new_result)->pmodes[0].r.width, 640u);
+  EXPECT_TRUE(new_display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, PeerClosingDetachesAndEndsRequests) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  std::optional<std::optional<RespDisplayInfo>> result;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(Saw(display, Request::kGetDisplayInfo));
+
+  display.Disconnect();
+  ASSERT_TRUE(PumpUntil([&] { return !channel.attached(); }));
+
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result->has_value());
+  Result<void> sent = channel.SendScanout(0, 1, 1);
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().kind, ErrorKind::kClosed);
+}
+
+TEST_F(DisplayChannelTest, CallbackMayReattachFromInsideAReply) {
+  DisplayChannel channel(loop_);
+  FakeDisplay first = ConnectAndHandshake(channel);
+  std::optional<FakeDisplay> second;
+  bool replaced = false;
+
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo>) {
+    auto [display, socket] = FakeDisplay::Create({});
+    second.emplace(std::move(display));
+    channel.Attach(std::move(socket));
+    replaced = true;
+  });
+  ASSERT_TRUE(PumpUntil([&] { return replaced; }));
+  ASSERT_TRUE(PumpUntil([&] { return channel.handshake_done(); }));
+
+  EXPECT_TRUE(channel.attached());
+  EXPECT_TRUE(second->Anomalies().empty());
+}
+
+// --- Malformed replies --------------------------------------------------------------------------
+
+struct MalformedCase {
+  const char* name;
+  std::vector<uint8_t> bytes;
+};
+
+class DisplayChannelMalformedTest : public DisplayChannelTest,
+                                    public ::testing::WithParamInterface<MalformedCase> {};
+
+TEST_P(DisplayChannelMalformedTest, DetachesAndEndsTheRequest) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  std::optional<std::optional<RespDisplayInfo>> result;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(Saw(display, Request::kGetDisplayInfo));
+
+  display.SendRaw(GetParam().bytes);
+  ASSERT_TRUE(PumpUntil([&] { return !channel.attached(); }));
+
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result->has_value());
+}
+
+std::vector<uint8_t> Concat(std::vector<uint8_t> first, const std::vector<uint8_t>& second) {
+  first.insert(first.end(), second.begin(), second.end());
+  return first;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Replies, DisplayChannelMalformedTest,
+    ::testing::Values(MalformedCase{"Oversized", Header(3, display::kReplyFlag, 100000)},
+                      MalformedCase{"HugeSize", Header(3, display::kReplyFlag, 0xffffffff)},
+                      MalformedCase{"WrongSizeForType", Concat(Header(3, display::kReplyFlag, 8),
+                                                               std::vector<uint8_t>(8))},
+                      MalformedCase{"WithoutReplyFlag",
+                                    Reply(Request::kGetDisplayInfo, RespDisplayInfo{}, 0)},
+                      MalformedCase{"ReplyToAnotherRequest", Reply(Request::kGetEdid, RespEdid{})},
+                      MalformedCase{"UnknownRequest", Header(77, display::kReplyFlag, 0)}),
+    [](const ::testing::TestParamInfo<MalformedCase>& info) { return info.param.name; });
+
+TEST_F(DisplayChannelTest, UnsolicitedReplyDetaches) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+
+  display.SendRaw(Reply(Request::kGetDisplayInfo, RespDisplayInfo{}));
+
+  EXPECT_TRUE(PumpUntil([&] { return !channel.attached(); }));
+}
+
+TEST_F(DisplayChannelTest, PartialReplyThenEofDetaches) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  std::optional<std::optional<RespDisplayInfo>> result;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(Saw(display, Request::kGetDisplayInfo));
+  const std::vector<uint8_t> reply = Reply(Request::kGetDisplayInfo, RespDisplayInfo{});
+
+  display.SendRaw(std::span<const uint8_t>(reply).first(100));
+  loop_.RunOnce(50);
+  EXPECT_TRUE(channel.attached());
+  EXPECT_FALSE(result.has_value());
+  display.Disconnect();
+  ASSERT_TRUE(PumpUntil([&] { return !channel.attached(); }));
+
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(result->has_value());
+}
+
+TEST_F(DisplayChannelTest, ReplyArrivingInPiecesIsReassembled) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  std::optional<std::optional<RespDisplayInfo>> result;
+  channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) { result = info; });
+  ASSERT_TRUE(Saw(display, Request::kGetDisplayInfo));
+  RespDisplayInfo info{};
+  info.pmodes[0].enabled = 1;
+  info.pmodes[0].r.width = 4242;
+  const std::vector<uint8_t> reply = Reply(Request::kGetDisplayInfo, info);
+  const std::span<const uint8_t> bytes(reply);
+
+  for (const auto& [offset, length] :
+       std::vector<std::pair<size_t, size_t>>{{0, 5}, {5, 7}, {12, 200}, {212, 208}}) {
+    display.SendRaw(bytes.subspan(offset, length));
+    loop_.RunOnce(20);
+  }
+  ASSERT_TRUE(PumpUntil([&] { return result.has_value(); }));
+
+  ASSERT_TRUE(result->has_value());
+  EXPECT_EQ((*result)->pmodes[0].r.width, 4242u);
+  EXPECT_TRUE(channel.attached());
+}
+
+TEST_F(DisplayChannelTest, TwoRepliesInOneReadAreBothMatched) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel, {.answer_display_info = false});
+  int answered = 0;
+  channel.RequestDisplayInfo(
+      [&](std::optional<RespDisplayInfo> info) { answered += info ? 1 : 0; });
+  channel.RequestDisplayInfo(
+      [&](std::optional<RespDisplayInfo> info) { answered += info ? 1 : 0; });
+  ASSERT_TRUE(Saw(display, Request::kGetDisplayInfo, 2));
+
+  display.SendRaw(Concat(Reply(Request::kGetDisplayInfo, RespDisplayInfo{}),
+                         Reply(Request::kGetDisplayInfo, RespDisplayInfo{})));
+  ASSERT_TRUE(PumpUntil([&] { return answered == 2; }));
+
+  EXPECT_TRUE(channel.attached());
+}
+
+// --- Output -------------------------------------------------------------------------------------
+
+std::vector<uint32_t> Pattern(uint32_t count, uint32_t seed) {
+  std::vector<uint32_t> pixels(count);
+  for (uint32_t i = 0; i < count; ++i)
+    pixels[i] = 0xff000000u | (seed * 0x10101u + i * 2654435761u);
+  return pixels;
+}
+
+TEST_F(DisplayChannelTest, ContiguousUpdateArrivesPixelExact) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const uint32_t width = 16, height = 8, x = 5, y = 3;
+  const std::vector<uint32_t> pixels = Pattern(width * height, 1);
+
+  ASSERT_TRUE(channel.SendScanout(0, 64, 48));
+  ASSERT_TRUE(channel.SendUpdate(0, x, y, width, height,
+                                 reinterpret_cast<const uint8_t*>(pixels.data()), width * 4));
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_TRUE(frame->shown);
+  for (uint32_t row = 0; row < 48; ++row) {
+    for (uint32_t column = 0; column < 64; ++column) {
+      const bool inside = column >= x && column < x + width && row >= y && row < y + height;
+      const uint32_t expected = inside ? pixels[(row - y) * width + (column - x)] : 0;
+      ASSERT_EQ(frame->At(column, row), expected) << column << "," << row;
+    }
+  }
+  EXPECT_EQ(display.Snapshot().messages.back().size, 20u + width * height * 4);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+// Rows `stride` pixels apart with junk between them; the update is the left `width` pixels.
+void ExpectStridedUpdateExact(DisplayChannel& channel, FakeDisplay& display, uint32_t width,
+                              uint32_t height, uint32_t stride_pixels) {
+  const std::vector<uint32_t> source = Pattern(stride_pixels * height, 7);
+  ASSERT_TRUE(channel.SendScanout(0, width, height));
+  ASSERT_TRUE(channel.SendUpdate(0, 0, 0, width, height,
+                                 reinterpret_cast<const uint8_t*>(source.data()),
+                                 size_t{stride_pixels} * 4));
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  ASSERT_TRUE(frame.has_value());
+  for (uint32_t row = 0; row < height; ++row) {
+    for (uint32_t column = 0; column < width; ++column) {
+      ASSERT_EQ(frame->At(column, row), source[row * stride_pixels + column])
+          << column << "," << row;
+    }
+  }
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, StridedUpdateArrivesPixelExact) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  ExpectStridedUpdateExact(channel, display, 24, 10, 27);
+}
+
+TEST_F(DisplayChannelTest, StridedUpdateWithMoreRowsThanIovMaxArrivesPixelExact) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  ExpectStridedUpdateExact(channel, display, 3, IOV_MAX + 100, 5);
+}
+
+TEST_F(DisplayChannelTest, UpdateIsClippedToTheSurfaceLikeQemu) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const std::vector<uint32_t> pixels = Pattern(16 * 16, 3);
+
+  ASSERT_TRUE(channel.SendScanout(0, 32, 32));
+  ASSERT_TRUE(channel.SendUpdate(0, 24, 20, 16, 16, reinterpret_cast<const uint8_t*>(pixels.data()),
+                                 16 * 4));
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->At(24, 20), pixels[0]);
+  EXPECT_EQ(frame->At(31, 31), pixels[11 * 16 + 7]);
+  EXPECT_EQ(frame->At(23, 20), 0u);
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, UpdateRejectsOverlappingRowsWithoutSending) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const std::vector<uint32_t> pixels(64);
+
+  Result<void> sent =
+      channel.SendUpdate(0, 0, 0, 8, 4, reinterpret_cast<const uint8_t*>(pixels.data()), 8);
+
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_TRUE(channel.attached());
+  EXPECT_EQ(channel.statistics().updates_sent, 0u);
+}
+
+TEST_F(DisplayChannelTest, ScanoutWithWidthZeroDisablesIt) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+
+  ASSERT_TRUE(channel.SendScanout(0, 8, 8));
+  ASSERT_TRUE(channel.SendScanout(0, 0, 0));
+  ASSERT_TRUE(Saw(display, Request::kScanout, 2));
+
+  EXPECT_FALSE(display.Framebuffer(0).has_value());
+}
+
+TEST_F(DisplayChannelTest, CursorMessagesAreRecordedExactly) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const std::vector<uint32_t> image = Pattern(64 * 64, 9);
+
+  ASSERT_TRUE(channel.SendCursorUpdate(0, 10, 20, 3, 4, image.data()));
+  ASSERT_TRUE(Saw(display, Request::kCursorUpdate));
+  test::FakeCursor defined = display.Cursor(0);
+  ASSERT_TRUE(channel.SendCursorPos(0, 100, 200));
+  ASSERT_TRUE(Saw(display, Request::kCursorPos));
+  test::FakeCursor moved = display.Cursor(0);
+  ASSERT_TRUE(channel.SendCursorHide(0, 101, 201));
+  ASSERT_TRUE(Saw(display, Request::kCursorPosHide));
+  test::FakeCursor hidden = display.Cursor(0);
+
+  EXPECT_TRUE(defined.defined);
+  EXPECT_TRUE(defined.visible);
+  EXPECT_EQ(defined.x, 10u);
+  EXPECT_EQ(defined.y, 20u);
+  EXPECT_EQ(defined.hot_x, 3u);
+  EXPECT_EQ(defined.hot_y, 4u);
+  EXPECT_EQ(defined.image, image);
+  EXPECT_TRUE(moved.visible);
+  EXPECT_EQ(moved.x, 100u);
+  EXPECT_EQ(moved.y, 200u);
+  EXPECT_FALSE(hidden.visible);
+  EXPECT_EQ(hidden.x, 101u);
+  EXPECT_EQ(hidden.y, 201u);
+  const FakeDisplayState state = display.Snapshot();
+  ASSERT_EQ(state.messages.size(), 5u);
+  EXPECT_EQ(state.messages[2].size, 16404u);
+  EXPECT_EQ(state.messages[3].size, 12u);
+  EXPECT_EQ(state.messages[4].size, 12u);
+  EXPECT_TRUE(state.anomalies.empty());
+}
+
+TEST_F(DisplayChannelTest, StatisticsCountWhatWasSent) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const std::vector<uint32_t> pixels(4 * 2);
+  const DisplayChannelStatistics before = channel.statistics();
+
+  ASSERT_TRUE(channel.SendScanout(0, 4, 2));
+  ASSERT_TRUE(
+      channel.SendUpdate(0, 0, 0, 4, 2, reinterpret_cast<const uint8_t*>(pixels.data()), 16));
+
+  const DisplayChannelStatistics& after = channel.statistics();
+  EXPECT_EQ(after.messages_sent - before.messages_sent, 2u);
+  EXPECT_EQ(after.bytes_sent - before.bytes_sent, (12u + 12u) + (12u + 20u + 32u));
+  EXPECT_EQ(after.updates_sent - before.updates_sent, 1u);
+}
+
+// --- Back-pressure ------------------------------------------------------------------------------
+
+TEST_F(DisplayChannelTest, PeerThatStopsReadingMakesSendFailWithinTheTimeoutAndDetach) {
+  DisplayChannel channel(loop_, {.send_timeout = milliseconds(200)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
+  display.SetReading(false);
+  const uint32_t size = 1024;
+  const std::vector<uint32_t> pixels(size * size);
+  ASSERT_TRUE(channel.SendScanout(0, size, size));
+  const auto start = std::chrono::steady_clock::now();
+
+  Result<void> sent = channel.SendUpdate(0, 0, 0, size, size,
+                                         reinterpret_cast<const uint8_t*>(pixels.data()), size * 4);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().kind, ErrorKind::kTimedOut);
+  EXPECT_GE(elapsed, milliseconds(150));
+  EXPECT_LT(elapsed, milliseconds(3000));
+  EXPECT_FALSE(channel.attached());
+  EXPECT_EQ(channel.statistics().updates_sent, 0u);
+}
+
+}  // namespace
+}  // namespace vgpu::gpu
