@@ -86,11 +86,14 @@ void GpuDevice::Reset() {
   queues_ = {};
   if (processor_) processor_->Reset();
   if (display_) display_->Detach();
+  headless_socket_.reset();
 }
 
 void GpuDevice::SetDisplaySocket(UniqueFd socket) {
   if (config_.headless) {
-    LogInfo("headless: ignoring the VMM's display socket");
+    // Kept open but never written: closing it would look like a broken backend to QEMU.
+    LogInfo("headless: holding the VMM's display socket without sending display output");
+    headless_socket_ = std::move(socket);
     return;
   }
   if (display_) display_->Attach(std::move(socket));

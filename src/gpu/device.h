@@ -76,6 +76,7 @@ class GpuDevice final : public virtio::Device {
 
   EventLoop* loop_ = nullptr;
   std::unique_ptr<DisplayChannel> display_;
+  UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
   std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
   std::array<virtio::SplitVirtqueue*, 2> queues_{};
   std::optional<PendingCommand> pending_;

@@ -54,10 +54,9 @@ TEST_F(DaemonTest, TwoHundredConnectionCyclesLeaveFdsAndMemoryFlat) {
       *fds_early, kFirstSample, *fds_late, kCycles, static_cast<unsigned long long>(*rss_early),
       kFirstSample, static_cast<unsigned long long>(*rss_late), kCycles,
       static_cast<long long>(*rss_late) - static_cast<long long>(*rss_early));
-  EXPECT_EQ(*fds_late, *fds_early) << "after " << kFirstSample << ":\n  "
-                                   << ::testing::PrintToString(fd_targets_early) << "\nafter "
-                                   << kCycles << ":\n  "
-                                   << ::testing::PrintToString(fd_targets_late);
+  EXPECT_EQ(*fds_late, *fds_early)
+      << "after " << kFirstSample << ":\n  " << ::testing::PrintToString(fd_targets_early)
+      << "\nafter " << kCycles << ":\n  " << ::testing::PrintToString(fd_targets_late);
   EXPECT_LT(static_cast<int64_t>(*rss_late) - static_cast<int64_t>(*rss_early), 2 * 1024);
 }
 
@@ -123,7 +122,7 @@ TEST_F(DaemonTest, FrontendClosingBeforeTheReplyDoesNotKillTheDaemon) {
 TEST_F(DaemonTest, ClosedGpuSocketDoesNotKillTheDaemon) {
   std::optional<Connected> connected = ConnectAndNegotiate();
   ASSERT_TRUE(connected);
-  connected->session.gpu_socket.reset();  // QEMU's end of the display channel is gone.
+  connected->session.display->Disconnect();  // QEMU's end of the display channel is gone.
 
   // GET_DISPLAY_INFO is what a daemon forwards to QEMU over the GPU socket.
   std::optional<CommandOutcome> outcome = RunGetDisplayInfo(connected->session);

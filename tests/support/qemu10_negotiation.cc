@@ -72,12 +72,19 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
   }
 
   // vhost_user_gpu_set_status(DRIVER_OK): do_set_socket() first.
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    return MakeSystemError("socketpair");
+  UniqueFd backend_end;
+  if (options.serve_display) {
+    auto [display, daemon_end] = FakeDisplay::Create(options.display_options);
+    session.display = std::make_unique<FakeDisplay>(std::move(display));
+    backend_end = std::move(daemon_end);
+  } else {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      return MakeSystemError("socketpair");
+    }
+    session.gpu_socket = UniqueFd(pair[0]);
+    backend_end = UniqueFd(pair[1]);
   }
-  session.gpu_socket = UniqueFd(pair[0]);
-  UniqueFd backend_end(pair[1]);
   if (Result<void> set = GpuSetSocket(backend_end.get()); !set) return tl::unexpected(set.error());
   backend_end.reset();
 
@@ -157,6 +164,7 @@ Result<std::vector<uint32_t>> VhostUserFrontend::StopLikeQemu10(Session& session
     if (!base) return tl::unexpected(base.error());
     bases.push_back(*base);
   }
+  if (session.display) session.display->Disconnect();
   session.gpu_socket.reset();
   Close();
   return bases;

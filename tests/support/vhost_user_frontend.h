@@ -31,6 +31,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "support/driver_queue.h"
+#include "support/fake_display.h"
 #include "support/guest_ram.h"
 #include "vhost_user/message.h"
 
@@ -80,6 +81,10 @@ struct NegotiationOptions {
   // QEMU reads config space twice when the driver loads.
   int config_reads = 2;
   NegotiationStage stop_after = NegotiationStage::kComplete;
+  // Serve QEMU's end of the GPU socket with a FakeDisplay (otherwise the test gets the raw fd in
+  // Session::gpu_socket and must answer the daemon itself).
+  bool serve_display = true;
+  FakeDisplayOptions display_options;
 };
 
 // What NegotiateLikeQemu10 set up. Owns the guest RAM, both queues and QEMU's end of the GPU
@@ -88,7 +93,10 @@ struct Session {
   std::unique_ptr<GuestRam> ram;
   std::unique_ptr<DriverQueue> control_queue;
   std::unique_ptr<DriverQueue> cursor_queue;
-  UniqueFd gpu_socket;  // QEMU's end of the VHOST_USER_GPU_SET_SOCKET socketpair.
+  // QEMU's end of the VHOST_USER_GPU_SET_SOCKET socketpair: served by `display`, or left to the
+  // test in `gpu_socket` when NegotiationOptions::serve_display is false.
+  std::unique_ptr<FakeDisplay> display;
+  UniqueFd gpu_socket;
   uint64_t offered_features = 0;
   uint64_t acked_features = 0;  // As sent with SET_FEATURES (bit 30 included).
   uint64_t offered_protocol_features = 0;
