@@ -375,6 +375,16 @@ Result<BackendHandler::Reply> BackendHandler::SetVringAddress(ReceivedMessage& m
   }
   Vring& vring = vrings_[address->index];
   if (vring.started) return Malformed("SET_VRING_ADDR on a started ring");
+  if (memory_) {
+    // With memory known, refuse rings outside it now rather than at SET_VRING_KICK. The full
+    // sizes are checked again when the ring starts (the size may still change).
+    const uint64_t size = std::max<uint32_t>(vring.size, 1);
+    if (!memory_->TranslateUserAddress(address->descriptor_user_address, 16 * size) ||
+        !memory_->TranslateUserAddress(address->available_user_address, 6 + 2 * size) ||
+        !memory_->TranslateUserAddress(address->used_user_address, 6 + 8 * size)) {
+      return MakeError(ErrorKind::kOutOfRange, "ring addresses outside guest memory");
+    }
+  }
   vring.layout.descriptor_user_address = address->descriptor_user_address;
   vring.layout.available_user_address = address->available_user_address;
   vring.layout.used_user_address = address->used_user_address;

@@ -263,6 +263,14 @@ TEST_F(BackendHandlerTest, RingOutsideMemoryIsRefusedAtStart) {
   EXPECT_FALSE(StartQueue0(kick));
 }
 
+TEST_F(BackendHandlerTest, RingAddressOutsideMemoryIsNackedAtSetVringAddr) {
+  NegotiateProtocol();
+  ASSERT_TRUE(AddRegion(Region(0, 0x2000)));
+  VringAddress address{0, 0, kUserBase + 0x1000, kUserBase + 0x3000, kUserBase + 0x1800, 0};
+  ASSERT_TRUE(Request(Request::kSetVringAddr, address, {}, kVersion | kNeedReplyFlag));
+  EXPECT_NE(ReadU64Reply(Request::kSetVringAddr), 0u);
+}
+
 TEST_F(BackendHandlerTest, RingStartsKicksAndStops) {
   NegotiateProtocol();
   ASSERT_TRUE(Request(Request::kSetFeatures, U64Payload{kFeatureVersion1 | kFeatureRingEventIdx |

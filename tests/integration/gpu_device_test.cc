@@ -1,0 +1,328 @@
+// The virtio-gpu device through the daemon process: commands on the real control and cursor
+// queues, display output checked in QEMU's end of the GPU socket (FakeDisplay), and the control
+// socket's responsiveness while the device thread is busy.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "gpu/protocol.h"
+#include "integration/daemon_fixture.h"
+#include "support/fake_display.h"
+
+namespace vgpu::test {
+namespace {
+
+using gpu::CommandType;
+using gpu::ResponseType;
+
+class GpuDeviceTest : public DaemonTest {
+ protected:
+  void Connect(NegotiationOptions options = {}) {
+    std::optional<Connected> connected = ConnectAndNegotiate(options);
+    ASSERT_TRUE(connected);
+    connected_.emplace(std::move(*connected));
+  }
+  Session& session() { return connected_->session; }
+  FakeDisplay& display() { return *connected_->session.display; }
+
+  // Puts one command on the control queue (without kicking); returns where its response goes.
+  template <class Request>
+  CommandBuffers Queue(const Request& request, uint32_t response_size = sizeof(gpu::CtrlHdr),
+                       const void* extra = nullptr, size_t extra_size = 0) {
+    CommandBuffers buffers;
+    Result<uint64_t> request_address = session().ram->Allocate(sizeof(Request) + extra_size, 8);
+    Result<uint64_t> response_address = session().ram->Allocate(response_size, 8);
+    EXPECT_TRUE(request_address && response_address);
+    buffers.request_address = *request_address;
+    buffers.response_address = *response_address;
+    EXPECT_TRUE(session().ram->WriteObject(buffers.request_address, request));
+    if (extra_size > 0) {
+      EXPECT_TRUE(session().ram->Write(
+          buffers.request_address + sizeof(Request),
+          std::span<const uint8_t>(static_cast<const uint8_t*>(extra), extra_size)));
+    }
+    Result<uint16_t> head = session().control_queue->AddChain(
+        {{buffers.request_address, static_cast<uint32_t>(sizeof(Request) + extra_size)}},
+        {{buffers.response_address, response_size}});
+    EXPECT_TRUE(head);
+    buffers.head = head.value_or(0);
+    return buffers;
+  }
+  ResponseType ResponseOf(const CommandBuffers& buffers) {
+    Result<gpu::CtrlHdr> response =
+        session().ram->ReadObject<gpu::CtrlHdr>(buffers.response_address);
+    return static_cast<ResponseType>(response ? response->type : 0);
+  }
+  template <class Request>
+  ResponseType Run(const Request& request, const void* extra = nullptr, size_t extra_size = 0) {
+    CommandBuffers buffers = Queue(request, sizeof(gpu::CtrlHdr), extra, extra_size);
+    session().control_queue->Kick();
+    std::optional<UsedElement> used =
+        session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout);
+    EXPECT_TRUE(used) << "no response";
+    return ResponseOf(buffers);
+  }
+  static gpu::CtrlHdr Header(CommandType type) {
+    gpu::CtrlHdr header{};
+    header.type = static_cast<uint32_t>(type);
+    return header;
+  }
+  // A width x height resource with `pixels` (x8r8g8b8 rows) as its backing, shown on `scanout`.
+  void ShowResource(uint32_t id, uint32_t width, uint32_t height,
+                    const std::vector<uint32_t>& pixels, uint32_t scanout = 0,
+                    gpu::Format format = gpu::Format::kB8G8R8X8Unorm) {
+    gpu::ResourceCreate2d create{};
+    create.hdr = Header(CommandType::kResourceCreate2d);
+    create.resource_id = id;
+    create.format = static_cast<uint32_t>(format);
+    create.width = width;
+    create.height = height;
+    ASSERT_EQ(Run(create), ResponseType::kOkNodata);
+    const uint32_t bytes = width * height * 4;
+    Result<uint64_t> backing = session().ram->Allocate(bytes, 4096);
+    ASSERT_TRUE(backing);
+    last_backing_ = *backing;
+    ASSERT_TRUE(session().ram->Write(
+        *backing,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pixels.data()), bytes)));
+    gpu::ResourceAttachBacking attach{};
+    attach.hdr = Header(CommandType::kResourceAttachBacking);
+    attach.resource_id = id;
+    attach.nr_entries = 1;
+    gpu::MemEntry entry{*backing, bytes, 0};
+    ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+    Transfer(id, gpu::Rect{0, 0, width, height});
+    gpu::SetScanout set{};
+    set.hdr = Header(CommandType::kSetScanout);
+    set.r = gpu::Rect{0, 0, width, height};
+    set.scanout_id = scanout;
+    set.resource_id = id;
+    ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  }
+  void Transfer(uint32_t id, gpu::Rect rect, uint32_t stride_pixels = 0) {
+    gpu::TransferToHost2d transfer{};
+    transfer.hdr = Header(CommandType::kTransferToHost2d);
+    transfer.r = rect;
+    transfer.offset =
+        (uint64_t{rect.y} * (stride_pixels ? stride_pixels : rect.width) + rect.x) * 4;
+    transfer.resource_id = id;
+    ASSERT_EQ(Run(transfer), ResponseType::kOkNodata);
+  }
+  void Flush(uint32_t id, gpu::Rect rect) {
+    gpu::ResourceFlush flush{};
+    flush.hdr = Header(CommandType::kResourceFlush);
+    flush.r = rect;
+    flush.resource_id = id;
+    ASSERT_EQ(Run(flush), ResponseType::kOkNodata);
+  }
+  bool WaitForFrame(uint32_t scanout, const std::vector<uint32_t>& expected, uint32_t width) {
+    return display().WaitFor(
+        [&](const FakeDisplayState& state) {
+          if (scanout >= state.framebuffers.size() || !state.framebuffers[scanout]) return false;
+          const FakeFramebuffer& frame = *state.framebuffers[scanout];
+          if (frame.width != width || frame.pixels.size() != expected.size()) return false;
+          for (size_t i = 0; i < expected.size(); ++i) {
+            // UPDATE is x8r8g8b8: the top byte carries nothing.
+            if ((frame.pixels[i] & 0xffffff) != (expected[i] & 0xffffff)) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(3));
+  }
+  static std::vector<uint32_t> Pattern(uint32_t width, uint32_t height, uint32_t seed) {
+    std::vector<uint32_t> pixels(size_t{width} * height);
+    for (uint32_t y = 0; y < height; ++y) {
+      for (uint32_t x = 0; x < width; ++x) {
+        pixels[size_t{y} * width + x] =
+            (x * 7 + seed) << 16 | (y * 3 + seed) << 8 | ((x ^ y) & 0xff);
+      }
+    }
+    return pixels;
+  }
+
+  std::optional<Connected> connected_;
+  uint64_t last_backing_ = 0;  // Guest address of the last ShowResource's backing.
+};
+
+TEST_F(GpuDeviceTest, FrameReachesTheDisplayPixelExact) {
+  Connect();
+  const std::vector<uint32_t> pixels = Pattern(320, 200, 1);
+  ShowResource(1, 320, 200, pixels);
+  EXPECT_TRUE(WaitForFrame(0, pixels, 320));
+  EXPECT_TRUE(display().Anomalies().empty()) << ::testing::PrintToString(display().Anomalies());
+}
+
+TEST_F(GpuDeviceTest, PartialDamageUpdatesOnlyTheRectangle) {
+  Connect();
+  const std::vector<uint32_t> pixels = Pattern(256, 128, 2);
+  ShowResource(1, 256, 128, pixels);
+  ASSERT_TRUE(WaitForFrame(0, pixels, 256));
+  // The guest redraws its whole buffer but transfers and flushes only an 8x16 cell at (0,48),
+  // like fbcon's cursor: the display must change in exactly that cell.
+  const std::vector<uint32_t> redrawn = Pattern(256, 128, 99);
+  ASSERT_TRUE(session().ram->Write(
+      last_backing_,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(redrawn.data()), 256 * 128 * 4)));
+  const gpu::Rect cell{0, 48, 8, 16};
+  Transfer(1, cell, 256);
+  Flush(1, cell);
+  std::vector<uint32_t> expected = pixels;
+  for (uint32_t y = 48; y < 64; ++y) {
+    for (uint32_t x = 0; x < 8; ++x) expected[y * 256 + x] = redrawn[y * 256 + x];
+  }
+  EXPECT_TRUE(WaitForFrame(0, expected, 256));
+  EXPECT_TRUE(display().Anomalies().empty());
+}
+
+TEST_F(GpuDeviceTest, EveryFormatIsConvertedForTheDisplay) {
+  Connect();
+  // The same red-green-blue in each of the 8 formats' byte orders must come out identical.
+  struct Case {
+    gpu::Format format;
+    uint8_t bytes[4];  // Memory order of one pixel R=0x11 G=0x22 B=0x33 (alpha/X 0xff).
+  };
+  const Case cases[] = {{gpu::Format::kB8G8R8A8Unorm, {0x33, 0x22, 0x11, 0xff}},
+                        {gpu::Format::kB8G8R8X8Unorm, {0x33, 0x22, 0x11, 0xff}},
+                        {gpu::Format::kA8R8G8B8Unorm, {0xff, 0x11, 0x22, 0x33}},
+                        {gpu::Format::kX8R8G8B8Unorm, {0xff, 0x11, 0x22, 0x33}},
+                        {gpu::Format::kR8G8B8A8Unorm, {0x11, 0x22, 0x33, 0xff}},
+                        {gpu::Format::kX8B8G8R8Unorm, {0xff, 0x33, 0x22, 0x11}},
+                        {gpu::Format::kA8B8G8R8Unorm, {0xff, 0x33, 0x22, 0x11}},
+                        {gpu::Format::kR8G8B8X8Unorm, {0x11, 0x22, 0x33, 0xff}}};
+  uint32_t id = 1;
+  for (const Case& test_case : cases) {
+    std::vector<uint32_t> pixels(32 * 32);
+    for (uint32_t& pixel : pixels) std::memcpy(&pixel, test_case.bytes, 4);
+    ShowResource(id, 32, 32, pixels, 0, test_case.format);
+    const std::vector<uint32_t> expected(32 * 32, 0x112233);
+    EXPECT_TRUE(WaitForFrame(0, expected, 32))
+        << "format " << static_cast<uint32_t>(test_case.format);
+    ++id;
+  }
+}
+
+TEST_F(GpuDeviceTest, ResourceOnTwoScanoutsUpdatesBoth) {
+  NegotiationOptions options;
+  options.display_options.outputs = {FakeOutput{}, FakeOutput{}};
+  Connect(options);
+  const std::vector<uint32_t> pixels = Pattern(64, 64, 3);
+  ShowResource(1, 64, 64, pixels, 0);
+  gpu::SetScanout set{};
+  set.hdr = Header(CommandType::kSetScanout);
+  set.r = gpu::Rect{0, 0, 64, 64};
+  set.scanout_id = 1;
+  set.resource_id = 1;
+  ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  Flush(1, gpu::Rect{0, 0, 64, 64});
+  EXPECT_TRUE(WaitForFrame(0, pixels, 64));
+  EXPECT_TRUE(WaitForFrame(1, pixels, 64));
+  EXPECT_TRUE(display().Anomalies().empty());
+}
+
+TEST_F(GpuDeviceTest, CursorUpdateMoveAndHide) {
+  Connect();
+  std::vector<uint32_t> cursor(64 * 64);
+  for (uint32_t i = 0; i < cursor.size(); ++i) cursor[i] = 0x80000000u | i;
+  // Shown on a scanout is irrelevant for a cursor; ShowResource needs >= 16x16, fine for 64x64.
+  ShowResource(7, 64, 64, cursor, 0, gpu::Format::kB8G8R8A8Unorm);
+  auto cursor_command = [&](CommandType type, uint32_t resource, uint32_t x, uint32_t y) {
+    gpu::UpdateCursor request{};
+    request.hdr = Header(type);
+    request.pos = gpu::CursorPos{0, x, y, 0};
+    request.resource_id = resource;
+    request.hot_x = 3;
+    request.hot_y = 4;
+    Result<uint64_t> address = session().ram->Allocate(sizeof(request), 8);
+    ASSERT_TRUE(address);
+    ASSERT_TRUE(session().ram->WriteObject(*address, request));
+    Result<uint16_t> head =
+        session().cursor_queue->AddChain({{*address, static_cast<uint32_t>(sizeof(request))}}, {});
+    ASSERT_TRUE(head);
+    session().cursor_queue->Kick();
+    std::optional<UsedElement> used =
+        session().cursor_queue->WaitForUsedHead(*head, kCommandTimeout);
+    ASSERT_TRUE(used);
+    EXPECT_EQ(used->length, 0u);  // Like QEMU: nothing written back for cursor commands.
+  };
+  cursor_command(CommandType::kUpdateCursor, 7, 10, 20);
+  EXPECT_TRUE(display().WaitFor(
+      [&](const FakeDisplayState& state) {
+        const FakeCursor& c = state.cursors[0];
+        return c.defined && c.hot_x == 3 && c.hot_y == 4 && c.image == cursor;
+      },
+      std::chrono::seconds(3)));
+  cursor_command(CommandType::kMoveCursor, 7, 100, 200);
+  EXPECT_TRUE(display().WaitFor(
+      [](const FakeDisplayState& state) {
+        return state.cursors[0].visible && state.cursors[0].x == 100 && state.cursors[0].y == 200;
+      },
+      std::chrono::seconds(3)));
+  cursor_command(CommandType::kUpdateCursor, 0, 100, 200);
+  EXPECT_TRUE(
+      display().WaitFor([](const FakeDisplayState& state) { return !state.cursors[0].visible; },
+                        std::chrono::seconds(3)));
+  EXPECT_TRUE(display().Anomalies().empty());
+}
+
+TEST_F(GpuDeviceTest, GetConfigIsAnsweredWhileTheDeviceThreadIsBusy) {
+  NegotiationOptions options;
+  options.memory_size = 160ull << 20;
+  options.control_queue_size = 256;
+  options.display_options.outputs = {FakeOutput{true, 4096, 2048}};
+  Connect(options);
+  // A 32 MiB resource; each full transfer copies 32 MiB on the device thread.
+  const uint32_t width = 4096, height = 2048;
+  gpu::ResourceCreate2d create{};
+  create.hdr = Header(CommandType::kResourceCreate2d);
+  create.resource_id = 1;
+  create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
+  create.width = width;
+  create.height = height;
+  ASSERT_EQ(Run(create), ResponseType::kOkNodata);
+  Result<uint64_t> backing = session().ram->Allocate(uint64_t{width} * height * 4, 4096);
+  ASSERT_TRUE(backing);
+  gpu::ResourceAttachBacking attach{};
+  attach.hdr = Header(CommandType::kResourceAttachBacking);
+  attach.resource_id = 1;
+  attach.nr_entries = 1;
+  gpu::MemEntry entry{*backing, width * height * 4, 0};
+  ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+
+  gpu::TransferToHost2d transfer{};
+  transfer.hdr = Header(CommandType::kTransferToHost2d);
+  transfer.r = gpu::Rect{0, 0, width, height};
+  transfer.resource_id = 1;
+  constexpr int kTransfers = 100;  // Roughly 3.2 GB of copying: far longer than a GET_CONFIG.
+  uint16_t last_head = 0;
+  for (int i = 0; i < kTransfers; ++i) last_head = Queue(transfer).head;
+  const uint16_t used_before = session().control_queue->DeviceUsedIndex();
+  session().control_queue->Kick();
+  // The device thread is now copying: wait until its first transfer is back.
+  const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (session().control_queue->DeviceUsedIndex() == used_before &&
+         std::chrono::steady_clock::now() < busy_deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_NE(session().control_queue->DeviceUsedIndex(), used_before);
+
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::vector<uint8_t>> config = connected_->frontend.GetConfig(0, 16);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  const uint16_t used_at_reply = session().control_queue->DeviceUsedIndex();
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->size(), 16u);
+  // The reply came while the device thread still had transfers to do.
+  EXPECT_LT(static_cast<uint16_t>(used_at_reply - used_before), kTransfers);
+  const auto milliseconds = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  RecordProperty("get_config_ms", static_cast<int>(milliseconds));
+  std::printf("GET_CONFIG answered in %lld ms with %d of %d transfers done\n",
+              static_cast<long long>(milliseconds),
+              static_cast<uint16_t>(used_at_reply - used_before), kTransfers);
+  EXPECT_LT(milliseconds, 100);
+  EXPECT_TRUE(session().control_queue->WaitForUsedHead(last_head, std::chrono::seconds(60)));
+}
+
+}  // namespace
+}  // namespace vgpu::test
