@@ -33,7 +33,6 @@ int RunDaemon(const Options& options) {
 
   gpu::GpuDeviceConfig device_config;
   device_config.headless = options.headless;
-  device_config.num_capsets = 0;
   device_config.max_host_memory = options.max_host_memory;
   gpu::GpuDevice device(device_config);
   vhost_user::DeviceThread device_thread(device);

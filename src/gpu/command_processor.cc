@@ -7,8 +7,8 @@
 #include <cstdarg>
 #include <cstring>
 
-#include "base/checked_math.h"
 #include "gpu/edid.h"
+#include "gpu/request_decoding.h"
 #include "gpu/response.h"
 #include "renderer/software2d/pixel_conversion.h"
 #include "renderer/software2d/pixel_format.h"
@@ -20,41 +20,26 @@ namespace {
 using renderer::software2d::HostImage;
 using renderer::software2d::kBytesPerPixel;
 
-// Copies the request struct T out of the chain's readable buffers (decode before use).
-template <class T>
-std::optional<T> ReadRequest(const virtio::DescriptorChain& chain) {
-  virtio::ChainReader reader(chain);
-  return reader.ReadObject<T>();
-}
-
-// True when `rect` lies inside a width x height image, computed without overflow.
-bool RectInside(const Rect& rect, uint32_t width, uint32_t height) {
-  return RangeFits<uint64_t>(rect.x, rect.width, width) &&
-         RangeFits<uint64_t>(rect.y, rect.height, height);
-}
-
-// The intersection of two rectangles (both already inside the same image, so no overflow).
-std::optional<Rect> Intersect(const Rect& a, const Rect& b) {
-  const uint32_t left = std::max(a.x, b.x);
-  const uint32_t top = std::max(a.y, b.y);
-  const uint32_t right = std::min(a.x + a.width, b.x + b.width);
-  const uint32_t bottom = std::min(a.y + a.height, b.y + b.height);
-  if (left >= right || top >= bottom) return std::nullopt;
-  return Rect{left, top, right - left, bottom - top};
-}
-
-bool FeatureAcked(uint64_t features, uint32_t bit) { return (features >> bit) & 1; }
-
 }  // namespace
 
-CommandProcessor::CommandProcessor(const CommandProcessorConfig& config, DisplayChannel* display)
-    : config_(config), display_(display), resources_(config.max_host_memory) {
+CommandProcessor::CommandProcessor(const CommandProcessorConfig& config, DisplayChannel* display,
+                                   renderer::Renderer* renderer)
+    : config_(config), display_(display), renderer_(renderer), resources_(config.max_host_memory) {
   scanouts_[0].display_enabled = true;
   scanouts_[0].display_width = kDefaultDisplayWidth;
   scanouts_[0].display_height = kDefaultDisplayHeight;
 }
 
 void CommandProcessor::Reset() {
+  held_.clear();
+  resources_.ForEach([this](Resource& resource) {
+    if (resource.in_renderer && renderer_ != nullptr)
+      (void)renderer_->UnrefResource(resource.id.value());
+  });
+  if (renderer_ != nullptr) {
+    for (uint32_t context : contexts_) (void)renderer_->DestroyContext(context);
+  }
+  contexts_.clear();
   resources_.Clear();
   scanouts_ = {};
   scanouts_[0].display_enabled = true;
@@ -76,59 +61,132 @@ ResponseType CommandProcessor::Reject(ResponseType type, const char* format, ...
   return type;
 }
 
-uint32_t CommandProcessor::Respond(const virtio::DescriptorChain& chain, const CtrlHdr& header,
-                                   ResponseType type) {
-  const uint32_t written = WriteResponse(chain, ResponseHeader(header, type));
+ControlOutcome CommandProcessor::Finish(const virtio::DescriptorChain& chain,
+                                        const CtrlHdr& request, std::span<const uint8_t> response,
+                                        Completion& on_complete) {
+  if (renderer_ != nullptr && (request.flags & kFlagFence)) {
+    // §5.7.6.7: a fenced command is answered once the work before it is done. Every fenced
+    // command goes through the renderer's timeline, so answers keep the fence order.
+    renderer::FenceSignal fence{request.ctx_id, request.ring_idx, request.fence_id,
+                                (request.flags & kFlagInfoRingIdx) != 0};
+    if (!fence.per_context) {
+      fence.context_id = 0;
+      fence.ring_index = 0;
+    }
+    Result<void> created = renderer_->CreateFence(fence);
+    if (created) {
+      held_.push_back(HeldCommand{fence, chain,
+                                  std::vector<uint8_t>(response.begin(), response.end()),
+                                  std::move(on_complete)});
+      return ControlOutcome{ControlOutcome::State::kWaitingForFence, 0};
+    }
+    guest_errors_.Log(LogLevel::kWarning, "fence %llu: %s; answering at once",
+                      static_cast<unsigned long long>(request.fence_id),
+                      created.error().message.c_str());
+  }
+  const uint32_t written = WriteResponseBytes(chain, response);
   if (written == 0) {
     guest_errors_.Log(LogLevel::kWarning, "guest: %s without room for its response",
-                      CommandName(header.type));
+                      CommandName(request.type));
   }
-  return written;
+  return ControlOutcome{ControlOutcome::State::kDone, written};
 }
 
-std::optional<uint32_t> CommandProcessor::HandleControl(const virtio::DescriptorChain& chain,
-                                                        Completion on_complete) {
+ControlOutcome CommandProcessor::FinishHeader(const virtio::DescriptorChain& chain,
+                                              const CtrlHdr& request, ResponseType type,
+                                              Completion& on_complete) {
+  return FinishStruct(chain, request, ResponseHeader(request, type), on_complete);
+}
+
+void CommandProcessor::OnFenceSignalled(const renderer::FenceSignal& fence) {
+  // Answer in submission order every held command on this timeline up to the fence.
+  for (auto it = held_.begin(); it != held_.end();) {
+    const renderer::FenceSignal& held = it->fence;
+    const bool same_timeline = held.per_context == fence.per_context &&
+                               (!fence.per_context || (held.context_id == fence.context_id &&
+                                                       held.ring_index == fence.ring_index));
+    if (!same_timeline || held.fence_id > fence.fence_id) {
+      ++it;
+      continue;
+    }
+    HeldCommand command = std::move(*it);
+    it = held_.erase(it);
+    ++statistics_.fences_completed;
+    command.on_complete(WriteResponseBytes(command.chain, command.response));
+  }
+}
+
+void CommandProcessor::DropHeldCommands() { held_.clear(); }
+
+ControlOutcome CommandProcessor::HandleControl(const virtio::DescriptorChain& chain,
+                                               Completion on_complete) {
   ++statistics_.commands;
   std::optional<CtrlHdr> header = ReadRequest<CtrlHdr>(chain);
   if (!header) {
     // Nothing of the request can be trusted; answer with a zeroed, unfenced header if there is
     // room (QEMU's VIRTIO_GPU_FILL_CMD answers ERR_UNSPEC too).
     Reject(ResponseType::kErrUnspec, "request shorter than a header");
-    return WriteResponse(chain, ResponseHeader(CtrlHdr{}, ResponseType::kErrUnspec));
+    return FinishHeader(chain, CtrlHdr{}, ResponseType::kErrUnspec, on_complete);
   }
   LogTrace("command %s", CommandName(header->type));
-  switch (static_cast<CommandType>(header->type)) {
+  return Dispatch(chain, *header, on_complete);
+}
+
+ControlOutcome CommandProcessor::Dispatch(const virtio::DescriptorChain& chain,
+                                          const CtrlHdr& header, Completion& on_complete) {
+  auto finish = [&](ResponseType type) { return FinishHeader(chain, header, type, on_complete); };
+  switch (static_cast<CommandType>(header.type)) {
     case CommandType::kGetDisplayInfo:
-      return GetDisplayInfo(chain, *header, std::move(on_complete));
+      return GetDisplayInfo(chain, header, on_complete);
     case CommandType::kGetEdid:
-      return GetEdid(chain, *header, std::move(on_complete));
+      return GetEdid(chain, header, on_complete);
     case CommandType::kResourceCreate2d:
-      return Respond(chain, *header, ResourceCreate2d(chain));
+      return finish(ResourceCreate2d(chain));
     case CommandType::kResourceUnref:
-      return Respond(chain, *header, ResourceUnref(chain));
+      return finish(ResourceUnref(chain));
     case CommandType::kSetScanout:
-      return Respond(chain, *header, SetScanout(chain));
+      return finish(SetScanout(chain));
     case CommandType::kResourceFlush:
-      return Respond(chain, *header, ResourceFlush(chain));
+      return finish(ResourceFlush(chain));
     case CommandType::kTransferToHost2d:
-      return Respond(chain, *header, TransferToHost2d(chain));
+      return finish(TransferToHost2d(chain));
     case CommandType::kResourceAttachBacking:
-      return Respond(chain, *header, AttachBacking(chain));
+      return finish(AttachBacking(chain));
     case CommandType::kResourceDetachBacking:
-      return Respond(chain, *header, DetachBacking(chain));
+      return finish(DetachBacking(chain));
     case CommandType::kGetCapsetInfo:
+      return GetCapsetInfo(chain, header, on_complete);
     case CommandType::kGetCapset:
-      // No capsets in 2D mode: every index and id is out of range (§5.7.6.8).
-      return Respond(chain, *header,
-                     Reject(ResponseType::kErrInvalidParameter, "%s: no capsets in this mode",
-                            CommandName(header->type)));
+      return GetCapset(chain, header, on_complete);
     case CommandType::kResourceAssignUuid:
-      return AssignUuid(chain, *header);
+      return AssignUuid(chain, header, on_complete);
     default:
-      return Respond(chain, *header,
-                     Reject(ResponseType::kErrUnspec, "%s (0x%x) not supported in this mode",
-                            CommandName(header->type), header->type));
+      break;
   }
+  if (renderer_ != nullptr) {
+    switch (static_cast<CommandType>(header.type)) {
+      case CommandType::kCtxCreate:
+        return finish(ContextCreate(chain, header));
+      case CommandType::kCtxDestroy:
+        return finish(ContextDestroy(header));
+      case CommandType::kCtxAttachResource:
+        return finish(ContextResource(chain, header, /*attach=*/true));
+      case CommandType::kCtxDetachResource:
+        return finish(ContextResource(chain, header, /*attach=*/false));
+      case CommandType::kResourceCreate3d:
+        return finish(ResourceCreate3d(chain));
+      case CommandType::kTransferToHost3d:
+        return finish(Transfer3d(chain, header, /*to_host=*/true));
+      case CommandType::kTransferFromHost3d:
+        return finish(Transfer3d(chain, header, /*to_host=*/false));
+      case CommandType::kSubmit3d:
+        return finish(Submit3d(chain, header));
+      default:
+        break;
+    }
+  }
+  return finish(Reject(ResponseType::kErrUnspec, "%s (0x%x) not supported in this mode",
+                       CommandName(header.type), header.type));
 }
 
 RespDisplayInfo CommandProcessor::LocalDisplayInfo() const {
@@ -150,13 +208,12 @@ void CommandProcessor::RecordDisplayInfo(const RespDisplayInfo& info) {
   }
 }
 
-std::optional<uint32_t> CommandProcessor::GetDisplayInfo(const virtio::DescriptorChain& chain,
-                                                         const CtrlHdr& header,
-                                                         Completion on_complete) {
+ControlOutcome CommandProcessor::GetDisplayInfo(const virtio::DescriptorChain& chain,
+                                                const CtrlHdr& header, Completion& on_complete) {
   if (display_ == nullptr || !display_->attached()) {
     RespDisplayInfo info = LocalDisplayInfo();
     info.hdr = ResponseHeader(header, ResponseType::kOkDisplayInfo);
-    return WriteResponse(chain, info);
+    return FinishStruct(chain, header, info, on_complete);
   }
   // QEMU knows the window sizes; ask it, without blocking (the reply may never come).
   display_->RequestDisplayInfo([this, chain, header, on_complete = std::move(on_complete)](
@@ -176,7 +233,7 @@ std::optional<uint32_t> CommandProcessor::GetDisplayInfo(const virtio::Descripto
     info.hdr = ResponseHeader(header, ResponseType::kOkDisplayInfo);
     on_complete(WriteResponse(chain, info));
   });
-  return std::nullopt;
+  return ControlOutcome{ControlOutcome::State::kWaitingForVmm, 0};
 }
 
 RespEdid CommandProcessor::LocalEdid(uint32_t scanout_id) const {
@@ -190,25 +247,22 @@ RespEdid CommandProcessor::LocalEdid(uint32_t scanout_id) const {
   return edid;
 }
 
-std::optional<uint32_t> CommandProcessor::GetEdid(const virtio::DescriptorChain& chain,
-                                                  const CtrlHdr& header, Completion on_complete) {
+ControlOutcome CommandProcessor::GetEdid(const virtio::DescriptorChain& chain,
+                                         const CtrlHdr& header, Completion& on_complete) {
+  auto reject = [&](ResponseType type, const char* what) {
+    return FinishHeader(chain, header, Reject(type, "GET_EDID: %s", what), on_complete);
+  };
   std::optional<gpu::GetEdid> request = ReadRequest<gpu::GetEdid>(chain);
-  if (!request) {
-    return Respond(chain, header, Reject(ResponseType::kErrUnspec, "GET_EDID truncated"));
-  }
+  if (!request) return reject(ResponseType::kErrUnspec, "truncated");
   if (!config_.edid_offered || !FeatureAcked(acked_features_, kFeatureEdid)) {
-    return Respond(chain, header,
-                   Reject(ResponseType::kErrUnspec, "GET_EDID without VIRTIO_GPU_F_EDID"));
+    return reject(ResponseType::kErrUnspec, "VIRTIO_GPU_F_EDID not negotiated");
   }
   const uint32_t scanout_id = request->scanout;
-  if (scanout_id >= kMaxScanouts) {
-    return Respond(chain, header,
-                   Reject(ResponseType::kErrInvalidParameter, "GET_EDID scanout %u", scanout_id));
-  }
+  if (scanout_id >= kMaxScanouts) return reject(ResponseType::kErrInvalidParameter, "scanout id");
   if (display_ == nullptr || !display_->attached()) {
     RespEdid edid = LocalEdid(scanout_id);
     edid.hdr = ResponseHeader(header, ResponseType::kOkEdid);
-    return WriteResponse(chain, edid);
+    return FinishStruct(chain, header, edid, on_complete);
   }
   display_->RequestEdid(scanout_id,
                         [this, chain, header, scanout_id,
@@ -225,7 +279,7 @@ std::optional<uint32_t> CommandProcessor::GetEdid(const virtio::DescriptorChain&
                           edid.hdr = ResponseHeader(header, ResponseType::kOkEdid);
                           on_complete(WriteResponse(chain, edid));
                         });
-  return std::nullopt;
+  return ControlOutcome{ControlOutcome::State::kWaitingForVmm, 0};
 }
 
 ResponseType CommandProcessor::ResourceCreate2d(const virtio::DescriptorChain& chain) {
@@ -273,18 +327,25 @@ void CommandProcessor::DisableScanout(uint32_t scanout_id) {
   scanout.announced_height = 0;
 }
 
+void CommandProcessor::DestroyResource(Resource& resource) {
+  // A head showing the resource goes dark rather than pointing at freed memory.
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
+    if (scanouts_[i].resource == resource.id) DisableScanout(i);
+  }
+  // The renderer detaches the backing before destroying (CVE-2021-3544 / CVE-2017-5857 class).
+  if (resource.in_renderer) (void)renderer_->UnrefResource(resource.id.value());
+  resources_.Erase(resource.id);  // Drops our backing too (CVE-2016-9912 class).
+}
+
 ResponseType CommandProcessor::ResourceUnref(const virtio::DescriptorChain& chain) {
   std::optional<gpu::ResourceUnref> request = ReadRequest<gpu::ResourceUnref>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_UNREF truncated");
-  const ResourceId id{request->resource_id};
-  if (resources_.Find(id) == nullptr) {
-    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_UNREF id %u", id.value());
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) {
+    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_UNREF id %u",
+                  request->resource_id);
   }
-  // A head showing the resource goes dark rather than pointing at freed memory.
-  for (uint32_t i = 0; i < kMaxScanouts; ++i) {
-    if (scanouts_[i].resource == id) DisableScanout(i);
-  }
-  resources_.Erase(id);  // Drops the backing too (CVE-2016-9912 class).
+  DestroyResource(*resource);
   return ResponseType::kOkNodata;
 }
 
@@ -300,17 +361,16 @@ ResponseType CommandProcessor::SetScanout(const virtio::DescriptorChain& chain) 
     DisableScanout(scanout_id);
     return ResponseType::kOkNodata;
   }
-  Resource2d* resource = resources_.Find(id);
+  Resource* resource = resources_.Find(id);
   if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "SET_SCANOUT resource %u", id.value());
   }
   const Rect rect = request->r;
   if (rect.width < kMinScanoutSize || rect.height < kMinScanoutSize ||
-      !RectInside(rect, resource->image.width(), resource->image.height())) {
+      !RectInside(rect, resource->width, resource->height)) {
     return Reject(ResponseType::kErrInvalidParameter,
                   "SET_SCANOUT rect %ux%u+%u+%u outside resource %u (%ux%u)", rect.width,
-                  rect.height, rect.x, rect.y, id.value(), resource->image.width(),
-                  resource->image.height());
+                  rect.height, rect.x, rect.y, id.value(), resource->width, resource->height);
   }
   Scanout& scanout = scanouts_[scanout_id];
   const bool changed = scanout.resource != id || std::memcmp(&scanout.rect, &rect, sizeof(rect));
@@ -328,40 +388,54 @@ ResponseType CommandProcessor::SetScanout(const virtio::DescriptorChain& chain) 
   return ResponseType::kOkNodata;
 }
 
-void CommandProcessor::SendUpdate(uint32_t scanout_id, Resource2d& resource,
+void CommandProcessor::SendUpdate(uint32_t scanout_id, Resource& resource,
                                   const Rect& resource_rect) {
   const Scanout& scanout = scanouts_[scanout_id];
-  const HostImage& image = resource.image;
   // Scanout-relative position of the damaged rectangle.
   const uint32_t x = resource_rect.x - scanout.rect.x;
   const uint32_t y = resource_rect.y - scanout.rect.y;
-  const uint64_t row_offset =
-      uint64_t{resource_rect.y} * image.stride() + uint64_t{resource_rect.x} * kBytesPerPixel;
-  if (renderer::software2d::IsDisplayNative(image.format())) {
-    // The rows already are x8r8g8b8: send them straight from the resource (no staging copy).
-    Result<void> sent =
-        display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
-                             image.bytes().data() + row_offset, image.stride());
-    if (sent) ++statistics_.display_updates;
-    return;
-  }
   const uint32_t row_bytes = resource_rect.width * kBytesPerPixel;
-  staging_.resize(uint64_t{row_bytes} * resource_rect.height);
-  Result<void> converted = renderer::software2d::ConvertToXrgb8888(
-      image.view(),
-      renderer::software2d::PixelRect{resource_rect.x, resource_rect.y, resource_rect.width,
-                                      resource_rect.height},
-      staging_, row_bytes);
-  if (!converted) {
-    LogWarning("display update conversion failed: %s", converted.error().message.c_str());
-    return;
+  Result<void> sent;
+  if (resource.in_renderer) {
+    // 3D results without a dmabuf: read the damaged rectangle back (ARCHITECTURE.md).
+    staging_.resize(uint64_t{row_bytes} * resource_rect.height);
+    Result<void> read =
+        renderer_->ReadRect(resource.id.value(), resource_rect.x, resource_rect.y,
+                            resource_rect.width, resource_rect.height, staging_, row_bytes);
+    if (!read) {
+      guest_errors_.Log(LogLevel::kWarning, "read-back of resource %u failed: %s",
+                        resource.id.value(), read.error().message.c_str());
+      return;
+    }
+    sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                                staging_.data(), row_bytes);
+  } else {
+    const HostImage& image = *resource.image;
+    const uint64_t row_offset =
+        uint64_t{resource_rect.y} * image.stride() + uint64_t{resource_rect.x} * kBytesPerPixel;
+    if (renderer::software2d::IsDisplayNative(image.format())) {
+      // The rows already are x8r8g8b8: send them straight from the resource (no staging copy).
+      sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                                  image.bytes().data() + row_offset, image.stride());
+    } else {
+      staging_.resize(uint64_t{row_bytes} * resource_rect.height);
+      Result<void> converted = renderer::software2d::ConvertToXrgb8888(
+          image.view(),
+          renderer::software2d::PixelRect{resource_rect.x, resource_rect.y, resource_rect.width,
+                                          resource_rect.height},
+          staging_, row_bytes);
+      if (!converted) {
+        LogWarning("display update conversion failed: %s", converted.error().message.c_str());
+        return;
+      }
+      sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                                  staging_.data(), row_bytes);
+    }
   }
-  Result<void> sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width,
-                                           resource_rect.height, staging_.data(), row_bytes);
   if (sent) ++statistics_.display_updates;
 }
 
-void CommandProcessor::SendToScanouts(Resource2d& resource, const Rect& rect) {
+void CommandProcessor::SendToScanouts(Resource& resource, const Rect& rect) {
   if (display_ == nullptr || !display_->attached()) return;
   for (uint32_t i = 0; i < kMaxScanouts; ++i) {
     const Scanout& scanout = scanouts_[i];
@@ -374,12 +448,12 @@ void CommandProcessor::SendToScanouts(Resource2d& resource, const Rect& rect) {
 ResponseType CommandProcessor::ResourceFlush(const virtio::DescriptorChain& chain) {
   std::optional<gpu::ResourceFlush> request = ReadRequest<gpu::ResourceFlush>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_FLUSH truncated");
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_FLUSH resource %u",
                   request->resource_id);
   }
-  if (!RectInside(request->r, resource->image.width(), resource->image.height())) {
+  if (!RectInside(request->r, resource->width, resource->height)) {
     return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_FLUSH rect outside resource %u",
                   request->resource_id);
   }
@@ -390,7 +464,7 @@ ResponseType CommandProcessor::ResourceFlush(const virtio::DescriptorChain& chai
 ResponseType CommandProcessor::TransferToHost2d(const virtio::DescriptorChain& chain) {
   std::optional<gpu::TransferToHost2d> request = ReadRequest<gpu::TransferToHost2d>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "TRANSFER_TO_HOST_2D truncated");
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "TRANSFER_TO_HOST_2D resource %u",
                   request->resource_id);
@@ -399,12 +473,13 @@ ResponseType CommandProcessor::TransferToHost2d(const virtio::DescriptorChain& c
     return Reject(ResponseType::kErrUnspec, "TRANSFER_TO_HOST_2D resource %u has no backing",
                   request->resource_id);
   }
-  HostImage& image = resource->image;
   const Rect rect = request->r;
-  if (!RectInside(rect, image.width(), image.height())) {
+  if (!RectInside(rect, resource->width, resource->height)) {
     return Reject(ResponseType::kErrInvalidParameter, "TRANSFER_TO_HOST_2D rect outside resource");
   }
+  if (resource->in_renderer) return TransferToRenderer2d(*resource, *request);
   if (rect.width == 0 || rect.height == 0) return ResponseType::kOkNodata;
+  HostImage& image = *resource->image;
   const uint64_t stride = image.stride();
   const uint64_t row_bytes = uint64_t{rect.width} * kBytesPerPixel;
   // The backing's row r starts at offset + r * stride (QEMU's layout); the last row must end
@@ -439,7 +514,7 @@ ResponseType CommandProcessor::AttachBacking(const virtio::DescriptorChain& chai
   virtio::ChainReader reader(chain);
   std::optional<ResourceAttachBacking> request = reader.ReadObject<ResourceAttachBacking>();
   if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING truncated");
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_ATTACH_BACKING resource %u",
                   request->resource_id);
@@ -464,6 +539,7 @@ ResponseType CommandProcessor::AttachBacking(const virtio::DescriptorChain& chai
     return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING: %s",
                   backing.error().message.c_str());
   }
+  if (resource->in_renderer) return AttachRendererBacking(*resource, std::move(*backing));
   resource->backing = std::move(*backing);
   return ResponseType::kOkNodata;
 }
@@ -471,7 +547,7 @@ ResponseType CommandProcessor::AttachBacking(const virtio::DescriptorChain& chai
 ResponseType CommandProcessor::DetachBacking(const virtio::DescriptorChain& chain) {
   std::optional<ResourceDetachBacking> request = ReadRequest<ResourceDetachBacking>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_DETACH_BACKING truncated");
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_DETACH_BACKING resource %u",
                   request->resource_id);
@@ -480,25 +556,25 @@ ResponseType CommandProcessor::DetachBacking(const virtio::DescriptorChain& chai
     return Reject(ResponseType::kErrUnspec, "RESOURCE_DETACH_BACKING resource %u has none",
                   request->resource_id);
   }
+  // The renderer lets go of the guest pages before we unmap our view of them.
+  if (resource->in_renderer) (void)renderer_->DetachBacking(resource->id.value());
   resource->backing.reset();
   return ResponseType::kOkNodata;
 }
 
-uint32_t CommandProcessor::AssignUuid(const virtio::DescriptorChain& chain, const CtrlHdr& header) {
+ControlOutcome CommandProcessor::AssignUuid(const virtio::DescriptorChain& chain,
+                                            const CtrlHdr& header, Completion& on_complete) {
+  auto reject = [&](ResponseType type, const char* what) {
+    return FinishHeader(chain, header, Reject(type, "RESOURCE_ASSIGN_UUID: %s", what), on_complete);
+  };
   std::optional<ResourceAssignUuid> request = ReadRequest<ResourceAssignUuid>(chain);
-  if (!request) {
-    return Respond(chain, header, Reject(ResponseType::kErrUnspec, "ASSIGN_UUID truncated"));
-  }
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
-  if (resource == nullptr) {
-    return Respond(chain, header,
-                   Reject(ResponseType::kErrInvalidResourceId, "ASSIGN_UUID resource %u",
-                          request->resource_id));
-  }
+  if (!request) return reject(ResponseType::kErrUnspec, "truncated");
+  Resource* resource = resources_.Find(ResourceId{request->resource_id});
+  if (resource == nullptr) return reject(ResponseType::kErrInvalidResourceId, "no such resource");
   if (!resource->uuid) {
     std::array<uint8_t, 16> uuid{};
     if (getrandom(uuid.data(), uuid.size(), 0) != static_cast<ssize_t>(uuid.size())) {
-      return Respond(chain, header, Reject(ResponseType::kErrUnspec, "no randomness for a UUID"));
+      return reject(ResponseType::kErrUnspec, "no randomness for a UUID");
     }
     uuid[6] = static_cast<uint8_t>((uuid[6] & 0x0f) | 0x40);  // RFC 4122 version 4.
     uuid[8] = static_cast<uint8_t>((uuid[8] & 0x3f) | 0x80);  // RFC 4122 variant.
@@ -507,7 +583,49 @@ uint32_t CommandProcessor::AssignUuid(const virtio::DescriptorChain& chain, cons
   RespResourceUuid response{};
   response.hdr = ResponseHeader(header, ResponseType::kOkResourceUuid);
   std::memcpy(response.uuid, resource->uuid->data(), 16);
-  return WriteResponse(chain, response);
+  return FinishStruct(chain, header, response, on_complete);
+}
+
+bool CommandProcessor::CursorImage(uint32_t resource_id,
+                                   std::array<uint32_t, kCursorSize * kCursorSize>& pixels) {
+  Resource* resource = resources_.Find(ResourceId{resource_id});
+  if (resource == nullptr) {
+    Reject(ResponseType::kErrInvalidResourceId, "UPDATE_CURSOR resource %u", resource_id);
+    return false;
+  }
+  // §5.7.6.10: the cursor is a 64x64 resource. Anything else shows an empty cursor rather than
+  // reading past a smaller image (CVE-2016-9846 class).
+  if (resource->width != kCursorSize || resource->height != kCursorSize) {
+    Reject(ResponseType::kErrInvalidParameter, "UPDATE_CURSOR resource %u is %ux%u", resource_id,
+           resource->width, resource->height);
+    return false;
+  }
+  if (resource->in_renderer) {
+    Result<std::array<uint32_t, renderer::kCursorPixels>> image =
+        renderer_->CursorImage(resource_id);
+    if (!image) {
+      Reject(ResponseType::kErrUnspec, "UPDATE_CURSOR: %s", image.error().message.c_str());
+      return false;
+    }
+    std::copy(image->begin(), image->end(), pixels.begin());
+    return true;
+  }
+  // CURSOR_UPDATE carries a8r8g8b8: convert with pixman, keeping alpha.
+  HostImage& image = *resource->image;
+  std::optional<pixman_format_code_t> format =
+      renderer::software2d::PixmanFormatFor(image.format());
+  pixman_image_t* source = pixman_image_create_bits(
+      *format, kCursorSize, kCursorSize, reinterpret_cast<uint32_t*>(image.bytes().data()),
+      static_cast<int>(image.stride()));
+  pixman_image_t* destination = pixman_image_create_bits(PIXMAN_a8r8g8b8, kCursorSize, kCursorSize,
+                                                         pixels.data(), kCursorSize * 4);
+  if (source != nullptr && destination != nullptr) {
+    pixman_image_composite32(PIXMAN_OP_SRC, source, nullptr, destination, 0, 0, 0, 0, 0, 0,
+                             kCursorSize, kCursorSize);
+  }
+  if (source != nullptr) pixman_image_unref(source);
+  if (destination != nullptr) pixman_image_unref(destination);
+  return true;
 }
 
 void CommandProcessor::HandleCursor(const virtio::DescriptorChain& chain) {
@@ -537,32 +655,8 @@ void CommandProcessor::HandleCursor(const virtio::DescriptorChain& chain) {
     (void)display_->SendCursorHide(position.scanout_id, position.x, position.y);
     return;
   }
-  // §5.7.6.10: the cursor is a 64x64 resource. Anything else shows an empty cursor rather than
-  // reading past a smaller image (CVE-2016-9846 class).
   std::array<uint32_t, kCursorSize * kCursorSize> pixels{};
-  Resource2d* resource = resources_.Find(ResourceId{request->resource_id});
-  if (resource == nullptr) {
-    Reject(ResponseType::kErrInvalidResourceId, "UPDATE_CURSOR resource %u", request->resource_id);
-  } else if (resource->image.width() != kCursorSize || resource->image.height() != kCursorSize) {
-    Reject(ResponseType::kErrInvalidParameter, "UPDATE_CURSOR resource %u is %ux%u",
-           request->resource_id, resource->image.width(), resource->image.height());
-  } else {
-    // CURSOR_UPDATE carries a8r8g8b8: convert with pixman, keeping alpha.
-    std::optional<pixman_format_code_t> format =
-        renderer::software2d::PixmanFormatFor(resource->image.format());
-    pixman_image_t* source =
-        pixman_image_create_bits(*format, kCursorSize, kCursorSize,
-                                 reinterpret_cast<uint32_t*>(resource->image.bytes().data()),
-                                 static_cast<int>(resource->image.stride()));
-    pixman_image_t* destination = pixman_image_create_bits(
-        PIXMAN_a8r8g8b8, kCursorSize, kCursorSize, pixels.data(), kCursorSize * 4);
-    if (source != nullptr && destination != nullptr) {
-      pixman_image_composite32(PIXMAN_OP_SRC, source, nullptr, destination, 0, 0, 0, 0, 0, 0,
-                               kCursorSize, kCursorSize);
-    }
-    if (source != nullptr) pixman_image_unref(source);
-    if (destination != nullptr) pixman_image_unref(destination);
-  }
+  (void)CursorImage(request->resource_id, pixels);  // Transparent when it fails.
   (void)display_->SendCursorUpdate(position.scanout_id, position.x, position.y, request->hot_x,
                                    request->hot_y, pixels.data());
 }

@@ -1,10 +1,17 @@
-// CommandProcessor: decodes, validates and executes virtio-gpu commands (§5.7.6) for the 2D
-// device, and sends what the guest shows to the display channel.
+// CommandProcessor: decodes, validates and executes virtio-gpu commands (§5.7.6), and sends what
+// the guest shows to the display channel.
 //
-//   CommandProcessor processor(config, &display_channel);   // display null when headless.
-//   std::optional<uint32_t> used = processor.HandleControl(chain, on_complete);
-//   if (used) queue.PushUsed(chain.head_index, *used);     // Else on_complete(used) comes later.
-//   processor.HandleCursor(cursor_chain);                     // Cursor queue: nothing to write.
+//   CommandProcessor processor(config, &display_channel, renderer);  // Either may be null.
+//   ControlOutcome outcome = processor.HandleControl(chain, on_complete);
+//   if (outcome.state == ControlOutcome::State::kDone) {
+//     queue.PushUsed(chain.head_index, outcome.used_length);
+//   }  // Otherwise on_complete(used_length) comes later, from the device thread.
+//   processor.HandleCursor(cursor_chain);                 // Cursor queue: nothing to write.
+//
+// 2D resources live in host memory (software2d) in every mode. With a 3D renderer (virgl), 3D
+// resources, contexts and SUBMIT_3D go to it, 3D scanouts are read back for the display, and
+// every fenced command is answered only when the renderer signals its fence (§5.7.6.7), in
+// fence order per timeline.
 //
 // Decode before use: each request is copied out of the chain into a struct, validated with
 // overflow-safe arithmetic, then executed. A bad request gets the matching ERR_* response and a
@@ -13,14 +20,17 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "base/log.h"
 #include "gpu/display_channel.h"
 #include "gpu/protocol.h"
 #include "gpu/resource_table.h"
 #include "gpu/scanout.h"
+#include "renderer/renderer.h"
 #include "virtio/descriptor_chain.h"
 
 namespace vgpu::gpu {
@@ -30,42 +40,88 @@ struct CommandProcessorConfig {
   bool edid_offered = true;  // VIRTIO_GPU_F_EDID offered (not headless).
 };
 
+// The largest SUBMIT_3D command stream accepted (Mesa's virgl driver sends at most 64 KiB).
+inline constexpr uint32_t kMaxSubmitBytes = 4u << 20;
+
 struct CommandStatistics {
   uint64_t commands = 0;
   uint64_t errors = 0;
   uint64_t cursor_commands = 0;
   uint64_t display_updates = 0;
+  uint64_t fences_completed = 0;
+};
+
+struct ControlOutcome {
+  enum class State {
+    kDone,             // Answered: used_length bytes written.
+    kWaitingForVmm,    // GET_DISPLAY_INFO / GET_EDID forwarded; later commands must wait.
+    kWaitingForFence,  // Fenced; later commands may proceed.
+  };
+  State state = State::kDone;
+  uint32_t used_length = 0;
 };
 
 class CommandProcessor {
  public:
   using Completion = std::function<void(uint32_t used_length)>;
 
-  CommandProcessor(const CommandProcessorConfig& config, DisplayChannel* display);
+  CommandProcessor(const CommandProcessorConfig& config, DisplayChannel* display,
+                   renderer::Renderer* renderer = nullptr);
 
-  // The driver's features (EDID, RESOURCE_UUID).
+  // The driver's features (EDID, RESOURCE_UUID, CONTEXT_INIT).
   void set_acked_features(uint64_t features) { acked_features_ = features; }
 
-  // Handles one control queue request. Returns the number of bytes written, or nullopt when the
-  // command waits for the VMM; `on_complete` is then called exactly once, later, from the device
-  // thread (never from inside this call).
-  std::optional<uint32_t> HandleControl(const virtio::DescriptorChain& chain,
-                                        Completion on_complete);
+  ControlOutcome HandleControl(const virtio::DescriptorChain& chain, Completion on_complete);
   void HandleCursor(const virtio::DescriptorChain& chain);
 
-  // Drops every resource and scanout (device reset or disconnect).
+  // A fence the renderer signalled: answers, in order, every held command of that timeline whose
+  // fence id is at most the signalled one.
+  void OnFenceSignalled(const renderer::FenceSignal& fence);
+  // Forgets held fenced commands without answering them (their queue stopped).
+  void DropHeldCommands();
+
+  // Drops every resource, context and scanout (device reset or disconnect).
   void Reset();
 
   const ResourceTable& resources() const { return resources_; }
   const CommandStatistics& statistics() const { return statistics_; }
   const Scanout& scanout(uint32_t index) const { return scanouts_[index]; }
+  size_t held_commands() const { return held_.size(); }
 
  private:
-  // Each handler returns the response to write; pending ones return nullopt.
-  std::optional<uint32_t> GetDisplayInfo(const virtio::DescriptorChain& chain,
-                                         const CtrlHdr& header, Completion on_complete);
-  std::optional<uint32_t> GetEdid(const virtio::DescriptorChain& chain, const CtrlHdr& header,
-                                  Completion on_complete);
+  // A fenced command's response, held until its fence signals.
+  struct HeldCommand {
+    renderer::FenceSignal fence;
+    virtio::DescriptorChain chain;
+    std::vector<uint8_t> response;
+    Completion on_complete;
+  };
+
+  ControlOutcome Dispatch(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                          Completion& on_complete);
+  // Answers `response` for `request`: now, or when its fence signals (3D mode, fenced request).
+  ControlOutcome Finish(const virtio::DescriptorChain& chain, const CtrlHdr& request,
+                        std::span<const uint8_t> response, Completion& on_complete);
+  ControlOutcome FinishHeader(const virtio::DescriptorChain& chain, const CtrlHdr& request,
+                              ResponseType type, Completion& on_complete);
+  template <class T>
+  ControlOutcome FinishStruct(const virtio::DescriptorChain& chain, const CtrlHdr& request,
+                              const T& response, Completion& on_complete) {
+    return Finish(chain, request,
+                  std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&response), sizeof(T)),
+                  on_complete);
+  }
+
+  // Display and EDID, possibly answered by the VMM.
+  ControlOutcome GetDisplayInfo(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                                Completion& on_complete);
+  ControlOutcome GetEdid(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                         Completion& on_complete);
+  RespDisplayInfo LocalDisplayInfo() const;
+  RespEdid LocalEdid(uint32_t scanout_id) const;
+  void RecordDisplayInfo(const RespDisplayInfo& info);
+
+  // 2D commands (command_processor.cc).
   ResponseType ResourceCreate2d(const virtio::DescriptorChain& chain);
   ResponseType ResourceUnref(const virtio::DescriptorChain& chain);
   ResponseType SetScanout(const virtio::DescriptorChain& chain);
@@ -73,25 +129,44 @@ class CommandProcessor {
   ResponseType TransferToHost2d(const virtio::DescriptorChain& chain);
   ResponseType AttachBacking(const virtio::DescriptorChain& chain);
   ResponseType DetachBacking(const virtio::DescriptorChain& chain);
-  uint32_t AssignUuid(const virtio::DescriptorChain& chain, const CtrlHdr& header);
+  ControlOutcome AssignUuid(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                            Completion& on_complete);
 
-  RespDisplayInfo LocalDisplayInfo() const;
-  RespEdid LocalEdid(uint32_t scanout_id) const;
-  void RecordDisplayInfo(const RespDisplayInfo& info);
+  // 3D commands (command_processor_3d.cc); each needs the renderer.
+  ControlOutcome GetCapsetInfo(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                               Completion& on_complete);
+  ControlOutcome GetCapset(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                           Completion& on_complete);
+  ResponseType ContextCreate(const virtio::DescriptorChain& chain, const CtrlHdr& header);
+  ResponseType ContextDestroy(const CtrlHdr& header);
+  ResponseType ContextResource(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                               bool attach);
+  ResponseType ResourceCreate3d(const virtio::DescriptorChain& chain);
+  ResponseType Transfer3d(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                          bool to_host);
+  ResponseType Submit3d(const virtio::DescriptorChain& chain, const CtrlHdr& header);
+  ResponseType TransferToRenderer2d(Resource& resource, const gpu::TransferToHost2d& request);
+  ResponseType AttachRendererBacking(Resource& resource, BackingStore backing);
+
   void DisableScanout(uint32_t scanout_id);
   // Sends the part of `resource` inside `rect` (resource coordinates) to every scanout showing it.
-  void SendToScanouts(Resource2d& resource, const Rect& rect);
-  void SendUpdate(uint32_t scanout_id, Resource2d& resource, const Rect& resource_rect);
-  uint32_t Respond(const virtio::DescriptorChain& chain, const CtrlHdr& header, ResponseType type);
+  void SendToScanouts(Resource& resource, const Rect& rect);
+  void SendUpdate(uint32_t scanout_id, Resource& resource, const Rect& resource_rect);
+  void DestroyResource(Resource& resource);
+  bool CursorImage(uint32_t resource_id, std::array<uint32_t, kCursorSize * kCursorSize>& pixels);
   ResponseType Reject(ResponseType type, const char* format, ...)
       __attribute__((format(printf, 3, 4)));
 
   const CommandProcessorConfig config_;
   DisplayChannel* const display_;
+  renderer::Renderer* const renderer_;
   uint64_t acked_features_ = 0;
   ResourceTable resources_;
   std::array<Scanout, kMaxScanouts> scanouts_{};
-  std::vector<uint8_t> staging_;  // Conversion buffer for non-native formats, reused.
+  std::vector<uint32_t> contexts_;  // Live 3D context ids.
+  std::deque<HeldCommand> held_;    // Fenced commands waiting for the renderer, in order.
+  std::vector<uint8_t> staging_;    // Display conversion and read-back, reused.
+  std::vector<uint8_t> submit_buffer_;
   CommandStatistics statistics_;
   RateLimitedLog guest_errors_;
 };

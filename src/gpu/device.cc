@@ -14,6 +14,10 @@ GpuDevice::~GpuDevice() = default;
 uint64_t GpuDevice::DeviceFeatures() const {
   uint64_t features = 1ull << kFeatureResourceUuid;
   if (!config_.headless) features |= 1ull << kFeatureEdid;
+  if (config_.renderer_factory) {
+    features |= 1ull << kFeatureVirgl;
+    if (config_.context_init) features |= 1ull << kFeatureContextInit;
+  }
   return features;
 }
 
@@ -21,13 +25,15 @@ uint32_t GpuDevice::ConfigSize() const { return sizeof(Config); }
 
 void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) const {
   Config config{};
+  uint32_t num_capsets;
   {
     std::lock_guard lock(config_mutex_);
     config.events_read = events_read_;
+    num_capsets = num_capsets_;
   }
   // QEMU replaces num_scanouts with its max_outputs (reference §1.6); 16 is what we can serve.
   config.num_scanouts = kMaxScanouts;
-  config.num_capsets = config_.num_capsets;
+  config.num_capsets = num_capsets;
   // Bounds: the vhost-user layer checked offset + size <= ConfigSize().
   std::memcpy(destination.data(), reinterpret_cast<const uint8_t*>(&config) + offset,
               destination.size());
@@ -44,12 +50,35 @@ void GpuDevice::WriteConfig(uint32_t offset, std::span<const uint8_t> source) {
   }
 }
 
-void GpuDevice::SetEventLoop(EventLoop& loop) {
+Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
   loop_ = &loop;
   display_ = std::make_unique<DisplayChannel>(loop);
+  if (config_.renderer_factory) {
+    Result<std::unique_ptr<renderer::Renderer>> renderer = config_.renderer_factory();
+    if (!renderer) return tl::unexpected(renderer.error());
+    renderer_ = std::move(*renderer);
+    renderer_->SetFenceHandler(
+        [this](const renderer::FenceSignal& fence) { processor_->OnFenceSignalled(fence); });
+    if (renderer_->PollFd() >= 0) {
+      Result<WatchId> watch =
+          loop.Watch(renderer_->PollFd(), EPOLLIN, [this](uint32_t) { OnRendererReadable(); });
+      if (!watch) return tl::unexpected(watch.error());
+    }
+    {
+      std::lock_guard lock(config_mutex_);
+      num_capsets_ = renderer_->CapsetCount();
+    }
+    LogInfo("%s renderer ready: %u capsets", renderer_->name(), renderer_->CapsetCount());
+  }
   processor_ = std::make_unique<CommandProcessor>(
       CommandProcessorConfig{config_.max_host_memory, !config_.headless},
-      config_.headless ? nullptr : display_.get());
+      config_.headless ? nullptr : display_.get(), renderer_.get());
+  return {};
+}
+
+void GpuDevice::OnRendererReadable() {
+  renderer_->Poll();  // Fence callbacks complete held commands through CompleteInFlight.
+  if (queues_[kControlQueue] != nullptr) queues_[kControlQueue]->NotifyIfNeeded();
 }
 
 void GpuDevice::Activate(uint64_t acked_features) {
@@ -60,14 +89,23 @@ void GpuDevice::QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue
   queues_[queue_index] = queue;
 }
 
-void GpuDevice::QueueStopping(uint32_t queue_index) {
-  virtio::SplitVirtqueue* queue = queues_[queue_index];
-  if (queue_index == kControlQueue && pending_ && queue != nullptr) {
-    // The VMM's answer will not come in time: hand the chain back unanswered, so that the ring
-    // stops with nothing in flight (vhost-user GET_VRING_BASE).
-    queue->PushUsed(pending_->head_index, 0);
+void GpuDevice::ReturnInFlightUnanswered() {
+  virtio::SplitVirtqueue* queue = queues_[kControlQueue];
+  if (queue != nullptr) {
+    for (const auto& [token, head] : in_flight_) queue->PushUsed(head, 0);
     queue->NotifyIfNeeded();
-    pending_.reset();
+  }
+  in_flight_.clear();
+  blocking_token_.reset();
+  if (processor_) processor_->DropHeldCommands();
+}
+
+void GpuDevice::QueueStopping(uint32_t queue_index) {
+  if (queue_index == kControlQueue) {
+    // Finished fences are answered; what the VMM or the renderer still owes goes back
+    // unanswered, so that the ring stops with nothing in flight (vhost-user GET_VRING_BASE).
+    if (renderer_) OnRendererReadable();
+    ReturnInFlightUnanswered();
   }
   queues_[queue_index] = nullptr;
 }
@@ -75,14 +113,16 @@ void GpuDevice::QueueStopping(uint32_t queue_index) {
 void GpuDevice::Reset() {
   if (processor_ && processor_->statistics().commands > 0) {
     const CommandStatistics& totals = processor_->statistics();
-    LogInfo("totals so far: %llu control commands (%llu rejected), %llu cursor commands, "
-            "%llu display updates sent",
-            static_cast<unsigned long long>(totals.commands),
-            static_cast<unsigned long long>(totals.errors),
-            static_cast<unsigned long long>(totals.cursor_commands),
-            static_cast<unsigned long long>(totals.display_updates));
+    LogInfo(
+        "totals so far: %llu control commands (%llu rejected), %llu cursor commands, "
+        "%llu display updates sent",
+        static_cast<unsigned long long>(totals.commands),
+        static_cast<unsigned long long>(totals.errors),
+        static_cast<unsigned long long>(totals.cursor_commands),
+        static_cast<unsigned long long>(totals.display_updates));
   }
-  pending_.reset();
+  in_flight_.clear();
+  blocking_token_.reset();
   queues_ = {};
   if (processor_) processor_->Reset();
   if (display_) display_->Detach();
@@ -107,24 +147,27 @@ void GpuDevice::QueueNotified(uint32_t queue_index) {
   }
 }
 
-void GpuDevice::CompletePending(uint64_t token, uint32_t used_length) {
-  // A stale token: the queue stopped or the device reset while the VMM was thinking.
-  if (!pending_ || pending_->token != token) return;
-  const uint16_t head = pending_->head_index;
-  pending_.reset();
+void GpuDevice::CompleteInFlight(uint64_t token, uint32_t used_length) {
+  // An unknown token: the queue stopped or the device reset while the answer was coming.
+  auto it = in_flight_.find(token);
+  if (it == in_flight_.end()) return;
+  const uint16_t head = it->second;
+  in_flight_.erase(it);
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
-  if (queue == nullptr) return;
-  queue->PushUsed(head, used_length);
-  queue->NotifyIfNeeded();
-  // Resume the commands queued behind it, from the loop rather than from inside this callback.
-  loop_->Post([this] { ProcessControlQueue(); });
+  if (queue != nullptr) queue->PushUsed(head, used_length);
+  if (blocking_token_ == token) {
+    blocking_token_.reset();
+    if (queue != nullptr) queue->NotifyIfNeeded();
+    // Resume the commands queued behind it, from the loop rather than from inside this callback.
+    loop_->Post([this] { ProcessControlQueue(); });
+  }
 }
 
 void GpuDevice::ProcessControlQueue() {
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue == nullptr) return;
   do {
-    while (!pending_) {
+    while (!blocking_token_) {
       std::optional<virtio::PoppedChain> popped = queue->Pop();
       if (!popped) break;
       if (!popped->chain) {
@@ -132,19 +175,26 @@ void GpuDevice::ProcessControlQueue() {
         queue->PushUsed(popped->head_index, 0);
         continue;
       }
-      // Marked pending before the call, so a completion that arrives at once finds it.
+      // In flight before the call, so that an answer that comes at once finds it.
       const uint64_t token = next_token_++;
-      pending_ = PendingCommand{token, popped->head_index};
-      std::optional<uint32_t> used = processor_->HandleControl(
+      in_flight_.emplace(token, popped->head_index);
+      ControlOutcome outcome = processor_->HandleControl(
           *popped->chain,
-          [this, token](uint32_t used_length) { CompletePending(token, used_length); });
-      if (used) {
-        pending_.reset();
-        queue->PushUsed(popped->head_index, *used);
+          [this, token](uint32_t used_length) { CompleteInFlight(token, used_length); });
+      switch (outcome.state) {
+        case ControlOutcome::State::kDone:
+          in_flight_.erase(token);
+          queue->PushUsed(popped->head_index, outcome.used_length);
+          break;
+        case ControlOutcome::State::kWaitingForVmm:
+          if (in_flight_.contains(token)) blocking_token_ = token;
+          break;
+        case ControlOutcome::State::kWaitingForFence:
+          break;
       }
     }
     queue->NotifyIfNeeded();
-  } while (!pending_ && queue->EnableKickAndRecheck());
+  } while (!blocking_token_ && queue->EnableKickAndRecheck());
 }
 
 void GpuDevice::ProcessCursorQueue() {

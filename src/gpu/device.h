@@ -12,6 +12,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,14 +21,19 @@
 #include "base/unique_fd.h"
 #include "gpu/command_processor.h"
 #include "gpu/display_channel.h"
+#include "renderer/renderer.h"
 #include "virtio/device.h"
 
 namespace vgpu::gpu {
 
+// Creates the 3D renderer; called once, on the device thread (GL contexts are thread-bound).
+using RendererFactory = std::function<Result<std::unique_ptr<renderer::Renderer>>()>;
+
 struct GpuDeviceConfig {
   bool headless = false;  // No display output, no EDID feature.
-  uint32_t num_capsets = 0;
   uint64_t max_host_memory = 256ull << 20;
+  RendererFactory renderer_factory;  // Empty: 2D only (null mode).
+  bool context_init = false;         // Offer VIRTIO_GPU_F_CONTEXT_INIT (per-context fences work).
 };
 
 class GpuDevice final : public virtio::Device {
@@ -44,7 +51,7 @@ class GpuDevice final : public virtio::Device {
   void ReadConfig(uint32_t offset, std::span<uint8_t> destination) const override;
   void WriteConfig(uint32_t offset, std::span<const uint8_t> source) override;
 
-  void SetEventLoop(EventLoop& loop) override;
+  Result<void> SetEventLoop(EventLoop& loop) override;
   void Activate(uint64_t acked_features) override;
   void QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue) override;
   void QueueNotified(uint32_t queue_index) override;
@@ -62,13 +69,11 @@ class GpuDevice final : public virtio::Device {
   const DisplayChannel* display() const { return display_.get(); }
 
  private:
-  struct PendingCommand {
-    uint64_t token;
-    uint16_t head_index;
-  };
   void ProcessControlQueue();
   void ProcessCursorQueue();
-  void CompletePending(uint64_t token, uint32_t used_length);
+  void CompleteInFlight(uint64_t token, uint32_t used_length);
+  void ReturnInFlightUnanswered();
+  void OnRendererReadable();
 
   const GpuDeviceConfig config_;
   mutable std::mutex config_mutex_;
@@ -77,9 +82,13 @@ class GpuDevice final : public virtio::Device {
   EventLoop* loop_ = nullptr;
   std::unique_ptr<DisplayChannel> display_;
   UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
-  std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
+  std::unique_ptr<renderer::Renderer> renderer_;  // Created with the event loop, if any.
+  std::unique_ptr<CommandProcessor> processor_;   // Created with the event loop.
+  uint32_t num_capsets_ = 0;                      // Read by the control thread once set.
   std::array<virtio::SplitVirtqueue*, 2> queues_{};
-  std::optional<PendingCommand> pending_;
+  // Control commands answered later (waiting for the VMM or a fence), by token.
+  std::map<uint64_t, uint16_t> in_flight_;
+  std::optional<uint64_t> blocking_token_;  // The one waiting for the VMM: later ones wait too.
   uint64_t next_token_ = 1;
 };
 

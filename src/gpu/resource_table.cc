@@ -6,16 +6,37 @@ bool ResourceTable::Fits(uint64_t bytes) const {
   return bytes <= host_memory_limit_ && host_memory_used_ <= host_memory_limit_ - bytes;
 }
 
-Result<Resource2d*> ResourceTable::Insert(ResourceId id, renderer::software2d::HostImage image) {
+Result<Resource*> ResourceTable::Insert(ResourceId id, renderer::software2d::HostImage image) {
   if (resources_.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "resource id in use");
   const uint64_t bytes = image.size_bytes();
   if (!Fits(bytes)) return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
   host_memory_used_ += bytes;
-  auto [it, inserted] = resources_.emplace(id, Resource2d{id, std::move(image), {}, {}});
+  Resource resource;
+  resource.id = id;
+  resource.width = image.width();
+  resource.height = image.height();
+  resource.host_bytes = bytes;
+  resource.image = std::move(image);
+  auto [it, inserted] = resources_.emplace(id, std::move(resource));
   return &it->second;
 }
 
-Resource2d* ResourceTable::Find(ResourceId id) {
+Result<Resource*> ResourceTable::InsertRendererResource(ResourceId id, uint32_t width,
+                                                        uint32_t height, uint64_t host_bytes) {
+  if (resources_.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "resource id in use");
+  if (!Fits(host_bytes)) return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
+  host_memory_used_ += host_bytes;
+  Resource resource;
+  resource.id = id;
+  resource.width = width;
+  resource.height = height;
+  resource.host_bytes = host_bytes;
+  resource.in_renderer = true;
+  auto [it, inserted] = resources_.emplace(id, std::move(resource));
+  return &it->second;
+}
+
+Resource* ResourceTable::Find(ResourceId id) {
   auto it = resources_.find(id);
   return it == resources_.end() ? nullptr : &it->second;
 }
@@ -23,7 +44,7 @@ Resource2d* ResourceTable::Find(ResourceId id) {
 void ResourceTable::Erase(ResourceId id) {
   auto it = resources_.find(id);
   if (it == resources_.end()) return;
-  host_memory_used_ -= it->second.image.size_bytes();
+  host_memory_used_ -= it->second.host_bytes;
   resources_.erase(it);
 }
 

@@ -1,8 +1,8 @@
 // ResourceTable: the guest's 2D resources, with the host memory they use capped.
 //
 //   ResourceTable table(256 << 20);
-//   Result<Resource2d*> resource = table.Create(ResourceId{1}, std::move(image));
-//   Resource2d* found = table.Find(ResourceId{1});
+//   Result<Resource*> resource = table.Insert(ResourceId{1}, std::move(image));
+//   Resource* found = table.Find(ResourceId{1});
 //   table.Erase(ResourceId{1});
 //
 // Every byte a resource holds is accounted for, so a guest that creates resources until the cap
@@ -21,9 +21,14 @@
 
 namespace vgpu::gpu {
 
-struct Resource2d {
+// A guest resource: host pixels of our own (2D, software) or an object of the 3D renderer.
+struct Resource {
   ResourceId id;
-  renderer::software2d::HostImage image;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint64_t host_bytes = 0;                               // What it counts against the cap.
+  std::optional<renderer::software2d::HostImage> image;  // Software 2D resources only.
+  bool in_renderer = false;                              // Created in the 3D renderer.
   std::optional<BackingStore> backing;
   std::optional<std::array<uint8_t, 16>> uuid;
 };
@@ -35,8 +40,15 @@ class ResourceTable {
   // Whether `bytes` more would still fit under the cap.
   bool Fits(uint64_t bytes) const;
   // Fails if the id is in use or the image would exceed the cap.
-  Result<Resource2d*> Insert(ResourceId id, renderer::software2d::HostImage image);
-  Resource2d* Find(ResourceId id);
+  Result<Resource*> Insert(ResourceId id, renderer::software2d::HostImage image);
+  // A resource that lives in the 3D renderer, counted as `host_bytes` against the cap.
+  Result<Resource*> InsertRendererResource(ResourceId id, uint32_t width, uint32_t height,
+                                           uint64_t host_bytes);
+  Resource* Find(ResourceId id);
+  template <class Visitor>
+  void ForEach(Visitor visitor) {
+    for (auto& [id, resource] : resources_) visitor(resource);
+  }
   void Erase(ResourceId id);
   void Clear();
 
@@ -47,7 +59,7 @@ class ResourceTable {
  private:
   const uint64_t host_memory_limit_;
   uint64_t host_memory_used_ = 0;
-  std::map<ResourceId, Resource2d> resources_;
+  std::map<ResourceId, Resource> resources_;
 };
 
 }  // namespace vgpu::gpu

@@ -22,8 +22,9 @@ Result<void> DeviceThread::Start() {
   Result<void> initialised = loop_.Init();
   if (!initialised) return initialised;
   thread_ = std::thread([this] { loop_.Run(); });
-  loop_.RunSync([this] { device_.SetEventLoop(loop_); });
-  return {};
+  Result<void> attached;
+  loop_.RunSync([&] { attached = device_.SetEventLoop(loop_); });
+  return attached;
 }
 
 void DeviceThread::Activate(uint64_t acked_features) {

@@ -39,8 +39,9 @@ class Device {
   virtual void WriteConfig(uint32_t offset, std::span<const uint8_t> source) = 0;
 
   // Device thread from here on.
-  // The device thread's loop, for the device's own fds and timers. Called once, first.
-  virtual void SetEventLoop(EventLoop& loop) = 0;
+  // The device thread's loop, for the device's own fds and timers. Called once, first; an error
+  // means the device cannot run (the daemon exits).
+  virtual Result<void> SetEventLoop(EventLoop& loop) = 0;
   // The driver's features are known and the rings are about to start.
   virtual void Activate(uint64_t acked_features) = 0;
   virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue) = 0;

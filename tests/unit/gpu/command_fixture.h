@@ -78,10 +78,10 @@ class CommandFixture : public ::testing::Test {
   CtrlHdr Run(const Request& request, uint32_t* used = nullptr, const void* extra = nullptr,
               size_t extra_size = 0) {
     virtio::DescriptorChain chain = Chain(&request, sizeof(request), 4096, extra, extra_size);
-    std::optional<uint32_t> written = processor_->HandleControl(
-        chain, [](uint32_t) { ADD_FAILURE() << "command unexpectedly pending"; });
-    EXPECT_TRUE(written);
-    if (used != nullptr) *used = written.value_or(0);
+    ControlOutcome outcome = processor_->HandleControl(
+        chain, [](uint32_t) { ADD_FAILURE() << "command unexpectedly answered later"; });
+    EXPECT_EQ(outcome.state, ControlOutcome::State::kDone);
+    if (used != nullptr) *used = outcome.used_length;
     CtrlHdr response{};
     std::memcpy(&response, Host(kResponseArea, sizeof(response)), sizeof(response));
     return response;

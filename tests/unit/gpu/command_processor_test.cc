@@ -314,8 +314,8 @@ TEST_F(CommandProcessorTest, TruncatedBodyGetsErrUnspec) {
   request.hdr = Header(CommandType::kResourceCreate2d);
   // Only the header and half the body arrive.
   virtio::DescriptorChain chain = Chain(&request, sizeof(CtrlHdr) + 8);
-  std::optional<uint32_t> used = processor_->HandleControl(chain, [](uint32_t) {});
-  ASSERT_TRUE(used);
+  ControlOutcome outcome = processor_->HandleControl(chain, [](uint32_t) {});
+  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
   CtrlHdr response;
   std::memcpy(&response, Host(kResponseArea, sizeof(response)), sizeof(response));
   EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kErrUnspec));
@@ -329,14 +329,14 @@ TEST_F(CommandProcessorTest, MissingWritableBufferWritesNothing) {
   request.format = static_cast<uint32_t>(Format::kB8G8R8X8Unorm);
   request.width = request.height = 16;
   virtio::DescriptorChain chain = Chain(&request, sizeof(request), /*response_size=*/0);
-  std::optional<uint32_t> used = processor_->HandleControl(chain, [](uint32_t) {});
-  ASSERT_TRUE(used);
-  EXPECT_EQ(*used, 0u);
+  ControlOutcome outcome = processor_->HandleControl(chain, [](uint32_t) {});
+  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
+  EXPECT_EQ(outcome.used_length, 0u);
   // A response buffer too small for the response is not written either.
   virtio::DescriptorChain small = Chain(&request, sizeof(request), /*response_size=*/8);
-  used = processor_->HandleControl(small, [](uint32_t) {});
-  ASSERT_TRUE(used);
-  EXPECT_EQ(*used, 0u);
+  outcome = processor_->HandleControl(small, [](uint32_t) {});
+  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
+  EXPECT_EQ(outcome.used_length, 0u);
   EXPECT_EQ(Host(kResponseArea, 8)[0], testing::kCanary);
 }
 

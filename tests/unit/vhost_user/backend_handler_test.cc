@@ -29,7 +29,7 @@ class RecordingDevice final : public virtio::Device {
     last_config_write_offset = offset;
     last_config_write_size = static_cast<uint32_t>(source.size());
   }
-  void SetEventLoop(EventLoop&) override {}
+  Result<void> SetEventLoop(EventLoop&) override { return {}; }
   void Activate(uint64_t features) override { activated_features = features; }
   void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue) override {
     queues[index] = queue;

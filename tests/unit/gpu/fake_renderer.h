@@ -1,0 +1,114 @@
+// A scripted renderer::Renderer for unit tests of the device model's 3D path: it records every
+// call, keeps the contexts and resources it was given, and signals fences only when the test
+// says so. The real backend (virglrenderer) is exercised by its own tests and the integration
+// tests; this fake lets the device's rules (id checks, fence order) be tested one by one.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "renderer/renderer.h"
+
+namespace vgpu::gpu::testing {
+
+class FakeRenderer final : public renderer::Renderer {
+ public:
+  const char* name() const override { return "fake"; }
+  uint32_t CapsetCount() const override { return static_cast<uint32_t>(capsets.size()); }
+  Result<renderer::CapsetInfo> CapsetInfoAt(uint32_t index) const override {
+    if (index >= capsets.size()) return MakeError(ErrorKind::kOutOfRange, "index");
+    return capsets[index];
+  }
+  Result<std::vector<uint8_t>> Capset(uint32_t id, uint32_t version) const override {
+    for (const renderer::CapsetInfo& info : capsets) {
+      if (info.id == id && version <= info.max_version) {
+        return std::vector<uint8_t>(info.max_size, static_cast<uint8_t>(id));
+      }
+    }
+    return MakeError(ErrorKind::kNotFound, "capset");
+  }
+  Result<void> CreateContext(const renderer::ContextParams& params) override {
+    contexts[params.context_id] = std::string(params.debug_name);
+    context_capsets[params.context_id] = params.capset_id;
+    return {};
+  }
+  Result<void> DestroyContext(uint32_t id) override {
+    contexts.erase(id);
+    return {};
+  }
+  Result<void> AttachResource(uint32_t context, uint32_t resource) override {
+    attached.insert({context, resource});
+    return {};
+  }
+  Result<void> DetachResource(uint32_t context, uint32_t resource) override {
+    attached.erase({context, resource});
+    return {};
+  }
+  Result<void> CreateResource(const renderer::ResourceParams& params) override {
+    resources[params.resource_id] = params;
+    return {};
+  }
+  Result<void> UnrefResource(uint32_t id) override {
+    resources.erase(id);
+    backings.erase(id);
+    return {};
+  }
+  Result<void> AttachBacking(uint32_t id, std::vector<iovec> backing) override {
+    if (backings.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "attached");
+    backings[id] = std::move(backing);
+    return {};
+  }
+  Result<void> DetachBacking(uint32_t id) override {
+    backings.erase(id);
+    return {};
+  }
+  Result<void> TransferToHost(const renderer::TransferParams& params) override {
+    transfers.push_back(params);
+    return {};
+  }
+  Result<void> TransferFromHost(const renderer::TransferParams& params) override {
+    transfers.push_back(params);
+    return {};
+  }
+  Result<void> Submit(uint32_t context, std::span<const uint8_t> commands) override {
+    submitted.emplace_back(context, std::vector<uint8_t>(commands.begin(), commands.end()));
+    return {};
+  }
+  Result<void> CreateFence(const renderer::FenceSignal& fence) override {
+    created_fences.push_back(fence);
+    return {};
+  }
+  void SetFenceHandler(std::function<void(const renderer::FenceSignal&)> handler) override {
+    fence_handler = std::move(handler);
+  }
+  int PollFd() const override { return -1; }
+  void Poll() override {}
+  Result<void> ReadRect(uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, std::span<uint8_t> out,
+                        uint32_t) override {
+    std::fill(out.begin(), out.end(), 0x42);
+    return {};
+  }
+  Result<std::array<uint32_t, 2>> Size(uint32_t id) override {
+    auto it = resources.find(id);
+    if (it == resources.end()) return MakeError(ErrorKind::kNotFound, "resource");
+    return std::array<uint32_t, 2>{it->second.width, it->second.height};
+  }
+  Result<std::array<uint32_t, renderer::kCursorPixels>> CursorImage(uint32_t) override {
+    return std::array<uint32_t, renderer::kCursorPixels>{};
+  }
+
+  std::vector<renderer::CapsetInfo> capsets = {{1, 1, 308}, {2, 2, 1376}};
+  std::map<uint32_t, std::string> contexts;
+  std::map<uint32_t, uint32_t> context_capsets;
+  std::set<std::pair<uint32_t, uint32_t>> attached;
+  std::map<uint32_t, renderer::ResourceParams> resources;
+  std::map<uint32_t, std::vector<iovec>> backings;
+  std::vector<renderer::TransferParams> transfers;
+  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> submitted;
+  std::vector<renderer::FenceSignal> created_fences;
+  std::function<void(const renderer::FenceSignal&)> fence_handler;
+};
+
+}  // namespace vgpu::gpu::testing
