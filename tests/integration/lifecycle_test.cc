@@ -27,6 +27,9 @@ TEST_F(DaemonTest, TwoHundredConnectionCyclesLeaveFdsAndMemoryFlat) {
     ASSERT_TRUE(connected) << "cycle " << cycle;
     std::optional<CommandOutcome> outcome = RunGetDisplayInfo(connected->session);
     ASSERT_TRUE(outcome) << "cycle " << cycle << ": command not answered";
+    // A reply to GET_CONFIG means the control thread has handled every earlier message (the
+    // last SET_VRING_CALL may otherwise still be in flight while the command completes).
+    ASSERT_TRUE(connected->frontend.GetConfig(0, 16)) << "cycle " << cycle;
     // Sampled mid-session, when the daemon holds the same set of objects every cycle.
     if (cycle == kFirstSample) {
       fds_early = daemon_->OpenFdCount();
