@@ -1,11 +1,15 @@
 // vhost-device-gpu: a vhost-user virtio-gpu backend daemon.
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "base/log.h"
 #include "daemon/options.h"
 #include "daemon/server.h"
 #include "gpu/device.h"
+#ifdef VGPU_HAVE_VIRGL
+#include "renderer/virgl/virgl_backend.h"
+#endif
 #include "vhost_user/device_thread.h"
 
 namespace vgpu::daemon {
@@ -13,7 +17,7 @@ namespace {
 
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
-  if (options.gpu_mode != GpuMode::kNull) {
+  if (options.gpu_mode == GpuMode::kGfxstream) {
     // Fail early, as QEMU's backend-program conventions ask, rather than serve 2D under the name
     // of an accelerated mode.
     std::fprintf(stderr, "error: --gpu-mode %s: this backend is not implemented yet\n",
@@ -34,11 +38,32 @@ int RunDaemon(const Options& options) {
   gpu::GpuDeviceConfig device_config;
   device_config.headless = options.headless;
   device_config.max_host_memory = options.max_host_memory;
+#ifdef VGPU_HAVE_VIRGL
+  if (options.gpu_mode == GpuMode::kVirglRenderer) {
+    // The factory runs on the device thread: virglrenderer's GL contexts belong to it.
+    auto render_node = std::make_shared<UniqueFd>(std::move(*gpu_device));
+    device_config.renderer_factory = [options, render_node]() {
+      renderer::virgl::VirglOptions virgl_options;
+      virgl_options.use_egl = options.use_egl;
+      virgl_options.use_glx = options.use_glx;
+      virgl_options.use_gles = options.use_gles;
+      virgl_options.use_surfaceless = options.use_surfaceless;
+      virgl_options.drm_fd = std::move(*render_node);
+      for (Capset capset : options.capsets) {
+        virgl_options.capsets.push_back(static_cast<uint32_t>(capset));
+      }
+      return renderer::virgl::VirglBackend::Create(std::move(virgl_options), gpu::kMaxSubmitBytes);
+    };
+    device_config.context_init = true;
+  }
+#endif
   gpu::GpuDevice device(device_config);
   vhost_user::DeviceThread device_thread(device);
   if (Result<void> started = device_thread.Start(); !started) {
-    LogError("device thread: %s", started.error().message.c_str());
-    return 1;
+    // Fail early (QEMU's backend-program conventions): the renderer cannot start as asked.
+    std::fprintf(stderr, "error: --gpu-mode %s: %s\n", GpuModeName(options.gpu_mode),
+                 started.error().message.c_str());
+    return kExitConfigurationError;
   }
   auto gpu_socket_receiver = [&](UniqueFd socket) {
     device_thread.RunSync([&] { device.SetDisplaySocket(std::move(socket)); });

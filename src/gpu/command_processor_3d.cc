@@ -134,9 +134,15 @@ ResponseType CommandProcessor::ContextResource(const virtio::DescriptorChain& ch
     return Reject(ResponseType::kErrInvalidContextId, "%s context %u", name, header.ctx_id);
   }
   Resource* resource = resources_.Find(ResourceId{request->resource_id});
-  if (resource == nullptr || !resource->in_renderer) {
+  if (resource == nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "%s resource %u", name,
                   request->resource_id);
+  }
+  if (!resource->in_renderer) {
+    // Linux attaches every GEM object its contexts open, dumb buffers (2D, ours) included; the
+    // renderer has nothing to attach for those.
+    LogDebug("%s: resource %u is a 2D resource; nothing to do", name, request->resource_id);
+    return ResponseType::kOkNodata;
   }
   Result<void> done = attach ? renderer_->AttachResource(header.ctx_id, request->resource_id)
                              : renderer_->DetachResource(header.ctx_id, request->resource_id);

@@ -324,5 +324,121 @@ TEST_F(GpuDeviceTest, GetConfigIsAnsweredWhileTheDeviceThreadIsBusy) {
   EXPECT_TRUE(session().control_queue->WaitForUsedHead(last_head, std::chrono::seconds(60)));
 }
 
+// The same device with virglrenderer (Mesa llvmpipe here): capsets, a 3D resource drawn by a
+// transfer and shown on a scanout through read-back, and a fenced command answered only after
+// the renderer's fence.
+class VirglDeviceTest : public GpuDeviceTest {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<DaemonProcess>> daemon =
+        DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
+    if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
+    daemon_ = std::move(*daemon);
+  }
+};
+
+TEST_F(VirglDeviceTest, CapsetsComeFromVirglrenderer) {
+  Connect();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(session().config.size(), 16u);
+  uint32_t num_capsets = 0;
+  std::memcpy(&num_capsets, session().config.data() + 12, 4);
+  EXPECT_EQ(num_capsets, 2u);
+  const uint32_t expected[2][3] = {{1, 1, 308}, {2, 2, 1376}};
+  for (uint32_t index = 0; index < 2; ++index) {
+    gpu::GetCapsetInfo request{};
+    request.hdr = Header(CommandType::kGetCapsetInfo);
+    request.capset_index = index;
+    CommandBuffers buffers = Queue(request, sizeof(gpu::RespCapsetInfo));
+    session().control_queue->Kick();
+    ASSERT_TRUE(session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout));
+    Result<gpu::RespCapsetInfo> info =
+        session().ram->ReadObject<gpu::RespCapsetInfo>(buffers.response_address);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->hdr.type, static_cast<uint32_t>(ResponseType::kOkCapsetInfo));
+    EXPECT_EQ(info->capset_id, expected[index][0]);
+    EXPECT_EQ(info->capset_max_version, expected[index][1]);
+    EXPECT_EQ(info->capset_max_size, expected[index][2]);
+  }
+  gpu::GetCapsetInfo out_of_range{};
+  out_of_range.hdr = Header(CommandType::kGetCapsetInfo);
+  out_of_range.capset_index = 2;
+  EXPECT_EQ(Run(out_of_range), ResponseType::kErrInvalidParameter);
+}
+
+TEST_F(VirglDeviceTest, ThreeDimensionalResourceIsShownThroughReadBack) {
+  Connect();
+  ASSERT_FALSE(HasFatalFailure());
+  gpu::CtxCreate context{};
+  context.hdr = Header(CommandType::kCtxCreate);
+  context.hdr.ctx_id = 1;
+  context.nlen = 4;
+  std::memcpy(context.debug_name, "test", 4);
+  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+
+  const uint32_t width = 64, height = 64;
+  gpu::ResourceCreate3d create{};
+  create.hdr = Header(CommandType::kResourceCreate3d);
+  create.resource_id = 10;
+  create.target = 2;  // PIPE_TEXTURE_2D
+  create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
+  create.bind = 1u << 1;  // VIRGL_BIND_RENDER_TARGET
+  create.width = width;
+  create.height = height;
+  create.depth = 1;
+  create.array_size = 1;
+  ASSERT_EQ(Run(create), ResponseType::kOkNodata);
+
+  const std::vector<uint32_t> pixels = Pattern(width, height, 5);
+  Result<uint64_t> backing = session().ram->Allocate(width * height * 4, 4096);
+  ASSERT_TRUE(backing);
+  ASSERT_TRUE(session().ram->Write(
+      *backing, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pixels.data()),
+                                         width * height * 4)));
+  gpu::ResourceAttachBacking attach{};
+  attach.hdr = Header(CommandType::kResourceAttachBacking);
+  attach.resource_id = 10;
+  attach.nr_entries = 1;
+  gpu::MemEntry entry{*backing, width * height * 4, 0};
+  ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+
+  gpu::TransferHost3d transfer{};
+  transfer.hdr = Header(CommandType::kTransferToHost3d);
+  transfer.box = gpu::Box{0, 0, 0, width, height, 1};
+  transfer.resource_id = 10;
+  transfer.stride = width * 4;
+  ASSERT_EQ(Run(transfer), ResponseType::kOkNodata);
+
+  gpu::SetScanout set{};
+  set.hdr = Header(CommandType::kSetScanout);
+  set.r = gpu::Rect{0, 0, width, height};
+  set.resource_id = 10;
+  ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  EXPECT_TRUE(WaitForFrame(0, pixels, width));
+  EXPECT_TRUE(display().Anomalies().empty());
+}
+
+TEST_F(VirglDeviceTest, FencedSubmitIsAnsweredAfterItsFence) {
+  Connect();
+  ASSERT_FALSE(HasFatalFailure());
+  gpu::CtxCreate context{};
+  context.hdr = Header(CommandType::kCtxCreate);
+  context.hdr.ctx_id = 1;
+  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+  gpu::CmdSubmit submit{};
+  submit.hdr = Header(CommandType::kSubmit3d);
+  submit.hdr.ctx_id = 1;
+  submit.hdr.flags = gpu::kFlagFence;
+  submit.hdr.fence_id = 0x100000007ull;  // Over 32 bits: must come back whole.
+  CommandBuffers buffers = Queue(submit);
+  session().control_queue->Kick();
+  ASSERT_TRUE(session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout));
+  Result<gpu::CtrlHdr> response = session().ram->ReadObject<gpu::CtrlHdr>(buffers.response_address);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->type, static_cast<uint32_t>(ResponseType::kOkNodata));
+  EXPECT_EQ(response->flags & gpu::kFlagFence, gpu::kFlagFence);
+  EXPECT_EQ(response->fence_id, 0x100000007ull);
+}
+
 }  // namespace
 }  // namespace vgpu::test

@@ -1,0 +1,118 @@
+// VirglRenderer's read-back half: resource info, ReadRect for the display, cursor images.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "base/checked_math.h"
+#include "renderer/software2d/pixel_conversion.h"
+#include "renderer/software2d/pixel_format.h"
+#include "renderer/virgl/virgl_api.h"
+#include "renderer/virgl/virgl_errors.h"
+#include "renderer/virgl/virgl_renderer.h"
+
+namespace vgpu::renderer::virgl {
+
+bool ResourceInfo::y_0_top() const { return (flags & kResourceFlagY0Top) != 0; }
+
+Result<ResourceInfo> VirglRenderer::Info(gpu::ResourceId resource) const {
+  if (!resources_.contains(resource.value())) return UnknownResource(resource);
+  PaddedResourceInfo padded{};
+  const int result =
+      virgl_renderer_resource_get_info(static_cast<int>(resource.value()), &padded.info);
+  if (result != 0) {
+    return VirglFailure("resource info of " + std::to_string(resource.value()), result);
+  }
+  return ResourceInfo{
+      .id = resource,
+      .virgl_format = padded.info.virgl_format,
+      .width = padded.info.width,
+      .height = padded.info.height,
+      .depth = padded.info.depth,
+      .flags = padded.info.flags,
+      .texture_id = padded.info.tex_id,
+      .stride = padded.info.stride,
+      .drm_fourcc = padded.info.drm_fourcc,
+  };
+}
+
+Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d::PixelRect& rect,
+                                     std::span<uint8_t> destination, uint32_t destination_stride) {
+  Result<ResourceInfo> info = Info(resource);
+  if (!info) return tl::unexpected(info.error());
+  if (!software2d::PixmanFormatFor(info->virgl_format)) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "resource " + std::to_string(resource.value()) + " has virgl format " +
+                         std::to_string(info->virgl_format) +
+                         ", not one of the eight 32-bit formats the display can take");
+  }
+  const std::optional<uint32_t> right = CheckedAdd<uint32_t>(rect.x, rect.width);
+  const std::optional<uint32_t> bottom = CheckedAdd<uint32_t>(rect.y, rect.height);
+  if (!right || !bottom || *right > info->width || *bottom > info->height) {
+    return MakeError(ErrorKind::kOutOfRange, "read rectangle outside the resource");
+  }
+  if (rect.width == 0 || rect.height == 0) return {};
+  const std::optional<uint32_t> row_bytes =
+      CheckedMul<uint32_t>(rect.width, software2d::kBytesPerPixel);
+  const std::optional<size_t> total = CheckedMul<size_t>(size_t{*row_bytes}, rect.height);
+  if (!row_bytes || !total) {
+    return MakeError(ErrorKind::kOutOfRange, "read rectangle too large");
+  }
+
+  // 1. Read the rows packed into a host buffer. The iovec given here overrides any guest
+  //    backing. For a Y_0_TOP resource vrend inverts while reading (GL_PACK_INVERT_MESA), so
+  //    the rows come in the guest's order either way: no flip here.
+  read_buffer_.resize(*total);
+  iovec host{.iov_base = read_buffer_.data(), .iov_len = read_buffer_.size()};
+  virgl_box box{.x = rect.x, .y = rect.y, .z = 0, .w = rect.width, .h = rect.height, .d = 1};
+  virgl_renderer_force_ctx_0();
+  const int result =
+      virgl_renderer_transfer_read_iov(resource.value(), 0, 0, *row_bytes, 0, &box, 0, &host, 1);
+  if (result != 0) {
+    return VirglFailure("reading back resource " + std::to_string(resource.value()), result);
+  }
+
+  // 2. Convert into the caller's layout (a plain row copy for B8G8R8X8/B8G8R8A8).
+  const software2d::ImageView packed{.bytes = read_buffer_,
+                                     .width = rect.width,
+                                     .height = rect.height,
+                                     .stride = *row_bytes,
+                                     .format = info->virgl_format};
+  return software2d::ConvertToXrgb8888(
+      packed, software2d::PixelRect{.x = 0, .y = 0, .width = rect.width, .height = rect.height},
+      destination, destination_stride);
+}
+
+Result<CursorImage> VirglRenderer::CursorData(gpu::ResourceId resource) {
+  if (!resources_.contains(resource.value())) return UnknownResource(resource);
+  uint32_t width = 0;
+  uint32_t height = 0;
+  virgl_renderer_force_ctx_0();
+  std::unique_ptr<void, decltype(&std::free)> pixels(
+      virgl_renderer_get_cursor_data(resource.value(), &width, &height), &std::free);
+  if (!pixels) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource " + std::to_string(resource.value()) + " has no cursor image");
+  }
+  if (width != kCursorSize || height != kCursorSize) {
+    return MakeError(ErrorKind::kInvalidArgument, "cursor resource is " + std::to_string(width) +
+                                                      "x" + std::to_string(height) + ", not 64x64");
+  }
+  CursorImage image{};
+  // Bounds: virgl allocated width * height * 4 bytes, which was just checked to be 64 * 64 * 4.
+  std::memcpy(image.data(), pixels.get(), sizeof(image));
+  // vrend reads the texture in GL order and always turns the rows over, which yields the guest's
+  // order only for Y_0_TOP resources (what RESOURCE_CREATE_2D makes). Undo it for the others.
+  Result<ResourceInfo> info = Info(resource);
+  if (!info) return tl::unexpected(info.error());
+  if (!info->y_0_top()) {
+    for (uint32_t row = 0; row < kCursorSize / 2; ++row) {
+      std::swap_ranges(image.begin() + row * kCursorSize, image.begin() + (row + 1) * kCursorSize,
+                       image.end() - (row + 1) * kCursorSize);
+    }
+  }
+  return image;
+}
+
+}  // namespace vgpu::renderer::virgl

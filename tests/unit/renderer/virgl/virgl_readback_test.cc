@@ -1,0 +1,282 @@
+// VirglRenderer read-back on real virglrenderer (Mesa llvmpipe here): what the guest uploads is
+// what ReadRect hands the display, in the guest's row order, converted to x8r8g8b8.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "renderer/virgl/virgl_api.h"
+#include "renderer/virgl/virgl_renderer.h"
+#include "virgl_test_environment.h"
+
+namespace vgpu::renderer::virgl {
+namespace {
+
+// virgl formats (virgl_hw.h), equal to virtio-gpu's for these.
+constexpr uint32_t kFormatB8G8R8X8 = 2;
+constexpr uint32_t kFormatR8G8B8A8 = 67;
+constexpr uint32_t kFormatB5G6R5 = 7;
+constexpr uint32_t kRgbMask = 0x00ffffff;  // The display ignores byte 3 of x8r8g8b8.
+
+// A distinct, asymmetric value per pixel: 0x00RRGGBB with R from x, G from y.
+uint32_t PatternRgb(uint32_t x, uint32_t y) {
+  return ((x * 5 + 1) & 0xff) << 16 | ((y * 7 + 2) & 0xff) << 8 | ((x ^ y) & 0xff);
+}
+
+// Rows of B8G8R8X8 pixels (memory bytes B, G, R, X: a little-endian 0xXXRRGGBB).
+std::vector<uint8_t> BgrxPattern(uint32_t width, uint32_t height) {
+  std::vector<uint8_t> bytes(size_t{width} * height * 4);
+  for (uint32_t y = 0; y < height; ++y) {
+    for (uint32_t x = 0; x < width; ++x) {
+      const uint32_t pixel = 0xff000000u | PatternRgb(x, y);
+      std::memcpy(&bytes[(size_t{y} * width + x) * 4], &pixel, 4);
+    }
+  }
+  return bytes;
+}
+
+uint32_t PixelAt(const std::vector<uint8_t>& bytes, uint32_t stride, uint32_t x, uint32_t y) {
+  uint32_t pixel = 0;
+  std::memcpy(&pixel, &bytes[size_t{y} * stride + size_t{x} * 4], 4);
+  return pixel;
+}
+
+class VirglReadbackTest : public VirglTest {
+ protected:
+  // A 2D resource with `pixels` (width * 4 bytes per row) uploaded through a host backing.
+  gpu::ResourceId Upload(uint32_t format, uint32_t width, uint32_t height,
+                         std::vector<uint8_t>& pixels, uint32_t flags = kResourceFlagY0Top) {
+    const gpu::ResourceId resource = NextResourceId();
+    EXPECT_TRUE(Renderer().CreateResource(ResourceCreateArgs{.id = resource,
+                                                             .target = kPipeTexture2d,
+                                                             .format = format,
+                                                             .bind = kBindRenderTarget,
+                                                             .width = width,
+                                                             .height = height,
+                                                             .depth = 1,
+                                                             .array_size = 1,
+                                                             .flags = flags}));
+    EXPECT_TRUE(Renderer().AttachBacking(resource, {iovec{pixels.data(), pixels.size()}}));
+    Result<void> uploaded = Renderer().TransferToHost(
+        TransferArgs{.resource = resource,
+                     .stride = width * 4,
+                     .box = Box{.width = width, .height = height, .depth = 1}});
+    EXPECT_TRUE(uploaded) << uploaded.error().message;
+    return resource;
+  }
+};
+
+TEST_F(VirglReadbackTest, ReadRectReturnsWhatTheGuestUploaded) {
+  constexpr uint32_t kWidth = 64;
+  constexpr uint32_t kHeight = 32;
+  std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
+  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
+
+  Result<void> read = Renderer().ReadRect(
+      resource, {.x = 0, .y = 0, .width = kWidth, .height = kHeight}, frame, kWidth * 4);
+
+  ASSERT_TRUE(read) << read.error().message;
+  for (uint32_t y = 0; y < kHeight; ++y) {
+    for (uint32_t x = 0; x < kWidth; ++x) {
+      ASSERT_EQ(PixelAt(frame, kWidth * 4, x, y) & kRgbMask, PatternRgb(x, y))
+          << "at " << x << "," << y;
+    }
+  }
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, ReadRectOfAResourceWithoutY0TopKeepsTheGuestRowOrder) {
+  constexpr uint32_t kWidth = 16;
+  constexpr uint32_t kHeight = 12;
+  std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
+  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest, 0);
+  std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
+
+  ASSERT_TRUE(Renderer().ReadRect(resource, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
+                                  frame, kWidth * 4));
+
+  EXPECT_EQ(PixelAt(frame, kWidth * 4, 0, 0) & kRgbMask, PatternRgb(0, 0));
+  EXPECT_EQ(PixelAt(frame, kWidth * 4, 3, kHeight - 1) & kRgbMask, PatternRgb(3, kHeight - 1));
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, ReadRectOfASubRectangleHonoursTheDestinationStride) {
+  constexpr uint32_t kWidth = 40;
+  constexpr uint32_t kHeight = 30;
+  constexpr uint32_t kStride = 100 * 4;
+  std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
+  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  std::vector<uint8_t> frame(kStride * 10, 0xee);
+
+  ASSERT_TRUE(
+      Renderer().ReadRect(resource, {.x = 5, .y = 7, .width = 20, .height = 10}, frame, kStride));
+
+  EXPECT_EQ(PixelAt(frame, kStride, 0, 0) & kRgbMask, PatternRgb(5, 7));
+  EXPECT_EQ(PixelAt(frame, kStride, 19, 9) & kRgbMask, PatternRgb(24, 16));
+  EXPECT_EQ(PixelAt(frame, kStride, 20, 0), 0xeeeeeeeeu);  // Past the row: untouched.
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+// What Y_0_TOP means: virgl stores such a texture bottom-up in GL (GL's origin) and flips while
+// transferring, both ways. A GPU-side copy into a resource without the flag therefore arrives
+// upside down, which ReadRect shows because it returns each resource's rows in guest order.
+TEST_F(VirglReadbackTest, GpuCopyOutOfAY0TopResourceTurnsItsRowsOver) {
+  constexpr uint32_t kWidth = 4;
+  constexpr uint32_t kHeight = 4;
+  std::vector<uint8_t> guest_source = BgrxPattern(kWidth, kHeight);
+  std::vector<uint8_t> guest_target(kWidth * kHeight * 4, 0);
+  const gpu::ResourceId source =
+      Upload(kFormatB8G8R8X8, kWidth, kHeight, guest_source, kResourceFlagY0Top);
+  const gpu::ResourceId target = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest_target, 0);
+  const gpu::ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(context, kCapsetVirgl2, {}));
+  ASSERT_TRUE(Renderer().AttachResource(context, source));
+  ASSERT_TRUE(Renderer().AttachResource(context, target));
+  // VIRGL_CCMD_RESOURCE_COPY_REGION (17), 13 dwords: dst res, level, x, y, z; src res, level,
+  // box x, y, z, w, h, d.
+  const std::vector<uint32_t> copy = {17u | (13u << 16),
+                                      target.value(),
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      source.value(),
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      kWidth,
+                                      kHeight,
+                                      1};
+  ASSERT_TRUE(Renderer().Submit(
+      context, {reinterpret_cast<const uint8_t*>(copy.data()), copy.size() * 4}, 1 << 20));
+  std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
+
+  ASSERT_TRUE(Renderer().ReadRect(target, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
+                                  frame, kWidth * 4));
+
+  for (uint32_t y = 0; y < kHeight; ++y) {
+    for (uint32_t x = 0; x < kWidth; ++x) {
+      ASSERT_EQ(PixelAt(frame, kWidth * 4, x, y) & kRgbMask, PatternRgb(x, kHeight - 1 - y))
+          << "at " << x << "," << y;
+    }
+  }
+  EXPECT_TRUE(Renderer().DestroyContext(context));
+  EXPECT_TRUE(Renderer().Unref(source));
+  EXPECT_TRUE(Renderer().Unref(target));
+}
+
+TEST_F(VirglReadbackTest, ReadRectConvertsRgbaToXrgb) {
+  constexpr uint32_t kWidth = 8;
+  constexpr uint32_t kHeight = 4;
+  std::vector<uint8_t> guest(kWidth * kHeight * 4);
+  for (size_t pixel = 0; pixel < kWidth * kHeight; ++pixel) {
+    guest[pixel * 4 + 0] = 0x11;  // R
+    guest[pixel * 4 + 1] = 0x22;  // G
+    guest[pixel * 4 + 2] = 0x33;  // B
+    guest[pixel * 4 + 3] = 0xff;  // A
+  }
+  const gpu::ResourceId resource = Upload(kFormatR8G8B8A8, kWidth, kHeight, guest);
+  std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
+
+  ASSERT_TRUE(Renderer().ReadRect(resource, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
+                                  frame, kWidth * 4));
+
+  EXPECT_EQ(PixelAt(frame, kWidth * 4, 0, 0) & kRgbMask, 0x112233u);
+  EXPECT_EQ(PixelAt(frame, kWidth * 4, 7, 3) & kRgbMask, 0x112233u);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, ReadRectRejectsFormatsTheDisplayCannotTake) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB5G6R5, 8, 8));
+  std::vector<uint8_t> frame(8 * 8 * 4);
+
+  Result<void> read =
+      Renderer().ReadRect(resource, {.x = 0, .y = 0, .width = 8, .height = 8}, frame, 32);
+
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().kind, ErrorKind::kUnsupported);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, ReadRectRejectsRectanglesOutsideTheResourceOrDestination) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  std::vector<uint8_t> frame(16 * 16 * 4);
+
+  Result<void> outside =
+      Renderer().ReadRect(resource, {.x = 8, .y = 0, .width = 16, .height = 16}, frame, 64);
+  Result<void> overflowing =
+      Renderer().ReadRect(resource, {.x = 0xffffffffu, .y = 0, .width = 2, .height = 1}, frame, 64);
+  Result<void> short_destination = Renderer().ReadRect(
+      resource, {.x = 0, .y = 0, .width = 16, .height = 16}, std::span(frame).first(100), 64);
+  Result<void> unknown = Renderer().ReadRect(gpu::ResourceId{99999},
+                                             {.x = 0, .y = 0, .width = 1, .height = 1}, frame, 64);
+
+  EXPECT_FALSE(outside);
+  EXPECT_FALSE(overflowing);
+  EXPECT_FALSE(short_destination);
+  ASSERT_FALSE(unknown);
+  EXPECT_TRUE(VirglRenderer::IsUnknownResource(unknown.error()));
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, TransferFromHostFillsTheBacking) {
+  constexpr uint32_t kWidth = 16;
+  constexpr uint32_t kHeight = 8;
+  std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
+  const std::vector<uint8_t> expected = guest;
+  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  std::fill(guest.begin(), guest.end(), 0);
+
+  Result<void> read = Renderer().TransferFromHost(
+      TransferArgs{.resource = resource,
+                   .stride = kWidth * 4,
+                   .box = Box{.width = kWidth, .height = kHeight, .depth = 1}});
+
+  ASSERT_TRUE(read) << read.error().message;
+  for (uint32_t y = 0; y < kHeight; ++y) {
+    for (uint32_t x = 0; x < kWidth; ++x) {
+      ASSERT_EQ(PixelAt(guest, kWidth * 4, x, y) & kRgbMask,
+                PixelAt(expected, kWidth * 4, x, y) & kRgbMask);
+    }
+  }
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglReadbackTest, CursorDataReturnsTheCursorInGuestRowOrder) {
+  std::vector<uint8_t> guest = BgrxPattern(kCursorSize, kCursorSize);
+  const gpu::ResourceId y_0_top = Upload(kFormatB8G8R8X8, kCursorSize, kCursorSize, guest);
+  const gpu::ResourceId plain = Upload(kFormatB8G8R8X8, kCursorSize, kCursorSize, guest, 0);
+
+  Result<CursorImage> from_y_0_top = Renderer().CursorData(y_0_top);
+  Result<CursorImage> from_plain = Renderer().CursorData(plain);
+
+  ASSERT_TRUE(from_y_0_top) << from_y_0_top.error().message;
+  ASSERT_TRUE(from_plain) << from_plain.error().message;
+  for (uint32_t y = 0; y < kCursorSize; ++y) {
+    for (uint32_t x = 0; x < kCursorSize; ++x) {
+      ASSERT_EQ((*from_y_0_top)[y * kCursorSize + x] & kRgbMask, PatternRgb(x, y))
+          << "Y_0_TOP at " << x << "," << y;
+      ASSERT_EQ((*from_plain)[y * kCursorSize + x] & kRgbMask, PatternRgb(x, y))
+          << "plain at " << x << "," << y;
+    }
+  }
+  EXPECT_TRUE(Renderer().Unref(y_0_top));
+  EXPECT_TRUE(Renderer().Unref(plain));
+}
+
+TEST_F(VirglReadbackTest, CursorDataRejectsOtherSizes) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 32, 32));
+
+  Result<CursorImage> cursor = Renderer().CursorData(resource);
+
+  EXPECT_FALSE(cursor);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+}  // namespace
+}  // namespace vgpu::renderer::virgl

@@ -1,0 +1,429 @@
+// VirglRenderer on real virglrenderer: creation, capsets, contexts, resources, backing, submit.
+#include "renderer/virgl/virgl_renderer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "renderer/virgl/virgl_api.h"
+#include "virgl_test_environment.h"
+
+namespace vgpu::renderer::virgl {
+namespace {
+
+// virgl formats (virgl_hw.h); the first is virtio-gpu's B8G8R8X8_UNORM as well.
+constexpr uint32_t kFormatB8G8R8X8 = 2;
+// Encoding of a virgl command header dword (virgl_protocol.h VIRGL_CMD0).
+constexpr uint32_t CommandHeader(uint32_t command, uint32_t object, uint32_t length) {
+  return command | (object << 8) | (length << 16);
+}
+// enum virgl_context_cmd values (virgl_protocol.h).
+constexpr uint32_t kCommandNop = 0;
+constexpr uint32_t kCommandSetSubContext = 28;
+constexpr uint32_t kCommandCreateSubContext = 29;
+constexpr uint32_t kCommandDestroySubContext = 30;
+constexpr size_t kSubmitLimit = 1 << 20;
+
+std::span<const uint8_t> AsBytes(const std::vector<uint32_t>& dwords) {
+  return {reinterpret_cast<const uint8_t*>(dwords.data()), dwords.size() * sizeof(uint32_t)};
+}
+
+std::span<const char> Name(const char* text) { return {text, std::strlen(text)}; }
+
+TEST(VirglRendererOptions, RejectsEglTogetherWithGlx) {
+  Result<std::unique_ptr<VirglRenderer>> renderer =
+      VirglRenderer::Create(VirglOptions{.use_egl = true, .use_glx = true});
+
+  ASSERT_FALSE(renderer);
+  EXPECT_EQ(renderer.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TEST(VirglRendererOptions, RejectsSurfacelessWithoutEgl) {
+  Result<std::unique_ptr<VirglRenderer>> renderer = VirglRenderer::Create(
+      VirglOptions{.use_egl = false, .use_glx = true, .use_surfaceless = true});
+
+  ASSERT_FALSE(renderer);
+  EXPECT_EQ(renderer.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TEST(VirglRendererOptions, RejectsCapsetsVirglDoesNotProvide) {
+  Result<std::unique_ptr<VirglRenderer>> renderer =
+      VirglRenderer::Create(VirglOptions{.use_egl = true, .capsets = {kCapsetVirgl, 4}});
+
+  ASSERT_FALSE(renderer);
+  EXPECT_EQ(renderer.error().kind, ErrorKind::kUnsupported);
+  EXPECT_NE(renderer.error().message.find("capset 4"), std::string::npos);
+}
+
+class VirglRendererTest : public VirglTest {};
+
+TEST_F(VirglRendererTest, SecondRendererInOneProcessIsRefused) {
+  Result<std::unique_ptr<VirglRenderer>> second =
+      VirglRenderer::Create(VirglOptions{.use_egl = true, .use_surfaceless = true});
+
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("one renderer per process"), std::string::npos);
+}
+
+TEST_F(VirglRendererTest, OffersBothVirglCapsetsWithTheirSizes) {
+  ASSERT_EQ(Renderer().CapsetCount(), 2u);
+
+  Result<CapsetInfo> virgl = Renderer().CapsetInfoAt(0);
+  Result<CapsetInfo> virgl2 = Renderer().CapsetInfoAt(1);
+
+  ASSERT_TRUE(virgl) << virgl.error().message;
+  ASSERT_TRUE(virgl2) << virgl2.error().message;
+  EXPECT_EQ(virgl->id, kCapsetVirgl);
+  EXPECT_EQ(virgl->max_version, 1u);
+  EXPECT_EQ(virgl->max_size, 308u);
+  EXPECT_EQ(virgl2->id, kCapsetVirgl2);
+  EXPECT_EQ(virgl2->max_version, 2u);
+  EXPECT_EQ(virgl2->max_size, 1376u);
+}
+
+TEST_F(VirglRendererTest, CapsetIndexPastTheEndIsAnError) {
+  Result<CapsetInfo> info = Renderer().CapsetInfoAt(2);
+
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().kind, ErrorKind::kOutOfRange);
+}
+
+TEST_F(VirglRendererTest, CapsetBytesHaveTheReportedSizeAndVersion) {
+  Result<std::vector<uint8_t>> virgl = Renderer().Capset(kCapsetVirgl, 1);
+  Result<std::vector<uint8_t>> virgl2 = Renderer().Capset(kCapsetVirgl2, 2);
+
+  ASSERT_TRUE(virgl) << virgl.error().message;
+  ASSERT_TRUE(virgl2) << virgl2.error().message;
+  ASSERT_EQ(virgl->size(), 308u);
+  ASSERT_EQ(virgl2->size(), 1376u);
+  // Both start with union virgl_caps' max_version.
+  uint32_t virgl_version = 0;
+  uint32_t virgl2_version = 0;
+  std::memcpy(&virgl_version, virgl->data(), sizeof(virgl_version));
+  std::memcpy(&virgl2_version, virgl2->data(), sizeof(virgl2_version));
+  EXPECT_EQ(virgl_version, 1u);
+  EXPECT_EQ(virgl2_version, 2u);
+}
+
+TEST_F(VirglRendererTest, CapsetThatIsNotEnabledIsAnError) {
+  EXPECT_FALSE(Renderer().Capset(4, 0));
+  EXPECT_FALSE(Renderer().Capset(0, 0));
+}
+
+TEST_F(VirglRendererTest, CapsetVersionAboveTheMaximumIsAnError) {
+  Result<std::vector<uint8_t>> bytes = Renderer().Capset(kCapsetVirgl, 2);
+
+  ASSERT_FALSE(bytes);
+  EXPECT_EQ(bytes.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TEST_F(VirglRendererTest, CreatesAndDestroysContexts) {
+  const gpu::ContextId legacy = NextContextId();
+  const gpu::ContextId virgl2 = NextContextId();
+
+  ASSERT_TRUE(Renderer().CreateContext(legacy, 0, Name("legacy")));
+  ASSERT_TRUE(Renderer().CreateContext(virgl2, kCapsetVirgl2, Name("virgl2")));
+
+  EXPECT_TRUE(Renderer().DestroyContext(legacy));
+  EXPECT_TRUE(Renderer().DestroyContext(virgl2));
+}
+
+TEST_F(VirglRendererTest, ContextIdsMustBeFreshAndNonZero) {
+  const gpu::ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(context, 0, Name("first")));
+
+  EXPECT_FALSE(Renderer().CreateContext(context, 0, Name("again")));
+  EXPECT_FALSE(Renderer().CreateContext(gpu::ContextId{0}, 0, Name("zero")));
+
+  EXPECT_TRUE(Renderer().DestroyContext(context));
+}
+
+TEST_F(VirglRendererTest, ContextCapsetMustBeEnabled) {
+  Result<void> created = Renderer().CreateContext(NextContextId(), 4, Name("venus"));
+
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TEST_F(VirglRendererTest, LongUnterminatedDebugNameIsBounded) {
+  const std::vector<char> name(1000, 'n');  // Guest-controlled, no NUL anywhere.
+  const gpu::ContextId context = NextContextId();
+
+  EXPECT_TRUE(Renderer().CreateContext(context, 0, name));
+
+  EXPECT_TRUE(Renderer().DestroyContext(context));
+}
+
+TEST_F(VirglRendererTest, DestroyingAnUnknownContextIsAnUnknownContextError) {
+  Result<void> destroyed = Renderer().DestroyContext(gpu::ContextId{99999});
+
+  ASSERT_FALSE(destroyed);
+  EXPECT_TRUE(VirglRenderer::IsUnknownContext(destroyed.error()));
+}
+
+TEST_F(VirglRendererTest, AttachAndDetachNeedAnExistingContextAndResource) {
+  const gpu::ContextId context = NextContextId();
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().CreateContext(context, 0, Name("attach")));
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+
+  Result<void> unknown_resource = Renderer().AttachResource(context, gpu::ResourceId{99999});
+  Result<void> unknown_context = Renderer().AttachResource(gpu::ContextId{99999}, resource);
+  Result<void> detach_unknown = Renderer().DetachResource(context, gpu::ResourceId{99999});
+
+  ASSERT_FALSE(unknown_resource);
+  EXPECT_TRUE(VirglRenderer::IsUnknownResource(unknown_resource.error()));
+  EXPECT_FALSE(VirglRenderer::IsUnknownContext(unknown_resource.error()));
+  ASSERT_FALSE(unknown_context);
+  EXPECT_TRUE(VirglRenderer::IsUnknownContext(unknown_context.error()));
+  EXPECT_FALSE(VirglRenderer::IsUnknownResource(unknown_context.error()));
+  ASSERT_FALSE(detach_unknown);
+  EXPECT_TRUE(VirglRenderer::IsUnknownResource(detach_unknown.error()));
+  EXPECT_TRUE(Renderer().AttachResource(context, resource));
+  EXPECT_TRUE(Renderer().DetachResource(context, resource));
+
+  EXPECT_TRUE(Renderer().Unref(resource));
+  EXPECT_TRUE(Renderer().DestroyContext(context));
+}
+
+TEST_F(VirglRendererTest, Create2dMakesAY0TopRenderTarget) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 40, 30));
+
+  Result<ResourceInfo> info = Renderer().Info(resource);
+
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->id, resource);
+  EXPECT_EQ(info->virgl_format, kFormatB8G8R8X8);
+  EXPECT_EQ(info->width, 40u);
+  EXPECT_EQ(info->height, 30u);
+  EXPECT_TRUE(info->y_0_top());
+  EXPECT_NE(info->texture_id, 0u);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglRendererTest, ResourceIdsMustBeFreshAndNonZero) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 8, 8));
+
+  EXPECT_FALSE(Renderer().Create2d(resource, kFormatB8G8R8X8, 8, 8));
+  EXPECT_FALSE(Renderer().Create2d(gpu::ResourceId{0}, kFormatB8G8R8X8, 8, 8));
+
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglRendererTest, ResourceArgumentsVirglRejectsAreAnError) {
+  const gpu::ResourceId resource = NextResourceId();
+
+  Result<void> bad_target = Renderer().CreateResource(ResourceCreateArgs{
+      .id = resource, .target = 99, .format = kFormatB8G8R8X8, .width = 8, .height = 8});
+  Result<void> bad_format = Renderer().Create2d(resource, 0xffff, 8, 8);
+
+  EXPECT_FALSE(bad_target);
+  EXPECT_FALSE(bad_format);
+  EXPECT_TRUE(VirglRenderer::IsUnknownResource(Renderer().Unref(resource).error()));
+}
+
+TEST_F(VirglRendererTest, UnrefOfAnUnknownResourceIsAnUnknownResourceError) {
+  Result<void> unref = Renderer().Unref(gpu::ResourceId{99999});
+
+  ASSERT_FALSE(unref);
+  EXPECT_TRUE(VirglRenderer::IsUnknownResource(unref.error()));
+}
+
+TEST_F(VirglRendererTest, SecondAttachBackingIsRejected) {
+  const gpu::ResourceId resource = NextResourceId();
+  std::vector<uint8_t> memory(16 * 16 * 4);
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  const size_t live_before = Renderer().LiveBackingCount();
+  ASSERT_TRUE(Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}}));
+
+  Result<void> again = Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}});
+
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(Renderer().LiveBackingCount(), live_before + 1);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglRendererTest, UnrefWithBackingAttachedFreesTheBacking) {
+  const gpu::ResourceId resource = NextResourceId();
+  std::vector<uint8_t> memory(16 * 16 * 4);
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  const size_t live_before = Renderer().LiveBackingCount();
+  ASSERT_TRUE(Renderer().AttachBacking(
+      resource, {iovec{memory.data(), 128}, iovec{memory.data() + 128, memory.size() - 128}}));
+  ASSERT_EQ(Renderer().LiveBackingCount(), live_before + 1);
+
+  ASSERT_TRUE(Renderer().Unref(resource));
+
+  EXPECT_EQ(Renderer().LiveBackingCount(), live_before);
+}
+
+TEST_F(VirglRendererTest, DetachBackingFreesItAndNeedsOneAttached) {
+  const gpu::ResourceId resource = NextResourceId();
+  std::vector<uint8_t> memory(16 * 16 * 4);
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  const size_t live_before = Renderer().LiveBackingCount();
+  ASSERT_TRUE(Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}}));
+
+  EXPECT_TRUE(Renderer().DetachBacking(resource));
+  EXPECT_EQ(Renderer().LiveBackingCount(), live_before);
+  EXPECT_FALSE(Renderer().DetachBacking(resource));
+  EXPECT_TRUE(Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}}));
+
+  EXPECT_TRUE(Renderer().Unref(resource));
+  EXPECT_EQ(Renderer().LiveBackingCount(), live_before);
+}
+
+TEST_F(VirglRendererTest, EmptyBackingIsRejected) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+
+  EXPECT_FALSE(Renderer().AttachBacking(resource, {}));
+
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglRendererTest, TransferWithoutBackingIsAnError) {
+  const gpu::ResourceId resource = NextResourceId();
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+
+  Result<void> transfer = Renderer().TransferToHost(
+      TransferArgs{.resource = resource, .box = Box{.width = 16, .height = 16, .depth = 1}});
+
+  EXPECT_FALSE(transfer);
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+TEST_F(VirglRendererTest, TransferBeyondTheBackingOrResourceIsAnError) {
+  const gpu::ResourceId resource = NextResourceId();
+  std::vector<uint8_t> memory(16 * 16 * 4);
+  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  ASSERT_TRUE(Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}}));
+
+  Result<void> past_resource = Renderer().TransferToHost(
+      TransferArgs{.resource = resource,
+                   .stride = 64,
+                   .box = Box{.x = 8, .width = 16, .height = 16, .depth = 1}});
+  Result<void> past_backing =
+      Renderer().TransferToHost(TransferArgs{.resource = resource,
+                                             .stride = 64,
+                                             .box = Box{.width = 16, .height = 16, .depth = 1},
+                                             .offset = memory.size()});
+  Result<void> unknown_context =
+      Renderer().TransferToHost(TransferArgs{.resource = resource,
+                                             .context = gpu::ContextId{99999},
+                                             .box = Box{.width = 16, .height = 16, .depth = 1}});
+
+  EXPECT_FALSE(past_resource);
+  EXPECT_FALSE(past_backing);
+  ASSERT_FALSE(unknown_context);
+  EXPECT_TRUE(VirglRenderer::IsUnknownContext(unknown_context.error()));
+  EXPECT_TRUE(Renderer().Unref(resource));
+}
+
+class VirglSubmitTest : public VirglTest {
+ protected:
+  void SetUp() override {
+    VirglTest::SetUp();
+    if (IsSkipped()) return;
+    context_ = NextContextId();
+    ASSERT_TRUE(Renderer().CreateContext(context_, kCapsetVirgl2, Name("submit")));
+  }
+  void TearDown() override {
+    if (context_.value() != 0) {
+      EXPECT_TRUE(Renderer().DestroyContext(context_));
+    }
+    VirglTest::TearDown();
+  }
+
+  gpu::ContextId context_;
+};
+
+TEST_F(VirglSubmitTest, EmptyStreamIsANoOp) {
+  EXPECT_TRUE(Renderer().Submit(context_, {}, kSubmitLimit));
+}
+
+TEST_F(VirglSubmitTest, NopCommandIsAccepted) {
+  const std::vector<uint32_t> stream = {CommandHeader(kCommandNop, 0, 0)};
+
+  Result<void> submitted = Renderer().Submit(context_, AsBytes(stream), kSubmitLimit);
+
+  EXPECT_TRUE(submitted) << submitted.error().message;
+}
+
+TEST_F(VirglSubmitTest, SubContextCommandsAreAccepted) {
+  const std::vector<uint32_t> stream = {
+      CommandHeader(kCommandCreateSubContext, 0, 1),  1,  //
+      CommandHeader(kCommandSetSubContext, 0, 1),     1,  //
+      CommandHeader(kCommandSetSubContext, 0, 1),     0,  //
+      CommandHeader(kCommandDestroySubContext, 0, 1), 1,
+  };
+
+  Result<void> submitted = Renderer().Submit(context_, AsBytes(stream), kSubmitLimit);
+
+  EXPECT_TRUE(submitted) << submitted.error().message;
+}
+
+TEST_F(VirglSubmitTest, StreamThatIsNotWholeDwordsIsRejected) {
+  const std::vector<uint8_t> stream(6, 0);
+
+  Result<void> submitted = Renderer().Submit(context_, stream, kSubmitLimit);
+
+  ASSERT_FALSE(submitted);
+  EXPECT_EQ(submitted.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TEST_F(VirglSubmitTest, StreamOverTheLimitIsRejected) {
+  const std::vector<uint32_t> stream(64, CommandHeader(kCommandNop, 0, 0));
+
+  EXPECT_FALSE(Renderer().Submit(context_, AsBytes(stream), 64));
+}
+
+TEST_F(VirglSubmitTest, UnknownContextIsAnUnknownContextError) {
+  const std::vector<uint32_t> stream = {CommandHeader(kCommandNop, 0, 0)};
+
+  Result<void> submitted = Renderer().Submit(gpu::ContextId{99999}, AsBytes(stream), kSubmitLimit);
+
+  ASSERT_FALSE(submitted);
+  EXPECT_TRUE(VirglRenderer::IsUnknownContext(submitted.error()));
+}
+
+TEST_F(VirglSubmitTest, GarbageIsHarmless) {
+  // Lengths past the end, unknown commands, object creation with nonsense handles.
+  const std::vector<uint32_t> stream = {
+      CommandHeader(0xfe, 0, 3),
+      1,
+      2,
+      3,  // Unknown command.
+      CommandHeader(1, 0x55, 2),
+      7,
+      8,  // CREATE_OBJECT of an unknown object type.
+      0xffffffffu,
+      0xdeadbeefu,
+      0x12345678u,
+      CommandHeader(2, 1, 0xffff),  // Length far past the end of the stream.
+  };
+  const std::vector<uint8_t> filler_bytes(4 * 1024, 0xa5);
+
+  Result<void> garbage = Renderer().Submit(context_, AsBytes(stream), kSubmitLimit);
+  Result<void> filler = Renderer().Submit(context_, filler_bytes, kSubmitLimit);
+  Result<void> nop_after =
+      Renderer().Submit(context_, AsBytes({CommandHeader(kCommandNop, 0, 0)}), kSubmitLimit);
+
+  // An error would do as well as success (harmless is what matters); virglrenderer 0.10.4
+  // rejects both with EINVAL, and the context stays usable.
+  EXPECT_FALSE(garbage);
+  EXPECT_FALSE(filler);
+  EXPECT_TRUE(nop_after);
+  // The renderer still works for everyone else.
+  const gpu::ContextId other = NextContextId();
+  EXPECT_TRUE(Renderer().CreateContext(other, 0, Name("after-garbage")));
+  EXPECT_TRUE(Renderer().DestroyContext(other));
+}
+
+}  // namespace
+}  // namespace vgpu::renderer::virgl
