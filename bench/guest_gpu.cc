@@ -1,0 +1,287 @@
+#include "guest_gpu.h"
+
+#include <cstdio>
+
+namespace vgpu::bench {
+namespace {
+
+// Room for the largest fixed-size request and response (RESP_DISPLAY_INFO, 408 bytes).
+constexpr uint32_t kRequestBufferSize = 128;
+constexpr uint32_t kResponseBufferSize = 512;
+
+gpu::CtrlHdr Header(gpu::CommandType type) {
+  gpu::CtrlHdr header{};
+  header.type = static_cast<uint32_t>(type);
+  return header;
+}
+
+}  // namespace
+
+std::string ResponseName(uint32_t type) {
+  switch (static_cast<gpu::ResponseType>(type)) {
+    case gpu::ResponseType::kOkNodata:
+      return "OK_NODATA";
+    case gpu::ResponseType::kOkDisplayInfo:
+      return "OK_DISPLAY_INFO";
+    case gpu::ResponseType::kErrUnspec:
+      return "ERR_UNSPEC";
+    case gpu::ResponseType::kErrOutOfMemory:
+      return "ERR_OUT_OF_MEMORY";
+    case gpu::ResponseType::kErrInvalidScanoutId:
+      return "ERR_INVALID_SCANOUT_ID";
+    case gpu::ResponseType::kErrInvalidResourceId:
+      return "ERR_INVALID_RESOURCE_ID";
+    case gpu::ResponseType::kErrInvalidContextId:
+      return "ERR_INVALID_CONTEXT_ID";
+    case gpu::ResponseType::kErrInvalidParameter:
+      return "ERR_INVALID_PARAMETER";
+    default: {
+      char text[16];
+      std::snprintf(text, sizeof(text), "0x%x", type);
+      return text;
+    }
+  }
+}
+
+Result<std::unique_ptr<GuestGpu>> GuestGpu::Create(test::Session& session) {
+  std::unique_ptr<GuestGpu> gpu(new GuestGpu(session));
+  for (Queue queue : {Queue::kControl, Queue::kCursor}) {
+    QueueState& state = gpu->state(queue);
+    state.queue =
+        queue == Queue::kControl ? session.control_queue.get() : session.cursor_queue.get();
+    state.slots.resize(state.queue->size());
+    state.slot_of_head.assign(state.queue->size(), -1);
+    state.notified_index = state.queue->available_index();
+    for (Slot& slot : state.slots) {
+      Result<uint64_t> request = session.ram->Allocate(kRequestBufferSize, 64);
+      Result<uint64_t> response = session.ram->Allocate(kResponseBufferSize, 64);
+      if (!request) return tl::unexpected(request.error());
+      if (!response) return tl::unexpected(response.error());
+      slot.request_address = *request;
+      slot.response_address = *response;
+    }
+  }
+  return gpu;
+}
+
+size_t GuestGpu::in_flight(Queue queue) const {
+  return queue == Queue::kControl ? control_.in_flight : cursor_.in_flight;
+}
+
+Result<uint16_t> GuestGpu::Submit(Queue queue, std::span<const uint8_t> request, bool fence) {
+  QueueState& state = this->state(queue);
+  if (request.size() < sizeof(gpu::CtrlHdr) || request.size() > kRequestBufferSize) {
+    return MakeError(ErrorKind::kInvalidArgument, "request size out of range");
+  }
+  int free_slot = -1;
+  for (size_t index = 0; index < state.slots.size(); ++index) {
+    if (!state.slots[index].busy) {
+      free_slot = static_cast<int>(index);
+      break;
+    }
+  }
+  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
+  Slot& slot = state.slots[static_cast<size_t>(free_slot)];
+  Result<uint8_t*> bytes = session_.ram->HostPointer(slot.request_address, request.size());
+  if (!bytes) return tl::unexpected(bytes.error());
+  std::memcpy(*bytes, request.data(), request.size());
+  gpu::CtrlHdr header;
+  std::memcpy(&header, *bytes, sizeof(header));
+  if (fence) {
+    header.flags |= gpu::kFlagFence;
+    header.fence_id = next_fence_id_++;
+    std::memcpy(*bytes, &header, sizeof(header));
+  }
+  Slot description = slot;
+  description.fenced = fence;
+  description.fence_id = header.fence_id;
+  description.command = header.type;
+  return SubmitAt(queue, slot.request_address, static_cast<uint32_t>(request.size()), free_slot,
+                  description);
+}
+
+Result<uint16_t> GuestGpu::SubmitAt(Queue queue, uint64_t request_address, uint32_t request_length,
+                                    int slot_index, const Slot& description) {
+  QueueState& state = this->state(queue);
+  Slot& slot = state.slots[static_cast<size_t>(slot_index)];
+  Result<uint16_t> head =
+      queue == Queue::kControl
+          ? state.queue->AddChain({{request_address, request_length}},
+                                  {{slot.response_address, kResponseBufferSize}},
+                                  test::ChainLayout::kIndirect)
+          : state.queue->AddChain({{request_address, request_length}}, {});
+  if (!head) return tl::unexpected(head.error());
+  slot = description;
+  slot.busy = true;
+  state.slot_of_head[*head] = slot_index;
+  ++state.in_flight;
+  return *head;
+}
+
+void GuestGpu::Notify(Queue queue) {
+  QueueState& state = this->state(queue);
+  state.queue->KickIfNeeded(state.notified_index);
+  state.notified_index = state.queue->available_index();
+}
+
+Result<Completion> GuestGpu::WaitForCompletion(Queue queue, std::chrono::milliseconds timeout) {
+  QueueState& state = this->state(queue);
+  std::optional<test::UsedElement> used = state.queue->PollUsed();
+  if (!used) used = state.queue->WaitForUsed(timeout);
+  if (!used) {
+    return MakeError(ErrorKind::kTimedOut, "no used buffer within " +
+                                               std::to_string(timeout.count()) + " ms (" +
+                                               std::to_string(state.in_flight) + " in flight)");
+  }
+  if (used->id >= state.slot_of_head.size() || state.slot_of_head[used->id] < 0) {
+    return MakeError(ErrorKind::kMalformed,
+                     "device used descriptor " + std::to_string(used->id) + " it was not given");
+  }
+  Slot& slot = state.slots[static_cast<size_t>(state.slot_of_head[used->id])];
+  state.slot_of_head[used->id] = -1;
+  slot.busy = false;
+  --state.in_flight;
+  Completion completion{static_cast<uint16_t>(used->id), gpu::ResponseType::kOkNodata};
+  if (queue == Queue::kCursor) return completion;
+
+  Result<gpu::CtrlHdr> response = session_.ram->ReadObject<gpu::CtrlHdr>(slot.response_address);
+  if (!response) return tl::unexpected(response.error());
+  const std::string command = gpu::CommandName(slot.command);
+  if (used->length < sizeof(gpu::CtrlHdr)) {
+    return MakeError(ErrorKind::kMalformed, command + ": used length " +
+                                                std::to_string(used->length) +
+                                                " is shorter than a response header");
+  }
+  completion.response = static_cast<gpu::ResponseType>(response->type);
+  if (response->type < static_cast<uint32_t>(gpu::ResponseType::kOkNodata) ||
+      response->type >= static_cast<uint32_t>(gpu::ResponseType::kErrUnspec)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     command + " answered " + ResponseName(response->type));
+  }
+  if (slot.fenced &&
+      ((response->flags & gpu::kFlagFence) == 0 || response->fence_id != slot.fence_id)) {
+    return MakeError(ErrorKind::kMalformed,
+                     command + ": the response does not echo the fence (§5.7.6.7)");
+  }
+  return completion;
+}
+
+Result<void> GuestGpu::Run(std::span<const uint8_t> request, bool fence) {
+  Result<uint16_t> head = Submit(Queue::kControl, request, fence);
+  if (!head) return tl::unexpected(head.error());
+  Notify(Queue::kControl);
+  constexpr std::chrono::milliseconds kTimeout{5000};
+  for (;;) {
+    Result<Completion> done = WaitForCompletion(Queue::kControl, kTimeout);
+    if (!done) return tl::unexpected(done.error());
+    if (done->head == *head) return {};
+  }
+}
+
+Result<void> GuestGpu::AttachBacking(uint32_t resource_id,
+                                     const std::vector<gpu::MemEntry>& entries) {
+  gpu::ResourceAttachBacking attach{};
+  attach.hdr = Header(gpu::CommandType::kResourceAttachBacking);
+  attach.resource_id = resource_id;
+  attach.nr_entries = static_cast<uint32_t>(entries.size());
+  const uint32_t length =
+      static_cast<uint32_t>(sizeof(attach) + entries.size() * sizeof(gpu::MemEntry));
+  if (length > large_request_capacity_) {
+    Result<uint64_t> buffer = session_.ram->Allocate(length, 4096);
+    if (!buffer) return tl::unexpected(buffer.error());
+    large_request_address_ = *buffer;
+    large_request_capacity_ = length;
+  }
+  if (Result<void> written = session_.ram->WriteObject(large_request_address_, attach); !written) {
+    return written;
+  }
+  Result<void> written =
+      session_.ram->Write(large_request_address_ + sizeof(attach),
+                          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(entries.data()),
+                                                   entries.size() * sizeof(gpu::MemEntry)));
+  if (!written) return written;
+  // Linux sends the table as a second readable buffer; one buffer with both is equivalent on
+  // the wire (§2.7.4: the device must not depend on buffer boundaries).
+  QueueState& state = control_;
+  int free_slot = -1;
+  for (size_t index = 0; index < state.slots.size(); ++index) {
+    if (!state.slots[index].busy) {
+      free_slot = static_cast<int>(index);
+      break;
+    }
+  }
+  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
+  Slot description = state.slots[static_cast<size_t>(free_slot)];
+  description.fenced = false;
+  description.command = attach.hdr.type;
+  Result<uint16_t> head =
+      SubmitAt(Queue::kControl, large_request_address_, length, free_slot, description);
+  if (!head) return tl::unexpected(head.error());
+  Notify(Queue::kControl);
+  for (;;) {
+    Result<Completion> done = WaitForCompletion(Queue::kControl, std::chrono::seconds(5));
+    if (!done) return tl::unexpected(done.error());
+    if (done->head == *head) return {};
+  }
+}
+
+gpu::ResourceCreate2d CreateResource2d(uint32_t id, gpu::Format format, uint32_t width,
+                                       uint32_t height) {
+  gpu::ResourceCreate2d create{};
+  create.hdr = Header(gpu::CommandType::kResourceCreate2d);
+  create.resource_id = id;
+  create.format = static_cast<uint32_t>(format);
+  create.width = width;
+  create.height = height;
+  return create;
+}
+
+gpu::ResourceUnref ResourceUnref(uint32_t id) {
+  gpu::ResourceUnref unref{};
+  unref.hdr = Header(gpu::CommandType::kResourceUnref);
+  unref.resource_id = id;
+  return unref;
+}
+
+gpu::SetScanout SetScanout(uint32_t scanout_id, uint32_t resource_id, gpu::Rect rect) {
+  gpu::SetScanout set{};
+  set.hdr = Header(gpu::CommandType::kSetScanout);
+  set.r = rect;
+  set.scanout_id = scanout_id;
+  set.resource_id = resource_id;
+  return set;
+}
+
+gpu::TransferToHost2d TransferToHost2d(uint32_t resource_id, gpu::Rect rect, uint32_t stride) {
+  gpu::TransferToHost2d transfer{};
+  transfer.hdr = Header(gpu::CommandType::kTransferToHost2d);
+  transfer.r = rect;
+  transfer.offset = uint64_t{rect.y} * stride + uint64_t{rect.x} * 4;
+  transfer.resource_id = resource_id;
+  return transfer;
+}
+
+gpu::ResourceFlush ResourceFlush(uint32_t resource_id, gpu::Rect rect) {
+  gpu::ResourceFlush flush{};
+  flush.hdr = Header(gpu::CommandType::kResourceFlush);
+  flush.r = rect;
+  flush.resource_id = resource_id;
+  return flush;
+}
+
+gpu::UpdateCursor UpdateCursor(uint32_t resource_id, uint32_t x, uint32_t y) {
+  gpu::UpdateCursor update{};
+  update.hdr = Header(gpu::CommandType::kUpdateCursor);
+  update.pos.x = x;
+  update.pos.y = y;
+  update.resource_id = resource_id;
+  return update;
+}
+
+gpu::UpdateCursor MoveCursor(uint32_t resource_id, uint32_t x, uint32_t y) {
+  gpu::UpdateCursor move = UpdateCursor(resource_id, x, y);
+  move.hdr.type = static_cast<uint32_t>(gpu::CommandType::kMoveCursor);
+  return move;
+}
+
+}  // namespace vgpu::bench
