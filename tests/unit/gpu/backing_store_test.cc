@@ -34,3 +34,35 @@ TEST_F(BackingStoreTest, RejectsEntriesOutsideMemory) {
 
 }  // namespace
 }  // namespace vgpu::gpu
+
+namespace vgpu::gpu {
+namespace {
+
+TEST(BackingStoreRegions, EntryCrossingFromOneRegionIntoTheNextIsCopiedWhole) {
+  // Two adjacent regions backed by different memfds, like guest RAM split by a frontend.
+  std::vector<virtio::GuestMemoryRegion> regions;
+  for (uint64_t base : {0x0ull, 0x10000ull}) {
+    UniqueFd fd(memfd_create("backing-region", MFD_CLOEXEC));
+    ASSERT_EQ(ftruncate(fd.get(), 0x10000), 0);
+    virtio::GuestMemoryRegion region;
+    region.guest_address = base;
+    region.size = 0x10000;
+    region.user_address = 0x7f0000000000ull + base;
+    region.mapping =
+        std::make_shared<const MappedRegion>(*MappedRegion::MapShared(fd.get(), 0x10000, 0));
+    regions.push_back(std::move(region));
+  }
+  std::shared_ptr<const virtio::GuestMemory> memory = *virtio::GuestMemory::Create(regions);
+  const uint8_t bytes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  ASSERT_TRUE(memory->Write(virtio::GuestAddress{0xfffc}, bytes));
+  const MemEntry entries[] = {{0xfffc, 8, 0}};
+  Result<BackingStore> store = BackingStore::Create(memory, entries);
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ(store->spans().size(), 2u);
+  uint8_t out[8] = {};
+  ASSERT_TRUE(store->CopyOut(0, out));
+  EXPECT_EQ(std::memcmp(out, bytes, 8), 0);
+}
+
+}  // namespace
+}  // namespace vgpu::gpu
