@@ -63,6 +63,7 @@ Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
       Result<WatchId> watch =
           loop.Watch(renderer_->PollFd(), EPOLLIN, [this](uint32_t) { OnRendererReadable(); });
       if (!watch) return tl::unexpected(watch.error());
+      renderer_watch_ = *watch;
     }
     {
       std::lock_guard lock(config_mutex_);
@@ -127,6 +128,16 @@ void GpuDevice::Reset() {
   if (processor_) processor_->Reset();
   if (display_) display_->Detach();
   headless_socket_.reset();
+}
+
+void GpuDevice::Shutdown() {
+  // The processor refers to the renderer; both go here, on the thread that owns the renderer's
+  // GL contexts (virgl_renderer_cleanup from another thread aborts in libepoxy).
+  processor_.reset();
+  if (renderer_watch_) loop_->Unwatch(*renderer_watch_);
+  renderer_watch_.reset();
+  renderer_.reset();
+  display_.reset();
 }
 
 void GpuDevice::SetDisplaySocket(UniqueFd socket) {

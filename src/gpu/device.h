@@ -57,6 +57,7 @@ class GpuDevice final : public virtio::Device {
   void QueueNotified(uint32_t queue_index) override;
   void QueueStopping(uint32_t queue_index) override;
   void Reset() override;
+  void Shutdown() override;
 
   // The display channel to the VMM (VHOST_USER_GPU_SET_SOCKET); a new one replaces the old.
   void SetDisplaySocket(UniqueFd socket);
@@ -83,8 +84,9 @@ class GpuDevice final : public virtio::Device {
   std::unique_ptr<DisplayChannel> display_;
   UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
   std::unique_ptr<renderer::Renderer> renderer_;  // Created with the event loop, if any.
-  std::unique_ptr<CommandProcessor> processor_;   // Created with the event loop.
-  uint32_t num_capsets_ = 0;                      // Read by the control thread once set.
+  std::optional<WatchId> renderer_watch_;
+  std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
+  uint32_t num_capsets_ = 0;                     // Read by the control thread once set.
   std::array<virtio::SplitVirtqueue*, 2> queues_{};
   // Control commands answered later (waiting for the VMM or a fence), by token.
   std::map<uint64_t, uint16_t> in_flight_;

@@ -12,6 +12,7 @@ DeviceThread::~DeviceThread() {
     loop_.RunSync([this] {
       for (uint32_t index = 0; index < queues_.size(); ++index) StopQueueOnThread(index);
       device_.Reset();
+      device_.Shutdown();
     });
     loop_.Quit();
     thread_.join();

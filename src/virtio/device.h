@@ -51,6 +51,9 @@ class Device {
   virtual void QueueStopping(uint32_t queue_index) = 0;
   // Drops every piece of device state: the frontend went away or reset the device.
   virtual void Reset() = 0;
+  // The device thread is about to end: release what belongs to it (GL contexts are bound to the
+  // thread that made them), so that nothing of it is torn down from another thread later.
+  virtual void Shutdown() {}
 };
 
 }  // namespace vgpu::virtio

@@ -440,5 +440,20 @@ TEST_F(VirglDeviceTest, FencedSubmitIsAnsweredAfterItsFence) {
   EXPECT_EQ(response->fence_id, 0x100000007ull);
 }
 
+// virgl_renderer_cleanup must run on the device thread that owns the GL contexts; from another
+// thread libepoxy aborts ("Couldn't find current GLX or EGL context"), as an earlier build did.
+TEST_F(VirglDeviceTest, TerminationSignalsExitZeroWithARendererRunning) {
+  Connect();
+  ASSERT_FALSE(HasFatalFailure());
+  gpu::CtxCreate context{};
+  context.hdr = Header(CommandType::kCtxCreate);
+  context.hdr.ctx_id = 1;
+  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+  daemon_->Terminate();
+  std::optional<ExitStatus> status = daemon_->WaitForExit(std::chrono::seconds(2));
+  ASSERT_TRUE(status) << "still running 2 s after SIGTERM";
+  EXPECT_EQ(status->exit_code, 0) << status->ToString();
+}
+
 }  // namespace
 }  // namespace vgpu::test
