@@ -19,10 +19,15 @@ case "$mode" in
   asan)
     BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
     SANITIZE=address,undefined
+    EXTRA_FLAGS=
     ;;
   tsan)
     BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
     SANITIZE=thread
+    # GCC warns that TSan does not model atomic_thread_fence. The fences (virtio/split_virtqueue.cc)
+    # order accesses to ring memory shared with the guest, another process, which TSan cannot
+    # see anyway; between our own threads every hand-over is a mutex (EventLoop::RunSync).
+    EXTRA_FLAGS=-Wno-tsan
     ;;
   *)
     echo "usage: $0 asan|tsan [ctest arguments]" >&2
@@ -34,7 +39,7 @@ ctest_arguments=("$@")
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
   # -O1: fast enough for the integration tests' deadlines, keeps stacks readable. No e2e guest
   # and no optional 3D backends: those link uninstrumented GL stacks.
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1 $EXTRA_FLAGS" \
     -DSANITIZE="$SANITIZE" -DBACKEND_VIRGL=OFF -DBACKEND_GFXSTREAM=OFF >/dev/null
 fi
 # The daemon and every test executable, nothing else (no benchmark).
@@ -56,7 +61,17 @@ else
 fi
 
 status=0
-(cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)" -LE e2e "${ctest_arguments[@]}") || status=$?
+# Not here: the e2e tests (a guest running a daemon under a sanitizer would miss its deadlines)
+# and the benchmark (not built). Under ASan, the test that measures the daemon's RSS over 200
+# connections is left out: the allocator's quarantine keeps freed memory resident on purpose,
+# so RSS grows without a leak; LeakSanitizer checks the daemon for leaks at exit instead.
+excluded=()
+if [[ "$mode" == asan ]]; then
+  excluded=(-E 'DaemonTest\.TwoHundredConnectionCyclesLeaveFdsAndMemoryFlat')
+fi
+(cd "$BUILD_DIR" &&
+  ctest --output-on-failure -j"$(nproc)" -LE 'e2e|bench' "${excluded[@]}" "${ctest_arguments[@]}") ||
+  status=$?
 
 shopt -s nullglob
 reports=("$logs"/*)

@@ -77,7 +77,7 @@ void EventLoop::Quit() {
   wake_.Signal();
 }
 
-bool EventLoop::OnLoopThread() const { return loop_thread_ == std::this_thread::get_id(); }
+bool EventLoop::OnLoopThread() const { return loop_thread_.load() == std::this_thread::get_id(); }
 
 void EventLoop::RunPostedTasks() {
   wake_.Consume();

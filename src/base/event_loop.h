@@ -11,6 +11,7 @@
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -72,7 +73,8 @@ class EventLoop {
   std::mutex task_mutex_;
   std::deque<Task> tasks_;  // Guarded by task_mutex_.
   bool quit_ = false;       // Guarded by task_mutex_.
-  std::thread::id loop_thread_{};
+  // Written by the loop's thread when it starts running, read by any thread in RunSync().
+  std::atomic<std::thread::id> loop_thread_{};
 };
 
 }  // namespace vgpu
