@@ -117,8 +117,6 @@ class Renderer {
   virtual Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
                                 uint32_t height, std::span<uint8_t> destination,
                                 uint32_t stride) = 0;
-  // The size of a resource, for scanout and flush checks.
-  virtual Result<std::array<uint32_t, 2>> Size(uint32_t resource_id) = 0;
   virtual Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) = 0;
 };
 

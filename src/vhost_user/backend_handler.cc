@@ -133,10 +133,8 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
     case Request::kResetDevice: {
       if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
       const Request request = static_cast<Request>(message.header.request);
-      if (request == Request::kSetOwner) {
-        owner_set_ = true;
-        return Reply{};
-      }
+      // SET_OWNER starts a session; there is nothing to keep for it.
+      if (request == Request::kSetOwner) return Reply{};
       if (request == Request::kResetDevice && !Negotiated(kProtocolResetDevice)) {
         return Malformed("RESET_DEVICE without the RESET_DEVICE protocol feature");
       }
@@ -218,7 +216,6 @@ Result<BackendHandler::Reply> BackendHandler::SetFeatures(uint64_t features) {
     return MakeError(ErrorKind::kUnsupported, "SET_FEATURES without VIRTIO_F_VERSION_1");
   }
   acked_features_ = features & offered_features_;
-  features_set_ = true;
   // Without VHOST_USER_F_PROTOCOL_FEATURES, rings are enabled as soon as they start
   // (vhost-user.rst "Ring states").
   if (!(features & kFeatureProtocolFeatures)) {
@@ -530,7 +527,6 @@ Result<BackendHandler::Reply> BackendHandler::ResetDevice() {
     vring.error_fd = std::move(error_fd);
   }
   acked_features_ = 0;
-  features_set_ = false;
   activated_ = false;
   LogInfo("device reset by the frontend");
   return Reply{};

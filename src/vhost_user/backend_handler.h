@@ -102,9 +102,7 @@ class BackendHandler {
   const uint64_t offered_features_;
 
   uint64_t acked_features_ = 0;
-  bool features_set_ = false;
   uint64_t protocol_features_ = 0;
-  bool owner_set_ = false;
   bool activated_ = false;
   std::shared_ptr<const virtio::GuestMemory> memory_;
   std::vector<Vring> vrings_;

@@ -29,10 +29,7 @@ Result<void> DeviceThread::Start() {
 }
 
 void DeviceThread::Activate(uint64_t acked_features) {
-  loop_.RunSync([&] {
-    device_.Activate(acked_features);
-    activated_ = true;
-  });
+  loop_.RunSync([&] { device_.Activate(acked_features); });
 }
 
 Result<void> DeviceThread::StartQueue(uint32_t queue_index,
@@ -127,7 +124,6 @@ void DeviceThread::ResetDevice() {
   loop_.RunSync([&] {
     for (uint32_t index = 0; index < queues_.size(); ++index) StopQueueOnThread(index);
     device_.Reset();
-    activated_ = false;
   });
 }
 

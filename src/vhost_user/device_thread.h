@@ -62,7 +62,6 @@ class DeviceThread {
   virtio::Device& device_;
   EventLoop loop_;
   std::thread thread_;
-  bool activated_ = false;
   std::vector<QueueState> queues_;  // Device thread only.
 };
 

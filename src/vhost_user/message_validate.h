@@ -22,9 +22,8 @@ template <class T>
 Result<T> PayloadAs(const ReceivedMessage& message) {
   static_assert(std::is_trivially_copyable_v<T>);
   if (message.payload.size() != sizeof(T)) {
-    return MakeError(ErrorKind::kMalformed,
-                     "payload of " + std::to_string(message.payload.size()) + " bytes, expected " +
-                         std::to_string(sizeof(T)));
+    return MakeError(ErrorKind::kMalformed, "payload of " + std::to_string(message.payload.size()) +
+                                                " bytes, expected " + std::to_string(sizeof(T)));
   }
   T value;
   std::memcpy(&value, message.payload.data(), sizeof(T));

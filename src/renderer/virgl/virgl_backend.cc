@@ -12,9 +12,7 @@ Result<std::unique_ptr<Renderer>> VirglBackend::Create(VirglOptions options,
 uint32_t VirglBackend::CapsetCount() const { return static_cast<uint32_t>(virgl_->CapsetCount()); }
 
 Result<renderer::CapsetInfo> VirglBackend::CapsetInfoAt(uint32_t index) const {
-  Result<CapsetInfo> info = virgl_->CapsetInfoAt(index);
-  if (!info) return tl::unexpected(info.error());
-  return renderer::CapsetInfo{info->id, info->max_version, info->max_size};
+  return virgl_->CapsetInfoAt(index);
 }
 
 Result<std::vector<uint8_t>> VirglBackend::Capset(uint32_t capset_id, uint32_t version) const {
@@ -74,8 +72,7 @@ TransferArgs VirglBackend::ToTransferArgs(const TransferParams& params) {
   args.level = params.level;
   args.stride = params.stride;
   args.layer_stride = params.layer_stride;
-  args.box = Box{params.box.x,     params.box.y,      params.box.z,
-                 params.box.width, params.box.height, params.box.depth};
+  args.box = params.box;
   args.offset = params.offset;
   return args;
 }
@@ -109,12 +106,6 @@ Result<void> VirglBackend::ReadRect(uint32_t resource_id, uint32_t x, uint32_t y
                                     uint32_t stride) {
   return virgl_->ReadRect(gpu::ResourceId{resource_id}, software2d::PixelRect{x, y, width, height},
                           destination, stride);
-}
-
-Result<std::array<uint32_t, 2>> VirglBackend::Size(uint32_t resource_id) {
-  Result<ResourceInfo> info = virgl_->Info(gpu::ResourceId{resource_id});
-  if (!info) return tl::unexpected(info.error());
-  return std::array<uint32_t, 2>{info->width, info->height};
 }
 
 Result<std::array<uint32_t, kCursorPixels>> VirglBackend::CursorImage(uint32_t resource_id) {

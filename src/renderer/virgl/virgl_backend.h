@@ -42,7 +42,6 @@ class VirglBackend final : public Renderer {
 
   Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
                         uint32_t height, std::span<uint8_t> destination, uint32_t stride) override;
-  Result<std::array<uint32_t, 2>> Size(uint32_t resource_id) override;
   Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) override;
 
  private:

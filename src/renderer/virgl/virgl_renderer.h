@@ -46,6 +46,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "gpu/ids.h"
+#include "renderer/renderer.h"
 #include "renderer/software2d/image_view.h"
 #include "renderer/virgl/fence_timelines.h"
 
@@ -68,12 +69,9 @@ struct VirglOptions {
   std::vector<uint32_t> capsets;
 };
 
-// Spec: struct virtio_gpu_resp_capset_info (§5.7.6.8, GET_CAPSET_INFO).
-struct CapsetInfo {
-  uint32_t id = 0;
-  uint32_t max_version = 0;
-  uint32_t max_size = 0;
-};
+// The renderer interface's types, shared rather than copied.
+using CapsetInfo = renderer::CapsetInfo;  // Spec: struct virtio_gpu_resp_capset_info.
+using Box = renderer::Box;                // Spec: struct virtio_gpu_box.
 
 // Spec: struct virtio_gpu_resource_create_3d (§5.7.6.8, RESOURCE_CREATE_3D). Guest-controlled;
 // virglrenderer validates target/format/bind/sizes and fails the call when they are wrong.
@@ -89,16 +87,6 @@ struct ResourceCreateArgs {
   uint32_t last_level = 0;
   uint32_t nr_samples = 0;
   uint32_t flags = 0;
-};
-
-// Spec: struct virtio_gpu_box.
-struct Box {
-  uint32_t x = 0;
-  uint32_t y = 0;
-  uint32_t z = 0;
-  uint32_t width = 0;
-  uint32_t height = 0;
-  uint32_t depth = 0;
 };
 
 // Spec: struct virtio_gpu_transfer_host_3d (§5.7.6.8, TRANSFER_TO_HOST_3D / FROM_HOST_3D).

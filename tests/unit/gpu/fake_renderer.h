@@ -90,11 +90,6 @@ class FakeRenderer final : public renderer::Renderer {
     std::fill(out.begin(), out.end(), 0x42);
     return {};
   }
-  Result<std::array<uint32_t, 2>> Size(uint32_t id) override {
-    auto it = resources.find(id);
-    if (it == resources.end()) return MakeError(ErrorKind::kNotFound, "resource");
-    return std::array<uint32_t, 2>{it->second.width, it->second.height};
-  }
   Result<std::array<uint32_t, renderer::kCursorPixels>> CursorImage(uint32_t) override {
     return std::array<uint32_t, renderer::kCursorPixels>{};
   }
