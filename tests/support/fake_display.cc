@@ -4,6 +4,7 @@
 #include <pixman.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -552,6 +553,24 @@ void FakeDisplay::SetReading(bool reading) {
     shared_->reading = reading;
   }
   shared_->Wake();
+}
+
+bool FakeDisplay::WaitForUnreadBytes(std::chrono::milliseconds timeout) const {
+  // The daemon's send wakes no one on this side while reading is off, so poll for readability
+  // (an event), then check the byte count.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int unread = 0;
+    if (ioctl(shared_->socket.get(), FIONREAD, &unread) == 0 && unread > 0) return true;
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (remaining.count() <= 0) return false;
+    pollfd readable{shared_->socket.get(), POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(remaining.count())) > 0 &&
+        (readable.revents & (POLLHUP | POLLERR)) != 0) {
+      return false;
+    }
+  }
 }
 
 void FakeDisplay::SendRaw(std::span<const uint8_t> bytes) { shared_->Write(bytes); }

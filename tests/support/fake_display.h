@@ -132,6 +132,9 @@ class FakeDisplay {
   // Switches reading the socket on or off (off: like QEMU blocked on a GL flush, the daemon's
   // sends pile up in the socket and then time out).
   void SetReading(bool reading);
+  // Waits until bytes from the daemon wait unread in QEMU's end (FIONREAD > 0): with reading
+  // off, the proof that a send has started. False when `timeout` passes first.
+  bool WaitForUnreadBytes(std::chrono::milliseconds timeout) const;
   // Writes raw bytes to the daemon (malformed replies). Blocks until they are written.
   void SendRaw(std::span<const uint8_t> bytes);
   // Shuts QEMU's end down (like QEMU closing the chardev on reset): the daemon sees EOF.
