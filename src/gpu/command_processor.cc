@@ -539,8 +539,13 @@ ResponseType CommandProcessor::AttachBacking(const virtio::DescriptorChain& chai
     return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING: %s",
                   backing.error().message.c_str());
   }
+  if (!resources_.BackingFits(backing->spans().size())) {
+    return Reject(ResponseType::kErrOutOfMemory,
+                  "RESOURCE_ATTACH_BACKING resource %u: entry table over the memory cap",
+                  request->resource_id);
+  }
   if (resource->in_renderer) return AttachRendererBacking(*resource, std::move(*backing));
-  resource->backing = std::move(*backing);
+  (void)resources_.SetBacking(*resource, std::move(*backing));  // Fits: checked above.
   return ResponseType::kOkNodata;
 }
 
@@ -558,7 +563,7 @@ ResponseType CommandProcessor::DetachBacking(const virtio::DescriptorChain& chai
   }
   // The renderer lets go of the guest pages before we unmap our view of them.
   if (resource->in_renderer) (void)renderer_->DetachBacking(resource->id.value());
-  resource->backing.reset();
+  resources_.ClearBacking(*resource);
   return ResponseType::kOkNodata;
 }
 

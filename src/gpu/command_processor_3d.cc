@@ -196,7 +196,8 @@ ResponseType CommandProcessor::AttachRendererBacking(Resource& resource, Backing
     return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING: %s",
                   attached.error().message.c_str());
   }
-  resource.backing = std::move(backing);  // Keeps the guest mapping alive for the renderer.
+  // Keeps the guest mapping alive for the renderer; fits (checked by the caller).
+  (void)resources_.SetBacking(resource, std::move(backing));
   return ResponseType::kOkNodata;
 }
 

@@ -68,7 +68,8 @@ TEST_F(CommandProcessorTest, CreatesResourcesInAllEightFormats) {
         << static_cast<uint32_t>(format);
   }
   EXPECT_EQ(processor_->resources().count(), 8u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 8u * 64 * 32 * 4);
+  EXPECT_EQ(processor_->resources().host_memory_used(),
+            8u * (64 * 32 * 4 + kResourceBookkeepingBytes));
 }
 
 TEST_F(CommandProcessorTest, CreateRejectsBadIdsFormatsAndSizes) {
@@ -80,7 +81,7 @@ TEST_F(CommandProcessorTest, CreateRejectsBadIdsFormatsAndSizes) {
   EXPECT_EQ(Create(4, 64, 0), ResponseType::kErrInvalidParameter);
   // Failed creates leave nothing behind (CVE-2016-7994 / CVE-2021-3544 class).
   EXPECT_EQ(processor_->resources().count(), 1u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 64u * 64 * 4);
+  EXPECT_EQ(processor_->resources().host_memory_used(), 64u * 64 * 4 + kResourceBookkeepingBytes);
 }
 
 TEST_F(CommandProcessorTest, WidthTimesHeightOverflowIsRefused) {
@@ -92,12 +93,53 @@ TEST_F(CommandProcessorTest, WidthTimesHeightOverflowIsRefused) {
 }
 
 TEST_F(CommandProcessorTest, HostMemoryCapGivesOutOfMemoryNotACrash) {
-  // 1024x1024x4 = 4 MiB each; the cap is 16 MiB.
-  for (uint32_t id = 1; id <= 4; ++id) EXPECT_EQ(Create(id, 1024, 1024), ResponseType::kOkNodata);
-  EXPECT_EQ(Create(5, 1024, 1024), ResponseType::kErrOutOfMemory);
-  EXPECT_EQ(processor_->resources().host_memory_used(), kCap);
+  // 1024x1024x4 = 4 MiB each plus bookkeeping; the cap is 16 MiB, so three fit, not four.
+  for (uint32_t id = 1; id <= 3; ++id) EXPECT_EQ(Create(id, 1024, 1024), ResponseType::kOkNodata);
+  EXPECT_EQ(Create(4, 1024, 1024), ResponseType::kErrOutOfMemory);
+  EXPECT_EQ(processor_->resources().host_memory_used(),
+            3 * (uint64_t{4} << 20) + 3 * kResourceBookkeepingBytes);
   EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
-  EXPECT_EQ(Create(5, 1024, 1024), ResponseType::kOkNodata);
+  EXPECT_EQ(Create(4, 1024, 1024), ResponseType::kOkNodata);
+}
+
+TEST_F(CommandProcessorTest, TinyResourcesReachTheCapThroughTheirBookkeeping) {
+  // Pixels alone would allow 4 million 1x1 resources under 16 MiB; bookkeeping stops it near
+  // 16 thousand, so the table's own memory stays bounded by the cap.
+  const uint64_t per_resource = 4 + kResourceBookkeepingBytes;
+  const uint32_t fitting = static_cast<uint32_t>(kCap / per_resource);
+  for (uint32_t id = 1; id <= fitting; ++id) {
+    ASSERT_EQ(Create(id, 1, 1), ResponseType::kOkNodata) << id;
+  }
+  EXPECT_EQ(Create(fitting + 1, 1, 1), ResponseType::kErrOutOfMemory);
+  EXPECT_EQ(processor_->resources().count(), fitting);
+}
+
+TEST_F(CommandProcessorTest, BackingEntryTablesCountAgainstTheCap) {
+  ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
+  const uint64_t before = processor_->resources().host_memory_used();
+  ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
+  EXPECT_EQ(processor_->resources().host_memory_used(), before + kBackingEntryBytes);
+  ResourceDetachBacking detach{};
+  detach.hdr = Header(CommandType::kResourceDetachBacking);
+  detach.resource_id = 1;
+  EXPECT_EQ(RunType(detach), ResponseType::kOkNodata);
+  EXPECT_EQ(processor_->resources().host_memory_used(), before);
+  // Fill the cap with pixels so that no entry table fits: the attach fails, keeping nothing.
+  const uint64_t free_bytes = kCap - before;
+  const uint32_t rows = static_cast<uint32_t>((free_bytes - kResourceBookkeepingBytes) / (16 * 4));
+  ASSERT_EQ(Create(2, 16, rows), ResponseType::kOkNodata);
+  ASSERT_LT(kCap - processor_->resources().host_memory_used(), kBackingEntryBytes * 2);
+  std::vector<MemEntry> entries(2, MemEntry{kDataArea, 4096, 0});
+  ResourceAttachBacking attach{};
+  attach.hdr = Header(CommandType::kResourceAttachBacking);
+  attach.resource_id = 1;
+  attach.nr_entries = 2;
+  EXPECT_EQ(static_cast<ResponseType>(
+                Run(attach, nullptr, entries.data(), entries.size() * sizeof(MemEntry)).type),
+            ResponseType::kErrOutOfMemory);
+  EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
+  EXPECT_EQ(Unref(2), ResponseType::kOkNodata);
+  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
 }
 
 TEST_F(CommandProcessorTest, UnrefOfUnknownResource) {
@@ -212,7 +254,7 @@ TEST_F(CommandProcessorTest, RepeatedSetScanoutDoesNotGrowAnything) {
     ASSERT_EQ(SetScanoutTo(0, 1, Rect{0, 0, 128, 128}), ResponseType::kOkNodata);
   }
   EXPECT_EQ(processor_->resources().count(), 1u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 128u * 128 * 4);
+  EXPECT_EQ(processor_->resources().host_memory_used(), 128u * 128 * 4 + kResourceBookkeepingBytes);
 }
 
 TEST_F(CommandProcessorTest, UnrefOfADisplayedResourceDisablesItsScanouts) {
