@@ -177,10 +177,20 @@ void GpuDevice::CompleteInFlight(uint64_t token, uint32_t used_length) {
 void GpuDevice::ProcessControlQueue() {
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue == nullptr) return;
+  uint32_t handled = 0;
   do {
     while (!blocking_token_) {
+      if (handled == kControlBatch) {
+        // A guest that keeps the queue full would otherwise hold the device thread here for
+        // ever: the cursor queue, the renderer's fences and the display's replies wait behind
+        // it. Yield to the loop (its wake-up fd is polled with theirs) and come back.
+        queue->NotifyIfNeeded();
+        loop_->Post([this] { ProcessControlQueue(); });
+        return;
+      }
       std::optional<virtio::PoppedChain> popped = queue->Pop();
       if (!popped) break;
+      ++handled;
       if (!popped->chain) {
         LogWarning("control queue: %s", popped->chain.error().message.c_str());
         queue->PushUsed(popped->head_index, 0);

@@ -40,6 +40,8 @@ class GpuDevice final : public virtio::Device {
  public:
   static constexpr uint32_t kControlQueue = 0;
   static constexpr uint32_t kCursorQueue = 1;
+  // Control commands handled per turn of the event loop before other events get theirs.
+  static constexpr uint32_t kControlBatch = 32;
 
   explicit GpuDevice(const GpuDeviceConfig& config);
   ~GpuDevice() override;

@@ -1,0 +1,647 @@
+// The hostile-guest suite: one test per class of reference §5's list (QEMU's virtio-gpu and
+// vhost-user-gpu CVE history), plus a flooding guest, a guest that creates resources until the
+// cap, and a guest that rewrites its command bytes while the daemon reads them. Each runs
+// against the daemon process through its real queues and asserts the response codes, that the
+// daemon keeps serving, and that its open fds and resident memory do not grow with repetition.
+// The in-process heap check of the same leak paths is tests/unit/gpu/hostile_leak_test.cc;
+// descriptor-chain abuse (class 11) is descriptor_attack_test.cc.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "integration/gpu_daemon_fixture.h"
+
+namespace vgpu::test {
+namespace {
+
+// What a command sent as raw bytes got back.
+struct RawOutcome {
+  uint32_t used_length = 0;
+  std::vector<uint8_t> response;  // The whole writable buffer as the daemon left it.
+  uint32_t type() const {
+    uint32_t type = 0;
+    if (response.size() >= sizeof(type)) std::memcpy(&type, response.data(), sizeof(type));
+    return type;
+  }
+};
+
+// The daemon's open fds and resident memory at one point.
+struct ResourceSample {
+  size_t open_fds = 0;
+  uint64_t resident_kb = 0;
+};
+
+class HostileGuestTest : public GpuDaemonTest {
+ protected:
+  static constexpr uint8_t kFill = 0xa5;
+  static constexpr uint32_t kScratchRequestBytes = 64 << 10;
+  static constexpr uint32_t kScratchResponseBytes = 4096;
+
+  void ConnectWithScratch(NegotiationOptions options = {}) {
+    Connect(options);
+    Result<uint64_t> request = session().ram->Allocate(kScratchRequestBytes, 4096);
+    Result<uint64_t> response = session().ram->Allocate(kScratchResponseBytes, 4096);
+    ASSERT_TRUE(request && response);
+    scratch_request_ = *request;
+    scratch_response_ = *response;
+  }
+
+  // Sends `request` as one readable descriptor and a `response_size`-byte writable one (none if
+  // 0), pre-filled with kFill; reuses the same guest memory every time, so loops of thousands of
+  // commands do not use up guest RAM.
+  RawOutcome SendRaw(std::span<const uint8_t> request,
+                     uint32_t response_size = sizeof(gpu::CtrlHdr)) {
+    RawOutcome outcome;
+    EXPECT_LE(request.size(), kScratchRequestBytes);
+    EXPECT_LE(response_size, kScratchResponseBytes);
+    EXPECT_TRUE(session().ram->Write(scratch_request_, request));
+    EXPECT_TRUE(session().ram->Fill(scratch_response_, kScratchResponseBytes, kFill));
+    std::vector<Buffer> writable;
+    if (response_size > 0) writable.push_back({scratch_response_, response_size});
+    Result<uint16_t> head = session().control_queue->AddChain(
+        {{scratch_request_, static_cast<uint32_t>(request.size())}}, writable);
+    EXPECT_TRUE(head);
+    session().control_queue->Kick();
+    std::optional<UsedElement> used =
+        session().control_queue->WaitForUsedHead(head.value_or(0), kCommandTimeout);
+    EXPECT_TRUE(used) << "no response";
+    if (!used) return outcome;
+    outcome.used_length = used->length;
+    outcome.response.resize(response_size);
+    EXPECT_TRUE(session().ram->Read(scratch_response_, outcome.response));
+    return outcome;
+  }
+  template <class Request>
+  RawOutcome Send(const Request& request, uint32_t response_size = sizeof(gpu::CtrlHdr),
+                  std::span<const uint8_t> extra = {}) {
+    std::vector<uint8_t> bytes(sizeof(Request) + extra.size());
+    std::memcpy(bytes.data(), &request, sizeof(Request));
+    if (!extra.empty()) std::memcpy(bytes.data() + sizeof(Request), extra.data(), extra.size());
+    return SendRaw(bytes, response_size);
+  }
+  template <class Request>
+  ResponseType SendType(const Request& request, std::span<const uint8_t> extra = {}) {
+    return static_cast<ResponseType>(Send(request, sizeof(gpu::CtrlHdr), extra).type());
+  }
+  ResponseType Create(uint32_t id, uint32_t width, uint32_t height,
+                      uint32_t format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm)) {
+    gpu::ResourceCreate2d create{};
+    create.hdr = Header(CommandType::kResourceCreate2d);
+    create.resource_id = id;
+    create.format = format;
+    create.width = width;
+    create.height = height;
+    return SendType(create);
+  }
+  ResponseType Unref(uint32_t id) {
+    gpu::ResourceUnref unref{};
+    unref.hdr = Header(CommandType::kResourceUnref);
+    unref.resource_id = id;
+    return SendType(unref);
+  }
+  ResponseType AttachEntries(uint32_t id, const std::vector<gpu::MemEntry>& entries,
+                             std::optional<uint32_t> nr_entries = std::nullopt) {
+    gpu::ResourceAttachBacking attach{};
+    attach.hdr = Header(CommandType::kResourceAttachBacking);
+    attach.resource_id = id;
+    attach.nr_entries = nr_entries.value_or(static_cast<uint32_t>(entries.size()));
+    return SendType(attach,
+                    std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(entries.data()),
+                                             entries.size() * sizeof(gpu::MemEntry)));
+  }
+  ResponseType SetScanoutRaw(uint32_t scanout, uint32_t id, gpu::Rect rect) {
+    gpu::SetScanout set{};
+    set.hdr = Header(CommandType::kSetScanout);
+    set.r = rect;
+    set.scanout_id = scanout;
+    set.resource_id = id;
+    return SendType(set);
+  }
+  ResponseType TransferRaw(uint32_t id, gpu::Rect rect, uint64_t offset) {
+    gpu::TransferToHost2d transfer{};
+    transfer.hdr = Header(CommandType::kTransferToHost2d);
+    transfer.r = rect;
+    transfer.offset = offset;
+    transfer.resource_id = id;
+    return SendType(transfer);
+  }
+  ResponseType FlushRaw(uint32_t id, gpu::Rect rect) {
+    gpu::ResourceFlush flush{};
+    flush.hdr = Header(CommandType::kResourceFlush);
+    flush.r = rect;
+    flush.resource_id = id;
+    return SendType(flush);
+  }
+
+  ResourceSample Sample() {
+    // GET_CONFIG is answered by the control thread after every earlier message: nothing of the
+    // negotiation is still in flight when the numbers are read.
+    EXPECT_TRUE(connected_->frontend.GetConfig(0, 16));
+    return ResourceSample{daemon_->OpenFdCount().value_or(0), daemon_->ResidentSetKb().value_or(0)};
+  }
+  // Runs `attack` `warm_up` times, samples, runs it `repetitions` more times, samples again:
+  // fds must be equal and resident memory within `allowed_growth_kb` (allocator noise), and the
+  // daemon must still answer GET_DISPLAY_INFO.
+  void ExpectNoGrowth(const std::function<void()>& attack, int repetitions, int warm_up = 20,
+                      uint64_t allowed_growth_kb = 512) {
+    for (int i = 0; i < warm_up && !HasFatalFailure(); ++i) attack();
+    const ResourceSample before = Sample();
+    for (int i = 0; i < repetitions && !HasFatalFailure(); ++i) attack();
+    const ResourceSample after = Sample();
+    std::printf("%d repetitions: fds %zu -> %zu, VmRSS %llu -> %llu kB\n", repetitions,
+                before.open_fds, after.open_fds,
+                static_cast<unsigned long long>(before.resident_kb),
+                static_cast<unsigned long long>(after.resident_kb));
+    EXPECT_EQ(after.open_fds, before.open_fds);
+    EXPECT_LE(after.resident_kb, before.resident_kb + allowed_growth_kb);
+    gpu::CtrlHdr info = Header(CommandType::kGetDisplayInfo);
+    EXPECT_EQ(static_cast<ResponseType>(Send(info, sizeof(gpu::RespDisplayInfo)).type()),
+              ResponseType::kOkDisplayInfo);
+    EXPECT_TRUE(daemon_->IsRunning());
+  }
+
+  uint64_t scratch_request_ = 0;
+  uint64_t scratch_response_ = 0;
+};
+
+// Class 1: capset index or id out of range (CVE-2016-9845/9908/10028, CVE-2021-3545/3546). In 2D
+// mode there are no capsets at all: every index and id is out of range.
+TEST_F(HostileGuestTest, Class01CapsetIndexOrIdOutOfRange) {
+  ConnectWithScratch();
+  ExpectNoGrowth(
+      [&] {
+        for (uint32_t index : {0u, 1u, 16u, 0xffffffffu}) {
+          gpu::GetCapsetInfo info{};
+          info.hdr = Header(CommandType::kGetCapsetInfo);
+          info.capset_index = index;
+          RawOutcome outcome = Send(info, sizeof(gpu::RespCapsetInfo));
+          ASSERT_EQ(outcome.type(), static_cast<uint32_t>(ResponseType::kErrInvalidParameter));
+        }
+        for (uint32_t id : {0u, 1u, 2u, 3u, 8u, 0xffffffffu}) {
+          gpu::GetCapset capset{};
+          capset.hdr = Header(CommandType::kGetCapset);
+          capset.capset_id = id;
+          capset.capset_version = 0xffffffff;
+          RawOutcome outcome = Send(capset, 4096);
+          ASSERT_EQ(outcome.type(), static_cast<uint32_t>(ResponseType::kErrInvalidParameter));
+          // An error answers with a header only: nothing of a capset after it (CVE-2021-3546
+          // wrote past the response).
+          ASSERT_EQ(outcome.used_length, sizeof(gpu::CtrlHdr));
+          for (size_t i = sizeof(gpu::CtrlHdr); i < outcome.response.size(); ++i) {
+            ASSERT_EQ(outcome.response[i], kFill) << "byte " << i;
+          }
+        }
+      },
+      200);
+}
+
+// Class 2: every response is fully initialised (CVE-2016-9845/9908, CVE-2021-3545): each byte up
+// to the used length is written, and nothing past it.
+TEST_F(HostileGuestTest, Class02EveryResponseIsFullyInitialised) {
+  ConnectWithScratch();
+  ShowResource(1, 64, 64, Pattern(64, 64, 1));
+  auto check = [&](const RawOutcome& outcome, uint32_t expected_length, const char* what) {
+    ASSERT_EQ(outcome.used_length, expected_length) << what;
+    gpu::CtrlHdr header{};
+    std::memcpy(&header, outcome.response.data(), sizeof(header));
+    EXPECT_EQ(header.padding[0] | header.padding[1] | header.padding[2], 0) << what;
+    for (size_t i = outcome.used_length; i < outcome.response.size(); ++i) {
+      ASSERT_EQ(outcome.response[i], kFill) << what << ": byte " << i << " past the response";
+    }
+  };
+  // GET_DISPLAY_INFO: 16 heads, disabled ones all zero.
+  RawOutcome display_info = Send(Header(CommandType::kGetDisplayInfo), 1024);
+  check(display_info, sizeof(gpu::RespDisplayInfo), "GET_DISPLAY_INFO");
+  for (size_t i = sizeof(gpu::CtrlHdr); i < sizeof(gpu::RespDisplayInfo); ++i) {
+    ASSERT_NE(display_info.response[i], kFill) << "GET_DISPLAY_INFO byte " << i << " unwritten";
+  }
+  // GET_EDID: the whole 1024-byte array is defined even where the EDID is shorter.
+  gpu::GetEdid edid{};
+  edid.hdr = Header(CommandType::kGetEdid);
+  RawOutcome edid_outcome = Send(edid, 2048);
+  check(edid_outcome, sizeof(gpu::RespEdid), "GET_EDID");
+  gpu::RespEdid edid_response{};
+  std::memcpy(&edid_response, edid_outcome.response.data(), sizeof(edid_response));
+  for (uint32_t i = edid_response.size; i < sizeof(edid_response.edid); ++i) {
+    ASSERT_EQ(edid_response.edid[i], 0) << "GET_EDID byte " << i << " past the EDID";
+  }
+  // RESOURCE_ASSIGN_UUID.
+  gpu::ResourceAssignUuid uuid{};
+  uuid.hdr = Header(CommandType::kResourceAssignUuid);
+  uuid.resource_id = 1;
+  check(Send(uuid, 1024), sizeof(gpu::RespResourceUuid), "RESOURCE_ASSIGN_UUID");
+  // Errors, short requests and unknown commands: a 24-byte header, nothing more.
+  check(Send(Header(static_cast<CommandType>(0x0199)), 1024), sizeof(gpu::CtrlHdr), "unknown");
+  const uint8_t short_request[10] = {0x00, 0x01};
+  check(SendRaw(short_request, 1024), sizeof(gpu::CtrlHdr), "10-byte request");
+  EXPECT_EQ(SendRaw(short_request, 1024).type(), static_cast<uint32_t>(ResponseType::kErrUnspec));
+}
+
+// Class 3: scanout ids beyond the 16 that exist (CVE-2016-10029) in SET_SCANOUT, GET_EDID, the
+// cursor commands and hence the GPU-socket messages; SET_SCANOUT_BLOB without the blob feature.
+TEST_F(HostileGuestTest, Class03ScanoutIdOutOfRange) {
+  ConnectWithScratch();
+  ShowResource(1, 64, 64, Pattern(64, 64, 2));
+  ASSERT_TRUE(WaitForFrame(0, Pattern(64, 64, 2), 64));
+  const size_t messages_before = display().Snapshot().messages.size();
+  ExpectNoGrowth(
+      [&] {
+        for (uint32_t scanout : {16u, 17u, 0x80000000u, 0xffffffffu}) {
+          ASSERT_EQ(SetScanoutRaw(scanout, 1, gpu::Rect{0, 0, 64, 64}),
+                    ResponseType::kErrInvalidScanoutId);
+          gpu::GetEdid edid{};
+          edid.hdr = Header(CommandType::kGetEdid);
+          edid.scanout = scanout;
+          ASSERT_EQ(static_cast<ResponseType>(Send(edid, sizeof(gpu::RespEdid)).type()),
+                    ResponseType::kErrInvalidParameter);
+          gpu::SetScanoutBlob blob{};
+          blob.hdr = Header(CommandType::kSetScanoutBlob);
+          blob.scanout_id = scanout;
+          blob.resource_id = 1;
+          ASSERT_EQ(SendType(blob), ResponseType::kErrUnspec);
+          // Cursor commands have no response; they must reach neither the display nor a crash.
+          gpu::UpdateCursor cursor{};
+          cursor.hdr = Header(CommandType::kMoveCursor);
+          cursor.pos.scanout_id = scanout;
+          Result<uint64_t> address = session().ram->Allocate(sizeof(cursor), 8);
+          ASSERT_TRUE(address && session().ram->WriteObject(*address, cursor));
+          Result<uint16_t> head =
+              session().cursor_queue->AddChain({{*address, sizeof(cursor)}}, {});
+          ASSERT_TRUE(head);
+          session().cursor_queue->Kick();
+          ASSERT_TRUE(session().cursor_queue->WaitForUsedHead(*head, kCommandTimeout));
+        }
+      },
+      100);
+  // Nothing about scanouts >= 16 went to the VMM.
+  const FakeDisplayState state = display().Snapshot();
+  for (size_t i = messages_before; i < state.messages.size(); ++i) {
+    EXPECT_NE(state.messages[i].request, static_cast<uint32_t>(gpu::display::Request::kScanout));
+    EXPECT_NE(state.messages[i].request, static_cast<uint32_t>(gpu::display::Request::kCursorPos));
+  }
+  EXPECT_TRUE(display().Anomalies().empty()) << ::testing::PrintToString(display().Anomalies());
+}
+
+// Class 4: the leak paths (CVE-2016-7994/9846/9912, CVE-2017-5578/9060, CVE-2021-3544): failed
+// creates, double ATTACH_BACKING, UNREF with backing attached, failed attaches, repeated
+// SET_SCANOUT, a cursor from a resource that is not 64x64.
+TEST_F(HostileGuestTest, Class04LeakPathsLeaveNothingBehind) {
+  ConnectWithScratch({.memory_size = 128ull << 20});
+  Result<uint64_t> backing = session().ram->Allocate(256 * 256 * 4, 4096);
+  ASSERT_TRUE(backing);
+  const std::vector<gpu::MemEntry> entry = {{*backing, 256 * 256 * 4, 0}};
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(Create(1, 256, 256, 0xdead), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(Create(1, 0xffffffff, 0xffffffff), ResponseType::kErrOutOfMemory);
+        ASSERT_EQ(Create(1, 256, 256), ResponseType::kOkNodata);
+        ASSERT_EQ(AttachEntries(1, entry), ResponseType::kOkNodata);
+        ASSERT_EQ(AttachEntries(1, entry), ResponseType::kErrUnspec);  // Double attach.
+        for (int i = 0; i < 5; ++i) {
+          ASSERT_EQ(SetScanoutRaw(0, 1, gpu::Rect{0, 0, 256, 256}), ResponseType::kOkNodata);
+        }
+        // A 256x256 cursor resource: only its top-left 64x64 may be read (CVE-2016-9846).
+        gpu::UpdateCursor cursor{};
+        cursor.hdr = Header(CommandType::kUpdateCursor);
+        cursor.resource_id = 1;
+        Result<uint64_t> address = session().ram->Allocate(sizeof(cursor), 8);
+        ASSERT_TRUE(address && session().ram->WriteObject(*address, cursor));
+        Result<uint16_t> head = session().cursor_queue->AddChain({{*address, sizeof(cursor)}}, {});
+        ASSERT_TRUE(head);
+        session().cursor_queue->Kick();
+        ASSERT_TRUE(session().cursor_queue->WaitForUsedHead(*head, kCommandTimeout));
+        ASSERT_EQ(Unref(1), ResponseType::kOkNodata);  // With backing and on a scanout.
+        ASSERT_EQ(Create(2, 256, 256), ResponseType::kOkNodata);
+        const std::vector<gpu::MemEntry> outside = {{session().ram->file_size(), 4096, 0}};
+        ASSERT_EQ(AttachEntries(2, outside), ResponseType::kErrUnspec);  // Failed attach.
+        ASSERT_EQ(Unref(2), ResponseType::kOkNodata);
+      },
+      1000);
+}
+
+// Class 5: rectangles out of bounds, x + width wrapping u32, under 16x16 scanouts, zero sizes.
+TEST_F(HostileGuestTest, Class05RectanglesOutOfBounds) {
+  ConnectWithScratch();
+  ShowResource(1, 128, 128, Pattern(128, 128, 3));
+  const gpu::Rect bad_rects[] = {
+      {0xfffffff0, 0, 0x20, 16},  // x + width wraps.
+      {0, 0xfffffff0, 16, 0x20},  // y + height wraps.
+      {0, 0, 129, 128},           // One column too many.
+      {127, 127, 2, 2},           // Starts inside, ends outside.
+      {0x80000000, 0x80000000, 0x80000000, 0x80000000},
+  };
+  ExpectNoGrowth(
+      [&] {
+        for (const gpu::Rect& rect : bad_rects) {
+          ASSERT_EQ(TransferRaw(1, rect, 0), ResponseType::kErrInvalidParameter);
+          ASSERT_EQ(FlushRaw(1, rect), ResponseType::kErrInvalidParameter);
+          ASSERT_EQ(SetScanoutRaw(0, 1, rect), ResponseType::kErrInvalidParameter);
+        }
+        ASSERT_EQ(SetScanoutRaw(0, 1, gpu::Rect{0, 0, 15, 128}),
+                  ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(SetScanoutRaw(0, 1, gpu::Rect{0, 0, 128, 0}), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(Create(9, 0, 16), ResponseType::kErrInvalidParameter);
+        // A transfer whose source rows would run past the backing: refused before any copy.
+        ASSERT_EQ(TransferRaw(1, gpu::Rect{0, 0, 128, 128}, 4), ResponseType::kErrInvalidParameter);
+      },
+      200);
+  // The scanout still shows the resource that was set before the attacks.
+  EXPECT_TRUE(WaitForFrame(0, Pattern(128, 128, 3), 128));
+}
+
+// Class 6: width * height * 4 and stride overflows, and the host memory cap.
+TEST_F(HostileGuestTest, Class06SizeOverflowAndTheMemoryCap) {
+  ConnectWithScratch();
+  Result<uint64_t> backing = session().ram->Allocate(64 * 64 * 4, 4096);
+  ASSERT_TRUE(backing);
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(Create(1, 0x40000000, 4), ResponseType::kErrOutOfMemory);  // u32 wrap to 0.
+        ASSERT_EQ(Create(1, 0x10000, 0x10000), ResponseType::kErrOutOfMemory);
+        ASSERT_EQ(Create(1, 0xffffffff, 1), ResponseType::kErrOutOfMemory);
+        ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
+        ASSERT_EQ(AttachEntries(1, {{*backing, 64 * 64 * 4, 0}}), ResponseType::kOkNodata);
+        // Offsets whose row arithmetic overflows u64.
+        ASSERT_EQ(TransferRaw(1, gpu::Rect{0, 0, 64, 64}, 0xfffffffffffffff0ull),
+                  ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(Unref(1), ResponseType::kOkNodata);
+      },
+      300);
+}
+
+// Class 7: nr_entries beyond the limit or beyond the request, entries outside or straddling the
+// end of guest RAM, wrapping addresses.
+TEST_F(HostileGuestTest, Class07BackingEntriesOutsideRamOrTooMany) {
+  ConnectWithScratch();
+  ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
+  const uint64_t ram_end = session().ram->file_size();
+  ExpectNoGrowth(
+      [&] {
+        const std::vector<gpu::MemEntry> one = {{4096, 4096, 0}};
+        ASSERT_EQ(AttachEntries(1, {}, 0), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(AttachEntries(1, one, 16385), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(AttachEntries(1, one, 0xffffffff), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(AttachEntries(1, one, 100), ResponseType::kErrUnspec);  // Only one present.
+        for (const gpu::MemEntry& bad :
+             {gpu::MemEntry{ram_end, 4096, 0}, gpu::MemEntry{ram_end - 4096, 8192, 0},
+              gpu::MemEntry{0xfffffffffffff000ull, 0x2000, 0},
+              gpu::MemEntry{1ull << 52, 4096, 0}}) {
+          ASSERT_EQ(AttachEntries(1, {one[0], bad}), ResponseType::kErrUnspec);
+        }
+      },
+      300);
+  // None of the refused attaches stuck: a good one still works.
+  EXPECT_EQ(AttachEntries(1, {{4096, 64 * 64 * 4, 0}}), ResponseType::kOkNodata);
+}
+
+// Class 8: huge SUBMIT_3D and a size that disagrees with the bytes present. Without a 3D
+// renderer the command is refused outright; with virglrenderer the bound is 4 MiB (see
+// VirglHostileGuestTest below).
+TEST_F(HostileGuestTest, Class08HugeSubmit3dIn2dMode) {
+  ConnectWithScratch();
+  ExpectNoGrowth(
+      [&] {
+        for (uint32_t size : {0u, 16u, 4u << 20, 0xffffffffu}) {
+          gpu::CmdSubmit submit{};
+          submit.hdr = Header(CommandType::kSubmit3d);
+          submit.size = size;
+          ASSERT_EQ(SendType(submit), ResponseType::kErrUnspec);
+        }
+      },
+      200);
+}
+
+// Class 9: short or truncated headers, bodies shorter than the command, no writable buffer, a
+// writable buffer shorter than a header.
+TEST_F(HostileGuestTest, Class09TruncatedRequestsAndMissingResponseBuffers) {
+  ConnectWithScratch();
+  ExpectNoGrowth(
+      [&] {
+        std::vector<uint8_t> bytes(sizeof(gpu::ResourceCreate2d), 0);
+        gpu::ResourceCreate2d create{};
+        create.hdr = Header(CommandType::kResourceCreate2d);
+        create.resource_id = 5;
+        create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
+        create.width = create.height = 16;
+        std::memcpy(bytes.data(), &create, sizeof(create));
+        // A zero-length descriptor is a malformed chain: consumed with nothing written.
+        ASSERT_EQ(SendRaw(std::span<const uint8_t>(bytes.data(), 0)).used_length, 0u);
+        for (size_t length : {size_t{1}, size_t{23}, size_t{24}, size_t{39}}) {
+          RawOutcome outcome =
+              SendRaw(std::span<const uint8_t>(bytes.data(), length), sizeof(gpu::CtrlHdr));
+          ASSERT_EQ(outcome.type(), static_cast<uint32_t>(ResponseType::kErrUnspec)) << length;
+        }
+        // No writable buffer: the command still runs, nothing is written, used length 0.
+        RawOutcome no_response = SendRaw(bytes, 0);
+        ASSERT_EQ(no_response.used_length, 0u);
+        ASSERT_EQ(Unref(5), ResponseType::kOkNodata);
+        // A writable buffer of 8 bytes: too small for a header, so nothing is written.
+        RawOutcome tiny = Send(Header(CommandType::kGetDisplayInfo), 8);
+        ASSERT_EQ(tiny.used_length, 0u);
+        for (uint8_t byte : tiny.response) ASSERT_EQ(byte, kFill);
+      },
+      300);
+}
+
+// Class 10: the GPU socket. A VMM that never answers GET_DISPLAY_INFO or GET_EDID; a flush of a
+// resource on no scanout; a flush reaching two scanouts; a reset followed by a new session.
+TEST_F(HostileGuestTest, Class10GpuSocketRepliesThatNeverCome) {
+  NegotiationOptions options;
+  options.display_options.answer_display_info = false;
+  options.display_options.answer_edid = false;
+  ConnectWithScratch(options);
+  for (int i = 0; i < 2; ++i) {
+    // Answered from the daemon's own defaults once the reply times out (1 s), not never.
+    RawOutcome info = Send(Header(CommandType::kGetDisplayInfo), sizeof(gpu::RespDisplayInfo));
+    EXPECT_EQ(info.type(), static_cast<uint32_t>(ResponseType::kOkDisplayInfo));
+    gpu::GetEdid edid{};
+    edid.hdr = Header(CommandType::kGetEdid);
+    EXPECT_EQ(static_cast<ResponseType>(Send(edid, sizeof(gpu::RespEdid)).type()),
+              ResponseType::kOkEdid);
+  }
+  ShowResource(1, 64, 64, Pattern(64, 64, 4));
+  ASSERT_EQ(Create(2, 64, 64), ResponseType::kOkNodata);
+  EXPECT_EQ(FlushRaw(2, gpu::Rect{0, 0, 64, 64}), ResponseType::kOkNodata);  // On no scanout.
+  EXPECT_TRUE(WaitForFrame(0, Pattern(64, 64, 4), 64));
+  EXPECT_TRUE(daemon_->IsRunning());
+}
+
+TEST_F(HostileGuestTest, Class10ResetThenANewSessionDraws) {
+  ConnectWithScratch();
+  ShowResource(1, 64, 64, Pattern(64, 64, 5));
+  ASSERT_TRUE(WaitForFrame(0, Pattern(64, 64, 5), 64));
+  ASSERT_TRUE(connected_->frontend.ResetDevice());
+  Result<std::vector<uint32_t>> bases = connected_->frontend.StopLikeQemu10(session());
+  ASSERT_TRUE(bases) << bases.error().message;
+  connected_.reset();
+  ConnectWithScratch();
+  // Resource 1 is gone with the old session; the id is free again.
+  ShowResource(1, 32, 32, Pattern(32, 32, 6));
+  EXPECT_TRUE(WaitForFrame(0, Pattern(32, 32, 6), 32));
+}
+
+// A guest that keeps the control queue full of full-frame copies: the control socket (GET_CONFIG)
+// and the cursor queue must still be served while the flood goes on, not after it.
+TEST_F(HostileGuestTest, FloodedControlQueueLeavesConfigAndCursorResponsive) {
+  NegotiationOptions options;
+  options.memory_size = 128ull << 20;
+  options.control_queue_size = 256;
+  ConnectWithScratch(options);
+  ShowResource(1, 1920, 1080, std::vector<uint32_t>(1920 * 1080, 0x123456));
+  gpu::TransferToHost2d transfer{};
+  transfer.hdr = Header(CommandType::kTransferToHost2d);
+  transfer.r = gpu::Rect{0, 0, 1920, 1080};
+  transfer.resource_id = 1;
+  Result<uint64_t> request = session().ram->Allocate(sizeof(transfer), 8);
+  Result<uint64_t> responses = session().ram->Allocate(256 * sizeof(gpu::CtrlHdr), 8);
+  ASSERT_TRUE(request && responses && session().ram->WriteObject(*request, transfer));
+  DriverQueue& control = *session().control_queue;
+  // Fill the ring: 128 two-descriptor chains, each a full-HD transfer (8 MB of copying).
+  uint32_t in_flight = 0;
+  uint64_t flood_completions = 0;
+  auto refill = [&] {
+    while (std::optional<UsedElement> used = control.PollUsed()) {
+      --in_flight;
+      ++flood_completions;
+    }
+    while (in_flight < 128) {
+      Result<uint16_t> head =
+          control.AddChain({{*request, sizeof(transfer)}},
+                           {{*responses + (in_flight % 256) * sizeof(gpu::CtrlHdr), 24}});
+      if (!head) break;
+      ++in_flight;
+    }
+    control.Kick();
+  };
+  refill();
+  // A cursor move, then GET_CONFIGs, while the flood is refilled.
+  gpu::UpdateCursor cursor{};
+  cursor.hdr = Header(CommandType::kMoveCursor);
+  cursor.pos.x = 77;
+  cursor.pos.y = 88;
+  Result<uint64_t> cursor_address = session().ram->Allocate(sizeof(cursor), 8);
+  ASSERT_TRUE(cursor_address && session().ram->WriteObject(*cursor_address, cursor));
+  ASSERT_TRUE(session().cursor_queue->AddChain({{*cursor_address, sizeof(cursor)}}, {}));
+  session().cursor_queue->Kick();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool cursor_seen = false;
+  int config_replies = 0;
+  while (std::chrono::steady_clock::now() < deadline && (!cursor_seen || config_replies < 20)) {
+    refill();
+    if (connected_->frontend.GetConfig(0, 16)) ++config_replies;
+    if (!cursor_seen && display().Cursor(0).x == 77) {
+      cursor_seen = true;
+      // Seen while the queue was still full: the flood had not ended.
+      EXPECT_GT(in_flight, 0u);
+      std::printf("cursor shown after %llu flood transfers\n",
+                  static_cast<unsigned long long>(flood_completions));
+    }
+  }
+  EXPECT_TRUE(cursor_seen) << "the cursor move was not shown while the control queue was flooded";
+  EXPECT_GE(config_replies, 20);
+  // The flood was really going on: the queue was refilled and kept busy throughout.
+  EXPECT_GT(flood_completions, 0u);
+  std::printf(
+      "flood: %llu transfers of 8 MB completed while 20 GET_CONFIGs and a cursor move "
+      "were served\n",
+      static_cast<unsigned long long>(flood_completions));
+}
+
+// A guest that creates resources until the cap: out-of-memory errors, a daemon whose resident
+// memory stays near the cap, and all of it usable again after UNREF.
+TEST_F(HostileGuestTest, ResourcesUntilTheCapGetOutOfMemoryNotAnOomKill) {
+  Result<std::unique_ptr<DaemonProcess>> capped =
+      DaemonProcess::Start({.arguments = {"--gpu-mode", "null", "--max-hostmem", "32M"}});
+  ASSERT_TRUE(capped) << capped.error().message;
+  daemon_ = std::move(*capped);
+  ConnectWithScratch();
+  const uint64_t rss_start = daemon_->ResidentSetKb().value_or(0);
+  // Tiny resources: their bookkeeping, not their 4 bytes of pixels, reaches the cap.
+  uint32_t created = 0;
+  for (uint32_t id = 1; id < 1'000'000; ++id) {
+    const ResponseType response = Create(id, 1, 1);
+    if (response == ResponseType::kErrOutOfMemory) break;
+    ASSERT_EQ(response, ResponseType::kOkNodata) << id;
+    ++created;
+  }
+  const uint64_t rss_full = daemon_->ResidentSetKb().value_or(0);
+  std::printf("1x1 resources under a 32 MiB cap: %u created; VmRSS %llu -> %llu kB\n", created,
+              static_cast<unsigned long long>(rss_start),
+              static_cast<unsigned long long>(rss_full));
+  EXPECT_LT(created, 40'000u);  // 32 MiB / (1 KiB + 4 B) = 32636.
+  EXPECT_GT(created, 30'000u);
+  EXPECT_LT(rss_full, rss_start + 32 * 1024);  // Real memory stays under the cap.
+  for (uint32_t id = 1; id <= created; ++id) ASSERT_EQ(Unref(id), ResponseType::kOkNodata);
+  // Big ones: 4 MiB each, 7 fit under 32 MiB.
+  uint32_t big = 0;
+  for (uint32_t id = 1; id <= 16; ++id) {
+    if (Create(id, 1024, 1024) != ResponseType::kOkNodata) break;
+    ++big;
+  }
+  EXPECT_EQ(big, 7u);
+  EXPECT_EQ(Create(100, 1024, 1024), ResponseType::kErrOutOfMemory);
+  EXPECT_TRUE(daemon_->IsRunning());
+}
+
+// A guest that rewrites a command's bytes while the daemon reads them (a second vCPU): the daemon
+// copies the request out once and uses only the copy, so every answer is one of the two
+// commands' answers, never a mix that passes the check with one value and uses the other.
+TEST_F(HostileGuestTest, CommandBytesChangedWhileReadAreDecodedOnce) {
+  ConnectWithScratch();
+  ShowResource(1, 64, 64, Pattern(64, 64, 7));
+  gpu::TransferToHost2d good{};
+  good.hdr = Header(CommandType::kTransferToHost2d);
+  good.r = gpu::Rect{0, 0, 64, 64};
+  good.resource_id = 1;
+  gpu::TransferToHost2d bad = good;
+  bad.r = gpu::Rect{0xffffffc0, 0xffffffc0, 0x80, 0x80};
+  bad.offset = 0xfffffffffffff000ull;
+  ASSERT_TRUE(session().ram->WriteObject(scratch_request_, good));
+  uint8_t* live = *session().ram->HostPointer(scratch_request_, sizeof(good));
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    bool use_bad = false;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const gpu::TransferToHost2d& source = use_bad ? bad : good;
+      // Byte by byte, like a racing vCPU: the daemon may see any mix of the two.
+      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&source);
+      for (size_t i = 0; i < sizeof(source); ++i) {
+        std::atomic_ref<uint8_t>(live[i]).store(bytes[i], std::memory_order_relaxed);
+      }
+      use_bad = !use_bad;
+    }
+  });
+  int ok = 0, refused = 0, other = 0;
+  DriverQueue& control = *session().control_queue;
+  for (int i = 0; i < 3000; ++i) {
+    Result<uint16_t> head =
+        control.AddChain({{scratch_request_, sizeof(good)}}, {{scratch_response_, 24}});
+    ASSERT_TRUE(head);
+    control.Kick();
+    ASSERT_TRUE(control.WaitForUsedHead(*head, kCommandTimeout));
+    Result<gpu::CtrlHdr> response = session().ram->ReadObject<gpu::CtrlHdr>(scratch_response_);
+    ASSERT_TRUE(response);
+    const auto type = static_cast<ResponseType>(response->type);
+    if (type == ResponseType::kOkNodata) {
+      ++ok;
+    } else if (type == ResponseType::kErrInvalidParameter ||
+               type == ResponseType::kErrInvalidResourceId || type == ResponseType::kErrUnspec) {
+      ++refused;  // A mix with a bad rect, offset, id or type: refused, as it must be.
+    } else {
+      ++other;
+    }
+  }
+  stop = true;
+  flipper.join();
+  std::printf("racing rewrites: %d transfers done, %d refused, %d other\n", ok, refused, other);
+  EXPECT_EQ(other, 0);
+  EXPECT_TRUE(daemon_->IsRunning());
+  // The resource is intact and still displayable.
+  EXPECT_EQ(FlushRaw(1, gpu::Rect{0, 0, 64, 64}), ResponseType::kOkNodata);
+}
+
+}  // namespace
+}  // namespace vgpu::test
