@@ -13,7 +13,11 @@ BUILD_PACKAGES=(
 )
 # End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),
 # a guest kernel and busybox for the initramfs the tests build.
-E2E_PACKAGES=(busybox-static cpio python3 kmod xz-utils)
+# The 3D case's guest (prepare-e2e-guest.sh --gl) carries the host's Mesa: gl_draw is built
+# against libgles-dev (and the GBM, EGL, DRM headers above) and shipped with libgbm1, libegl1,
+# libgles2, Mesa's EGL (libegl-mesa0) and virgl driver (libgl1-mesa-dri) and their libraries.
+E2E_PACKAGES=(busybox-static cpio python3 kmod xz-utils
+  libgles-dev libgles2 libegl1 libgbm1)
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils)
 
 missing=()

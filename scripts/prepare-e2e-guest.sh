@@ -3,21 +3,26 @@
 #   OUTPUT_DIR/vmlinuz        Debian's guest kernel (never installed on the host)
 #   OUTPUT_DIR/initramfs.img  busybox-static, tests/e2e/guest/init, the virtio-gpu modules and
 #                             the static test programs (fb_draw, kms_draw)
+#   OUTPUT_DIR/initramfs-gl.img  (with --gl) initramfs.img followed by an uncompressed archive
+#                             with Mesa's virgl driver and the GL test program gl_draw: see
+#                             build_gl_initramfs
 #
-# Usage: scripts/prepare-e2e-guest.sh OUTPUT_DIR
+# Usage: scripts/prepare-e2e-guest.sh OUTPUT_DIR [--gl]
 #
 # Idempotent and cached: the kernel package is downloaded and unpacked once (delete
-# OUTPUT_DIR/kernel to refresh it); the initramfs is rebuilt only when one of its inputs is newer.
+# OUTPUT_DIR/kernel to refresh it); each initramfs is rebuilt only when an input is newer.
 # Set VGPU_GUEST_KERNEL_PACKAGE (e.g. linux-image-6.1.0-56-amd64) to pin the kernel.
 # Exit status: 0 ready, 77 the kernel cannot be obtained (offline and nothing cached), 1 error.
 set -euo pipefail
 
 readonly kExitUnavailable=77
 
-if [[ $# -ne 1 ]]; then
-  echo "usage: $0 OUTPUT_DIR" >&2
+if [[ $# -lt 1 || $# -gt 2 || ( $# -eq 2 && $2 != --gl ) ]]; then
+  echo "usage: $0 OUTPUT_DIR [--gl]" >&2
   exit 1
 fi
+with_gl=0
+[[ $# -eq 2 ]] && with_gl=1
 output_dir=$(mkdir -p "$1" && cd "$1" && pwd)
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 guest_source_dir="$source_dir/tests/e2e/guest"
@@ -136,6 +141,74 @@ build_initramfs() {
   log "initramfs ready (modules: ${load_order[*]})"
 }
 
+# The GL guest: gl_draw, dynamically linked against the host's libdrm, libgbm, libEGL (glvnd) and
+# libGLESv2, and what it loads at run time: glvnd's EGL vendor file and Mesa's libEGL_mesa, and
+# Mesa's megadriver under its virtio-gpu name (virtio_gpu_dri.so, which links libLLVM). All of it
+# with every library `ldd` names, at the host's paths, plus the dynamic loader. The guest runs
+# Debian's kernel, so these bookworm libraries fit it. About 200 MB: left uncompressed, because
+# the guest unpacks an uncompressed archive much faster under TCG than it could gunzip one.
+readonly kMultiarch=x86_64-linux-gnu
+readonly kDriDriver=/usr/lib/$kMultiarch/dri/virtio_gpu_dri.so
+readonly kEglVendorFile=/usr/share/glvnd/egl_vendor.d/50_mesa.json
+readonly kGlLinkedLibraries=(libdrm.so.2 libgbm.so.1 libEGL.so.1 libGLESv2.so.2)
+readonly kGlLoadedLibraries=(libEGL_mesa.so.0)
+
+# Prints every library (path) that the files $@ need, as ldd resolves them, including the loader.
+library_closure() {
+  ldd "$@" | sed -n 's/^.*=> \(\/[^ ]*\) (0x.*$/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p' |
+    sort -u
+}
+
+gl_inputs() {
+  local libraries=() name
+  for name in "${kGlLinkedLibraries[@]}" "${kGlLoadedLibraries[@]}"; do
+    libraries+=("/usr/lib/$kMultiarch/$name")
+  done
+  printf '%s\n' "${libraries[@]}" "$kDriDriver"
+  library_closure "${libraries[@]}" "$kDriDriver"
+}
+
+check_gl_host_files() {
+  local missing=() file
+  for file in "$kDriDriver" "$kEglVendorFile" /usr/include/gbm.h /usr/include/EGL/egl.h \
+    /usr/include/GLES2/gl2.h /usr/include/xf86drm.h /usr/lib/$kMultiarch/libEGL_mesa.so.0; do
+    [[ -e $file ]] || missing+=("$file")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    log "the GL guest needs ${missing[*]} (scripts/install-deps.sh installs them)"
+    exit 1
+  fi
+}
+
+# initramfs-gl.img: the GL files as an uncompressed archive, then initramfs.img (gzip). The kernel
+# unpacks concatenated archives in order; the second starts at a 512-byte boundary (cpio pads).
+build_gl_initramfs() {
+  local root="$output_dir/initramfs-gl.root"
+  rm -rf "$root"
+  mkdir -p "$root"/{bin,lib64,lib/$kMultiarch,usr/lib/$kMultiarch/dri} \
+    "$root$(dirname "$kEglVendorFile")"
+  gcc -O2 -Wall -Wextra -Werror -std=gnu11 -I/usr/include/libdrm -o "$root/bin/gl_draw" \
+    "$guest_source_dir/gl_draw.c" -ldrm -lgbm -lEGL -lGLESv2
+  local library
+  for library in $(library_closure "$root/bin/gl_draw" "/usr/lib/$kMultiarch/libEGL_mesa.so.0" \
+    "$kDriDriver"); do
+    case "$library" in
+      /lib64/*) cp -L "$library" "$root/lib64/" ;;
+      *) cp -L "$library" "$root/lib/$kMultiarch/" ;;
+    esac
+  done
+  cp -L "/usr/lib/$kMultiarch/libEGL_mesa.so.0" "$root/lib/$kMultiarch/"
+  cp -L "$kDriDriver" "$root$kDriDriver"
+  cp -L "$kEglVendorFile" "$root$kEglVendorFile"
+
+  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) \
+    >"$output_dir/initramfs-gl.img.partial"
+  cat "$output_dir/initramfs.img" >>"$output_dir/initramfs-gl.img.partial"
+  mv "$output_dir/initramfs-gl.img.partial" "$output_dir/initramfs-gl.img"
+  rm -rf "$root"
+  log "GL initramfs ready ($(du -h "$output_dir/initramfs-gl.img" | cut -f1))"
+}
+
 # True when $1 is missing or older than any of the following files.
 is_stale() {
   local target=$1
@@ -159,4 +232,13 @@ ln -sfn "kernel/boot/$(basename "$vmlinuz")" "$output_dir/vmlinuz"
 
 if is_stale "$output_dir/initramfs.img" "${BASH_SOURCE[0]}" "$guest_source_dir"/* "$vmlinuz" /bin/busybox; then
   build_initramfs
+fi
+
+if [[ $with_gl -eq 1 ]]; then
+  check_gl_host_files
+  mapfile -t gl_input_files < <(gl_inputs)
+  if is_stale "$output_dir/initramfs-gl.img" "${BASH_SOURCE[0]}" "$output_dir/initramfs.img" \
+    "$guest_source_dir/gl_draw.c" "$kEglVendorFile" "${gl_input_files[@]}"; then
+    build_gl_initramfs
+  fi
 fi

@@ -14,7 +14,7 @@ file has to be polled for. Every process runs in its own process group and is ki
 exit path.
 
 Usage:
-  e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|demo
+  e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|virgl|demo
          [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
 
 CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
@@ -49,6 +49,10 @@ PREPARE_GUEST_SCRIPT = os.path.join(SOURCE_DIR, "scripts", "prepare-e2e-guest.sh
 # Deadlines in seconds. Under TCG the guest reaches "ready" in about 6 s on a 2-core machine.
 BOOT_TIMEOUT = 40.0
 DRAW_TIMEOUT = 15.0
+# The GL guest: unpacking its 200 MB initramfs, loading Mesa and libLLVM and rendering, under TCG.
+GL_BOOT_TIMEOUT = 90.0
+GL_DRAW_TIMEOUT = 90.0
+GL_SCREEN_TIMEOUT = 30.0
 SCREEN_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -159,6 +163,109 @@ def describe_differences(actual, expected, limit=5):
                 mismatches.append(f"({x},{y}) is {actual.pixel(x, y):06x} "
                                   f"expected {expected.pixel(x, y):06x}")
     return f"{count} of {expected.width * expected.height} pixels differ: " + "; ".join(mismatches)
+
+
+class GlPicture:
+    """The picture tests/e2e/guest/gl_draw.c renders on a WIDTH x HEIGHT head (same numbers).
+
+    Pixel coordinates with the origin at the top left: background cleared to CLEAR; a rectangle
+    [W/8, 3W/8) x [H/8, 3H/8) in RECTANGLE; a triangle (9W/16, 7H/8), (15W/16, 7H/8),
+    (15W/16, 9H/16) in TRIANGLE. The layout is asymmetric in both axes, so a picture shown upside
+    down or mirrored fails.
+
+    Tolerance: none on colours. Each channel is n/255, which GL's float-to-unorm8 conversion
+    turns back into exactly n, and with blending and dithering off every covered pixel holds
+    exactly its shape's colour; the read-back and QEMU's screendump copy 8-bit channels as they
+    are. What is left out is geometry an implementation may decide either way: a pixel whose
+    centre lies within EDGE_MARGIN pixels of a shape's edge (GL's rasterization rules settle
+    ties on an edge, and a diagonal edge's pixels depend on the rasterizer's subpixel precision).
+    Every other pixel of the screen (99.5% of 1280x800) must be exact.
+    """
+
+    CLEAR = 0x204080
+    RECTANGLE = 0xFFC000
+    TRIANGLE = 0x00FF60
+    EDGE_MARGIN = 1.0
+
+    def __init__(self, width, height):
+        self.width = width
+        self.height = height
+        w, h = float(width), float(height)
+        rectangle = ((w / 8, h / 8), (3 * w / 8, h / 8), (3 * w / 8, 3 * h / 8), (w / 8, 3 * h / 8))
+        triangle = ((9 * w / 16, 7 * h / 8), (15 * w / 16, 7 * h / 8), (15 * w / 16, 9 * h / 16))
+        # Drawn in this order: the later shape wins where they overlap (they do not).
+        self.shapes = [(self.TRIANGLE, triangle), (self.RECTANGLE, rectangle)]
+        self.rows = [self._row(y) for y in range(height)]
+        self.compared = sum(end - start for runs in self.rows for start, end, _ in runs)
+
+    @staticmethod
+    def _coverage(polygon, x, y, margin):
+        """True inside by more than `margin`, False outside by more, None in between.
+
+        `polygon` is convex; its edges' inner sides are found from its orientation.
+        """
+        count = len(polygon)
+        area = sum(polygon[i][0] * polygon[(i + 1) % count][1] -
+                   polygon[(i + 1) % count][0] * polygon[i][1] for i in range(count))
+        sign = 1.0 if area > 0 else -1.0
+        inside = True
+        for i in range(count):
+            (x0, y0), (x1, y1) = polygon[i], polygon[(i + 1) % count]
+            length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+            distance = sign * ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / length
+            if distance < -margin:
+                return False
+            if distance <= margin:
+                inside = None
+        return inside
+
+    def _row(self, y):
+        """Row y as runs (start, end, expected RGB bytes) of pixels to compare."""
+        expected = bytearray(self.CLEAR.to_bytes(3, "big") * self.width)
+        compare = bytearray(b"\x01" * self.width)
+        centre_y = y + 0.5
+        for colour, polygon in self.shapes:
+            left = max(0, int(min(px for px, _ in polygon) - self.EDGE_MARGIN) - 1)
+            right = min(self.width, int(max(px for px, _ in polygon) + self.EDGE_MARGIN) + 2)
+            top = min(py for _, py in polygon) - self.EDGE_MARGIN - 1
+            bottom = max(py for _, py in polygon) + self.EDGE_MARGIN + 1
+            if not top <= centre_y <= bottom:
+                continue
+            for x in range(left, right):
+                inside = self._coverage(polygon, x + 0.5, centre_y, self.EDGE_MARGIN)
+                if inside is None:
+                    compare[x] = 0
+                elif inside:
+                    expected[3 * x:3 * x + 3] = colour.to_bytes(3, "big")
+        runs = []
+        start = compare.find(b"\x01")
+        while start >= 0:
+            end = compare.find(b"\x00", start)
+            end = self.width if end < 0 else end
+            runs.append((start, end, bytes(expected[3 * start:3 * end])))
+            start = compare.find(b"\x01", end)
+        return runs
+
+    def differences(self, image, limit=5):
+        """Returns (count of differing compared pixels, description of the first `limit`)."""
+        if (image.width, image.height) != (self.width, self.height):
+            return -1, (f"screen is {image.width}x{image.height}, "
+                        f"expected {self.width}x{self.height}")
+        count = 0
+        details = []
+        for y, runs in enumerate(self.rows):
+            row = 3 * y * self.width
+            for start, end, expected in runs:
+                if image.pixels[row + 3 * start:row + 3 * end] == expected:
+                    continue
+                for x in range(start, end):
+                    want = int.from_bytes(expected[3 * (x - start):3 * (x - start) + 3], "big")
+                    if image.pixel(x, y) != want:
+                        count += 1
+                        if len(details) < limit:
+                            details.append(f"({x},{y}) is {image.pixel(x, y):06x} "
+                                           f"expected {want:06x}")
+        return count, "; ".join(details)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +502,7 @@ class Qemu:
     """One QEMU process with its serial console and QMP connection."""
 
     def __init__(self, binary, guest, daemon_socket, device, work_dir, name="qemu",
-                 max_outputs=None):
+                 max_outputs=None, memory="512M", initramfs=None):
         self.started = time.monotonic()
         self.process = None
         self.serial = None
@@ -408,15 +515,15 @@ class Qemu:
         argv = [
             binary, "-nodefaults", "-no-user-config",
             # vhost-user needs the guest RAM in a shareable file (here a memfd).
-            "-machine", "q35,accel=tcg,memory-backend=mem0", "-m", "512M",
-            "-object", "memory-backend-memfd,id=mem0,size=512M,share=on",
+            "-machine", "q35,accel=tcg,memory-backend=mem0", "-m", memory,
+            "-object", f"memory-backend-memfd,id=mem0,size={memory},share=on",
             "-chardev", f"socket,id=vgpu,path={daemon_socket}",
             "-device", device_options,
             "-vga", "none", "-display", "none",
             # QEMU connects to our listening sockets (client mode): no socket file to wait for.
             "-chardev", f"socket,id=serial0,path={serial_path}", "-serial", "chardev:serial0",
             "-chardev", f"socket,id=qmp0,path={qmp_path}", "-mon", "chardev=qmp0,mode=control",
-            "-kernel", guest.kernel, "-initrd", guest.initramfs,
+            "-kernel", guest.kernel, "-initrd", initramfs or guest.initramfs,
             "-append", "console=ttyS0 loglevel=4",
         ]
         serial_listener = listen_unix(serial_path)
@@ -446,21 +553,25 @@ class Qemu:
 
 
 class Guest:
-    """Paths of the guest kernel and initramfs, prepared on demand by PREPARE_GUEST_SCRIPT."""
+    """Paths of the guest kernel and initramfs, prepared on demand by PREPARE_GUEST_SCRIPT.
 
-    def __init__(self, directory):
+    With `gl`, also the initramfs with Mesa's virgl driver and gl_draw (gl_initramfs).
+    """
+
+    def __init__(self, directory, gl=False):
         os.makedirs(directory, exist_ok=True)
         # Parallel test runs share the directory; the lock serialises preparing it.
         with open(os.path.join(directory, ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            result = subprocess.run([PREPARE_GUEST_SCRIPT, directory], stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+            result = subprocess.run([PREPARE_GUEST_SCRIPT, directory] + (["--gl"] if gl else []),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode == EXIT_SKIP:
             raise Skip(f"guest kernel unavailable: {result.stdout.strip()}")
         if result.returncode != 0:
             raise Failure(f"preparing the guest failed: {result.stdout.strip()}")
         self.kernel = os.path.join(directory, "vmlinuz")
         self.initramfs = os.path.join(directory, "initramfs.img")
+        self.gl_initramfs = os.path.join(directory, "initramfs-gl.img") if gl else None
 
 
 def check_qemu(binary):
@@ -487,7 +598,7 @@ class Run:
         self.options = options
         self.work_dir = work_dir
         self.qemu_binary = check_qemu(options.qemu)
-        self.guest = Guest(options.guest_dir)
+        self.guest = Guest(options.guest_dir, gl=options.case in GL_CASES)
         self.daemon = None
         self.qemus = []
         self.expected_images = {}
@@ -495,10 +606,11 @@ class Run:
     def start_daemon(self):
         self.daemon = Daemon(self.options.daemon, self.work_dir)
 
-    def start_qemu(self, device="vhost-user-gpu-pci", max_outputs=None):
+    def start_qemu(self, device="vhost-user-gpu-pci", max_outputs=None, memory="512M",
+                   initramfs=None):
         name = f"qemu{len(self.qemus) + 1}"
         qemu = Qemu(self.qemu_binary, self.guest, self.daemon.socket_path, device, self.work_dir,
-                    name, max_outputs)
+                    name, max_outputs, memory, initramfs)
         self.qemus.append(qemu)
         return qemu
 
@@ -515,9 +627,9 @@ class Run:
     def wait_for_marker(self, qemu, pattern, timeout):
         return qemu.serial.wait_for(pattern, timeout, [qemu.process, self.daemon.process])
 
-    def boot(self, qemu):
+    def boot(self, qemu, timeout=BOOT_TIMEOUT):
         """Waits for the guest's "ready" marker."""
-        self.wait_for_marker(qemu, r"ready .*", BOOT_TIMEOUT)
+        self.wait_for_marker(qemu, r"ready .*", timeout)
         self.note(qemu, "guest ready")
 
     def expected(self, width, height, pattern):
@@ -549,6 +661,44 @@ class Run:
                               f"{SCREEN_TIMEOUT:.0f} s: {describe_differences(actual, expected)} "
                               f"(screen {os.path.basename(path)}, expected "
                               f"{os.path.basename(expected_path)}; see --keep-artifacts)")
+            qemu.process.check_running()
+            time.sleep(SCREEN_POLL_INTERVAL)  # Sampling interval, not synchronisation.
+
+    def daemon_log(self):
+        try:
+            with open(os.path.join(self.work_dir, "daemon.log"), errors="replace") as log:
+                return log.read()
+        except OSError:
+            return ""
+
+    def expect_gl_picture(self, qemu, picture):
+        """Polls QMP screendump of head 0 until it shows `picture` (GlPicture), or fails."""
+        path = os.path.join(self.work_dir, f"{qemu.process.name}-head0.ppm")
+        deadline = time.monotonic() + GL_SCREEN_TIMEOUT
+        samples = 0
+        while True:
+            qemu.qmp.execute("screendump", filename=path, format="ppm", device="gpu0", head=0)
+            actual = Image.read_ppm(path)
+            samples += 1
+            count, details = picture.differences(actual)
+            if count == 0:
+                width, height = picture.width, picture.height
+                total = width * height
+                # One pixel inside each region, for the log.
+                background = actual.pixel(4, 4)
+                rectangle = actual.pixel(width // 4, height // 4)
+                triangle = actual.pixel(7 * width // 8, 3 * height // 4)
+                self.note(qemu, f"head 0 shows the GL picture: {picture.compared} of {total} "
+                                f"pixels exact, {total - picture.compared} on shape edges left "
+                                f"out ({samples} screendumps); background {background:06x}, "
+                                f"rectangle {rectangle:06x}, triangle {triangle:06x}")
+                return
+            if time.monotonic() > deadline:
+                what = details if count < 0 else f"{count} of {picture.compared} compared " \
+                                                  f"pixels differ: {details}"
+                raise Failure(f"head 0 does not show the GL picture after "
+                              f"{GL_SCREEN_TIMEOUT:.0f} s: {what} (screen "
+                              f"{os.path.basename(path)}; see --keep-artifacts)")
             qemu.process.check_running()
             time.sleep(SCREEN_POLL_INTERVAL)  # Sampling interval, not synchronisation.
 
@@ -666,6 +816,46 @@ def case_demo(run):
     print(f"  picture: {output}")
 
 
+def case_virgl(run):
+    """virglrenderer mode: the guest renders with OpenGL ES through Mesa's virgl driver.
+
+    The daemon must run with --gpu-mode virglrenderer. The guest boots initramfs-gl.img, runs
+    gl_draw (GBM + EGL + GLES2, shown with drmModeSetCrtc), and the screendump must show
+    GlPicture. Also checked: the guest's GL_RENDERER names virgl, and the daemon logged that it
+    shows 3D results by read-back (no dmabuf export with software GL on this host).
+    Skips when virglrenderer cannot start on this host (the daemon says so and exits).
+    """
+    try:
+        run.start_daemon()
+    except Failure as failure:
+        log = run.daemon_log()
+        if re.search(r"virglrenderer (cannot start|initialisation failed)", log):
+            raise Skip("virglrenderer cannot start on this host: " +
+                       " ".join(log.strip().splitlines()[-2:])) from None
+        raise failure
+    # 1 GiB: the 200 MB initramfs is held twice while the kernel unpacks it.
+    qemu = run.start_qemu("vhost-user-gpu-pci", memory="1G", initramfs=run.guest.gl_initramfs)
+    run.boot(qemu, GL_BOOT_TIMEOUT)
+    qemu.serial.send("gl")
+    match = run.wait_for_marker(qemu, r"gl renderer=(.*) vendor=(.*) version=(.*)",
+                                GL_DRAW_TIMEOUT)
+    renderer, vendor, version = match.groups()
+    run.note(qemu, f"guest GL_RENDERER '{renderer}', GL_VENDOR '{vendor}', "
+                   f"GL_VERSION '{version}'")
+    if "virgl" not in renderer.lower():
+        raise Failure(f"guest GL_RENDERER '{renderer}' does not name virgl: the guest is not "
+                      f"rendering through the virtio-gpu 3D path")
+    match = run.wait_for_marker(qemu, r"gl-drawn (\d+)x(\d+)", GL_DRAW_TIMEOUT)
+    width, height = int(match.group(1)), int(match.group(2))
+    run.note(qemu, f"guest rendered and set the mode ({width}x{height})")
+    run.expect_gl_picture(qemu, GlPicture(width, height))
+    path_lines = [line for line in run.daemon_log().splitlines() if "scanout path" in line]
+    if not any("read-back" in line for line in path_lines):
+        raise Failure("the daemon did not log that it shows 3D results by read-back "
+                      f"(lines about the scanout path: {path_lines or 'none'})")
+    run.note(qemu, "daemon: " + path_lines[0].split(": ", 1)[-1].strip())
+
+
 CASES = {
     "demo": case_demo,
     "pci": case_pci,
@@ -673,7 +863,10 @@ CASES = {
     "reboot": case_reboot,
     "two-heads": case_two_heads,
     "qemu-kill": case_qemu_kill,
+    "virgl": case_virgl,
 }
+# Cases that need the GL guest (prepare-e2e-guest.sh --gl).
+GL_CASES = {"virgl"}
 
 
 ARTIFACTS_STAMP = ".vgpu-e2e-artifacts"

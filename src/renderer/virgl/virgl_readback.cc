@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/checked_math.h"
+#include "base/log.h"
 #include "renderer/software2d/pixel_conversion.h"
 #include "renderer/software2d/pixel_format.h"
 #include "renderer/virgl/virgl_api.h"
@@ -71,6 +72,15 @@ Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d:
       virgl_renderer_transfer_read_iov(resource.value(), 0, 0, *row_bytes, 0, &box, 0, &host, 1);
   if (result != 0) {
     return VirglFailure("reading back resource " + std::to_string(resource.value()), result);
+  }
+
+  if (!read_back_announced_) {
+    // Which way 3D results reach the display is the first thing to know about a setup.
+    LogInfo(
+        "virgl: scanout path: read-back (flushed rectangles of resource %u are read from "
+        "the host texture and sent as display UPDATEs, no dmabuf)",
+        resource.value());
+    read_back_announced_ = true;
   }
 
   // 2. Convert into the caller's layout (a plain row copy for B8G8R8X8/B8G8R8A8).
