@@ -414,6 +414,77 @@ TEST_F(HostileGuestTest, Class08HugeSubmit3dIn2dMode) {
       200);
 }
 
+// Class 8 and class 1 with a real 3D renderer (virglrenderer on Mesa llvmpipe here): SUBMIT_3D
+// at, over and far over the 4 MiB bound, sizes that claim more than the request carries,
+// commands for contexts that do not exist, capsets out of range.
+class VirglHostileGuestTest : public HostileGuestTest {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<DaemonProcess>> daemon =
+        DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
+    if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
+    daemon_ = std::move(*daemon);
+  }
+};
+
+TEST_F(VirglHostileGuestTest, Class08HugeSubmit3dAndSizeMismatch) {
+  ConnectWithScratch({.memory_size = 64ull << 20});
+  gpu::CtxCreate create{};
+  create.hdr = Header(CommandType::kCtxCreate);
+  create.hdr.ctx_id = 1;
+  create.nlen = 4;
+  std::memcpy(create.debug_name, "test", 4);
+  ASSERT_EQ(SendType(create), ResponseType::kOkNodata);
+  // At the bound exactly: 4 MiB of NOPs is a valid stream. It needs its own buffer.
+  constexpr uint32_t kBound = 4u << 20;
+  Result<uint64_t> big = session().ram->Allocate(sizeof(gpu::CmdSubmit) + kBound + 4, 4096);
+  Result<uint64_t> big_response = session().ram->Allocate(sizeof(gpu::CtrlHdr), 8);
+  ASSERT_TRUE(big && big_response);
+  ASSERT_TRUE(session().ram->Fill(*big, sizeof(gpu::CmdSubmit) + kBound + 4, 0));
+  auto submit_big = [&](uint32_t size, uint32_t carried) {
+    gpu::CmdSubmit submit{};
+    submit.hdr = Header(CommandType::kSubmit3d);
+    submit.hdr.ctx_id = 1;
+    submit.size = size;
+    EXPECT_TRUE(session().ram->WriteObject(*big, submit));
+    Result<uint16_t> head =
+        session().control_queue->AddChain({{*big, static_cast<uint32_t>(sizeof(submit) + carried)}},
+                                          {{*big_response, sizeof(gpu::CtrlHdr)}});
+    EXPECT_TRUE(head);
+    session().control_queue->Kick();
+    EXPECT_TRUE(session().control_queue->WaitForUsedHead(head.value_or(0), kCommandTimeout));
+    return static_cast<ResponseType>(
+        session().ram->ReadObject<gpu::CtrlHdr>(*big_response).value_or(gpu::CtrlHdr{}).type);
+  };
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(submit_big(kBound, kBound), ResponseType::kOkNodata);
+        ASSERT_EQ(submit_big(kBound + 4, kBound + 4), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(submit_big(0xffffffff, 64), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(submit_big(4096, 64), ResponseType::kErrInvalidParameter);  // Claims more.
+        gpu::CmdSubmit other{};
+        other.hdr = Header(CommandType::kSubmit3d);
+        other.hdr.ctx_id = 77;  // No such context.
+        other.size = 16;
+        const uint8_t stream[16] = {};
+        ASSERT_EQ(SendType(other, stream), ResponseType::kErrInvalidContextId);
+        for (uint32_t index : {2u, 3u, 0xffffffffu}) {
+          gpu::GetCapsetInfo info{};
+          info.hdr = Header(CommandType::kGetCapsetInfo);
+          info.capset_index = index;
+          ASSERT_EQ(static_cast<ResponseType>(Send(info, sizeof(gpu::RespCapsetInfo)).type()),
+                    ResponseType::kErrInvalidParameter);
+        }
+        gpu::GetCapset capset{};
+        capset.hdr = Header(CommandType::kGetCapset);
+        capset.capset_id = 1;
+        capset.capset_version = 99;  // Beyond VIRGL's max_version.
+        ASSERT_EQ(static_cast<ResponseType>(Send(capset, 4096).type()),
+                  ResponseType::kErrInvalidParameter);
+      },
+      30, 3, 2048);
+}
+
 // Class 9: short or truncated headers, bodies shorter than the command, no writable buffer, a
 // writable buffer shorter than a header.
 TEST_F(HostileGuestTest, Class09TruncatedRequestsAndMissingResponseBuffers) {
