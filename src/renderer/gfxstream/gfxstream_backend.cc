@@ -1,0 +1,464 @@
+#include "renderer/gfxstream/gfxstream_backend.h"
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstring>
+#include <iterator>
+
+#include "base/checked_math.h"
+#include "base/log.h"
+
+namespace vgpu::renderer::gfxstream {
+namespace {
+
+// gfxstream's state is process-global (one sFrontend()): one initialised instance at a time.
+std::atomic<bool> instance_alive{false};
+
+// Spec: struct virtio_gpu_ctx_create.debug_name is char[64].
+constexpr size_t kMaxDebugNameBytes = 64;
+// §5.7.6.7: ring_idx of a fence with VIRTIO_GPU_FLAG_INFO_RING_IDX is below 64.
+constexpr uint32_t kMaxRings = 64;
+// Host bytes gfxstream may allocate for a backing: it keeps a linear copy of the whole backing
+// (VirtioGpuResource::AttachIov), so a guest could make it allocate any size it can map. A real
+// backing holds the resource (4 bytes per texel at most for the formats gfxstream takes) plus
+// alignment; twice that plus 1 MiB leaves room for every layout a driver picks.
+constexpr uint64_t kBackingSlackBytes = 1ull << 20;
+
+std::string FlagNames(uint32_t flags) {
+  std::string names;
+  const auto add = [&](uint32_t flag, const char* name) {
+    if ((flags & flag) == 0) return;
+    if (!names.empty()) names += '|';
+    names += name;
+  };
+  add(STREAM_RENDERER_FLAGS_USE_EGL_BIT, "EGL");
+  add(STREAM_RENDERER_FLAGS_USE_SURFACELESS_BIT, "SURFACELESS");
+  add(STREAM_RENDERER_FLAGS_USE_GLES_BIT, "GLES");
+  add(STREAM_RENDERER_FLAGS_USE_VK_BIT, "VK");
+  return names.empty() ? "none" : names;
+}
+
+tl::unexpected<Error> LibraryFailure(const std::string& what, int code) {
+  // gfxstream returns negative errno values from some entry points and positive ones from others
+  // (transfers of an unknown resource return EINVAL): any non-zero is a failure.
+  return MakeError(ErrorKind::kInvalidArgument,
+                   what + " failed (gfxstream returned " + std::to_string(code) + ")");
+}
+
+tl::unexpected<Error> UnknownContext(uint32_t context_id) {
+  return MakeError(ErrorKind::kNotFound, "unknown context " + std::to_string(context_id));
+}
+
+// What RESOURCE_CREATE_3D's sizes describe, in bytes (4 per texel), without overflow.
+std::optional<uint64_t> ResourceBytes(const ResourceParams& params) {
+  std::optional<uint64_t> bytes = CheckedMul<uint64_t>(params.width, params.height);
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.depth, 1));
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.array_size, 1));
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, 4);
+  return bytes;
+}
+
+bool BoxInside(const Box& box, const ResourceParams& params) {
+  const std::optional<uint32_t> right = CheckedAdd<uint32_t>(box.x, box.width);
+  const std::optional<uint32_t> bottom = CheckedAdd<uint32_t>(box.y, box.height);
+  const std::optional<uint32_t> back = CheckedAdd<uint32_t>(box.z, box.depth);
+  return right && bottom && back && *right <= params.width &&
+         *bottom <= std::max<uint32_t>(params.height, 1) &&
+         *back <= std::max<uint32_t>(std::max(params.depth, params.array_size), 1);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions options,
+                                                           size_t max_submit_bytes) {
+  for (uint32_t id : options.capsets) {
+    if (id != kCapsetGfxstreamVulkan && id != kCapsetGfxstreamGles) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "capset " + std::to_string(id) +
+                           " is not provided by the gfxstream backend (3 = gfxstream-vulkan, "
+                           "8 = gfxstream-gles)");
+    }
+  }
+  Result<std::unique_ptr<GfxstreamLibrary>> library = GfxstreamLibrary::Load(options.library_path);
+  if (!library) return tl::unexpected(library.error());
+  Result<std::unique_ptr<FenceHandoff>> handoff = FenceHandoff::Create();
+  if (!handoff) return tl::unexpected(handoff.error());
+
+  bool expected = false;
+  if (!instance_alive.compare_exchange_strong(expected, true)) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "gfxstream is already initialised in this process (its state is global: one "
+                     "renderer per process)");
+  }
+  std::unique_ptr<GfxstreamBackend> backend(
+      new GfxstreamBackend(std::move(*library), std::move(*handoff), max_submit_bytes));
+  if (Result<void> initialized = backend->Initialize(options); !initialized) {
+    return tl::unexpected(initialized.error());  // The destructor releases instance_alive.
+  }
+  backend->LoadCapsets(options.capsets);
+  return std::unique_ptr<Renderer>(std::move(backend));
+}
+
+Result<void> GfxstreamBackend::Initialize(const GfxstreamOptions& options) {
+  const auto wants = [&](uint32_t capset) {
+    return std::find(options.capsets.begin(), options.capsets.end(), capset) !=
+           options.capsets.end();
+  };
+  // As rutabaga does: GLES and Vulkan follow the enabled capsets (VK without GLES is gfxstream's
+  // GuestVulkanOnly). The option parser already requires --use-gles for gfxstream-gles.
+  uint32_t flags = 0;
+  if (options.use_egl) flags |= STREAM_RENDERER_FLAGS_USE_EGL_BIT;
+  if (options.use_surfaceless) flags |= STREAM_RENDERER_FLAGS_USE_SURFACELESS_BIT;
+  if (options.use_gles && wants(kCapsetGfxstreamGles)) flags |= STREAM_RENDERER_FLAGS_USE_GLES_BIT;
+  if (wants(kCapsetGfxstreamVulkan)) flags |= STREAM_RENDERER_FLAGS_USE_VK_BIT;
+  if (options.use_glx) LogDebug("gfxstream ignores GLX; --use-glx has no effect in this mode");
+
+  stream_renderer_param params[] = {
+      {STREAM_RENDERER_PARAM_USER_DATA, reinterpret_cast<uintptr_t>(handoff_.get())},
+      {STREAM_RENDERER_PARAM_RENDERER_FLAGS, flags},
+      {STREAM_RENDERER_PARAM_FENCE_CALLBACK,
+       reinterpret_cast<uintptr_t>(&GfxstreamBackend::OnFence)},
+      {STREAM_RENDERER_PARAM_WIN0_WIDTH, options.window_width},
+      {STREAM_RENDERER_PARAM_WIN0_HEIGHT, options.window_height},
+      {STREAM_RENDERER_PARAM_DEBUG_CALLBACK,
+       reinterpret_cast<uintptr_t>(&GfxstreamBackend::OnDebugMessage)},
+  };
+  const int result = api_.init(params, std::size(params));
+  if (result != 0) {
+    return MakeError(ErrorKind::kUnsupported, "gfxstream initialisation failed with flags " +
+                                                  FlagNames(flags) + " (stream_renderer_init in '" +
+                                                  library_->path() + "' returned " +
+                                                  std::to_string(result) + ")");
+  }
+  initialized_ = true;
+  LogInfo("gfxstream from '%s' initialised with flags %s", library_->path().c_str(),
+          FlagNames(flags).c_str());
+  return {};
+}
+
+void GfxstreamBackend::LoadCapsets(const std::vector<uint32_t>& requested) {
+  for (uint32_t id : requested) {
+    const bool duplicate = std::any_of(capsets_.begin(), capsets_.end(),
+                                       [id](const CapsetInfo& info) { return info.id == id; });
+    if (duplicate) continue;
+    // gfxstream leaves both outputs untouched for a capset it does not know, and never writes
+    // the version: both start at 0, and 0 is the version the guest then asks for (as rutabaga).
+    CapsetInfo info{.id = id};
+    api_.get_cap_set(id, &info.max_version, &info.max_size);
+    if (info.max_size == 0) {
+      LogWarning("gfxstream offers no capset %u (size 0): not offered", id);
+      continue;
+    }
+    capsets_.push_back(info);
+  }
+}
+
+GfxstreamBackend::~GfxstreamBackend() {
+  // After teardown gfxstream's threads are gone and no callback can touch handoff_.
+  if (initialized_) api_.teardown();
+  instance_alive.store(false);
+}
+
+void GfxstreamBackend::OnFence(void* user_data, stream_renderer_fence* fence) {
+  if (user_data == nullptr || fence == nullptr) return;
+  const bool per_context = (fence->flags & STREAM_RENDERER_FLAG_FENCE_RING_IDX) != 0;
+  static_cast<FenceHandoff*>(user_data)->Push(FenceSignal{
+      .context_id = per_context ? fence->ctx_id : 0,
+      .ring_index = per_context ? fence->ring_idx : 0u,
+      .fence_id = fence->fence_id,
+      .per_context = per_context,
+  });
+}
+
+void GfxstreamBackend::OnDebugMessage(void*, stream_renderer_debug* debug) {
+  // Any thread. Errors are mostly guest-provoked: rate-limited warnings; the rest is debug.
+  static thread_local RateLimitedLog limiter;
+  if (debug == nullptr || debug->message == nullptr) return;
+  const bool is_error = debug->debug_type == STREAM_RENDERER_DEBUG_ERROR ||
+                        debug->debug_type == STREAM_RENDERER_DEBUG_WARN;
+  limiter.Log(is_error ? LogLevel::kWarning : LogLevel::kDebug, "gfxstream: %s", debug->message);
+}
+
+void GfxstreamBackend::Poll() {
+  for (const FenceSignal& fence : handoff_->Take()) {
+    if (fence_handler_) fence_handler_(fence);
+  }
+}
+
+Result<CapsetInfo> GfxstreamBackend::CapsetInfoAt(uint32_t index) const {
+  if (index >= capsets_.size()) {
+    return MakeError(ErrorKind::kOutOfRange, "capset index " + std::to_string(index) +
+                                                 " out of range (" +
+                                                 std::to_string(capsets_.size()) + " capsets)");
+  }
+  return capsets_[index];
+}
+
+Result<std::vector<uint8_t>> GfxstreamBackend::Capset(uint32_t capset_id, uint32_t version) const {
+  auto info = std::find_if(capsets_.begin(), capsets_.end(),
+                           [capset_id](const CapsetInfo& info) { return info.id == capset_id; });
+  if (info == capsets_.end()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "capset " + std::to_string(capset_id) + " not enabled");
+  }
+  if (version > info->max_version) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "capset " + std::to_string(capset_id) + " version " + std::to_string(version) +
+                         " above the maximum " + std::to_string(info->max_version));
+  }
+  if (info->max_size == 0) {  // Filtered when loading; checked again where it would be fatal.
+    return MakeError(ErrorKind::kInvalidArgument, "capset of size 0");
+  }
+  // Bounds: gfxstream writes the capset's struct, whose size is the max_size it reported.
+  std::vector<uint8_t> bytes(info->max_size, 0);
+  api_.fill_caps(capset_id, version, bytes.data());
+  return bytes;
+}
+
+Result<void> GfxstreamBackend::CheckContext(uint32_t context_id) const {
+  if (!contexts_.contains(context_id)) return UnknownContext(context_id);
+  return {};
+}
+
+Result<GfxstreamBackend::ResourceState*> GfxstreamBackend::FindResource(uint32_t resource_id) {
+  auto found = resources_.find(resource_id);
+  if (found == resources_.end()) {
+    return MakeError(ErrorKind::kNotFound, "unknown resource " + std::to_string(resource_id));
+  }
+  return &found->second;
+}
+
+Result<void> GfxstreamBackend::CreateContext(const ContextParams& params) {
+  const uint32_t context_id = params.context_id;
+  // gfxstream takes context and resource ids as int in places: keep them positive.
+  if (context_id == 0 || context_id > static_cast<uint32_t>(INT_MAX)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "context id " + std::to_string(context_id) + " out of range");
+  }
+  if (contexts_.contains(context_id)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "context " + std::to_string(context_id) + " exists");
+  }
+  if (params.capset_id != 0 &&
+      std::none_of(capsets_.begin(), capsets_.end(),
+                   [&](const CapsetInfo& info) { return info.id == params.capset_id; })) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "context capset " + std::to_string(params.capset_id) + " not enabled");
+  }
+  // Bounds: at most 64 bytes, stopping at the first NUL; gfxstream copies nlen bytes.
+  const std::string_view bounded =
+      params.debug_name.substr(0, std::min(params.debug_name.size(), kMaxDebugNameBytes));
+  const std::string name(bounded.substr(0, bounded.find('\0')));
+  // context_init as VIRTIO_GPU_CMD_CTX_CREATE carries it: the capset id in the low 8 bits.
+  const int result = api_.context_create(context_id, static_cast<uint32_t>(name.size()),
+                                         name.c_str(), params.capset_id);
+  if (result != 0) {
+    return LibraryFailure("creating context " + std::to_string(context_id), result);
+  }
+  contexts_.insert(context_id);
+  return {};
+}
+
+Result<void> GfxstreamBackend::DestroyContext(uint32_t context_id) {
+  if (Result<void> known = CheckContext(context_id); !known) return known;
+  api_.context_destroy(context_id);
+  contexts_.erase(context_id);
+  return {};
+}
+
+Result<void> GfxstreamBackend::AttachResource(uint32_t context_id, uint32_t resource_id) {
+  if (Result<void> known = CheckContext(context_id); !known) return known;
+  if (Result<ResourceState*> found = FindResource(resource_id); !found) {
+    return tl::unexpected(found.error());
+  }
+  api_.ctx_attach_resource(static_cast<int>(context_id), static_cast<int>(resource_id));
+  return {};
+}
+
+Result<void> GfxstreamBackend::DetachResource(uint32_t context_id, uint32_t resource_id) {
+  if (Result<void> known = CheckContext(context_id); !known) return known;
+  if (Result<ResourceState*> found = FindResource(resource_id); !found) {
+    return tl::unexpected(found.error());
+  }
+  api_.ctx_detach_resource(static_cast<int>(context_id), static_cast<int>(resource_id));
+  return {};
+}
+
+Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
+  const uint32_t id = params.resource_id;
+  if (id == 0 || id > static_cast<uint32_t>(INT_MAX)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource id " + std::to_string(id) + " out of range");
+  }
+  if (resources_.contains(id)) {
+    return MakeError(ErrorKind::kInvalidArgument, "resource " + std::to_string(id) + " exists");
+  }
+  if (!ResourceBytes(params)) {
+    return MakeError(ErrorKind::kInvalidArgument, "resource size overflows");
+  }
+  stream_renderer_resource_create_args args{
+      .handle = id,
+      .target = params.target,
+      .format = params.format,
+      .bind = params.bind,
+      .width = params.width,
+      .height = params.height,
+      .depth = params.depth,
+      .array_size = params.array_size,
+      .last_level = params.last_level,
+      .nr_samples = params.nr_samples,
+      .flags = params.flags,
+  };
+  // No iovecs here: the backing comes with RESOURCE_ATTACH_BACKING.
+  const int result = api_.resource_create(&args, nullptr, 0);
+  if (result != 0) return LibraryFailure("creating resource " + std::to_string(id), result);
+  resources_.emplace(id, ResourceState{.params = params, .backing = {}});
+  return {};
+}
+
+Result<void> GfxstreamBackend::UnrefResource(uint32_t resource_id) {
+  Result<ResourceState*> state = FindResource(resource_id);
+  if (!state) return tl::unexpected(state.error());
+  if (!(*state)->backing.empty()) {
+    if (Result<void> detached = DetachBacking(resource_id); !detached) return detached;
+  }
+  api_.resource_unref(resource_id);
+  resources_.erase(resource_id);
+  return {};
+}
+
+Result<void> GfxstreamBackend::AttachBacking(uint32_t resource_id, std::vector<iovec> backing) {
+  Result<ResourceState*> state = FindResource(resource_id);
+  if (!state) return tl::unexpected(state.error());
+  if (!(*state)->backing.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource " + std::to_string(resource_id) + " already has a backing");
+  }
+  if (backing.empty() || backing.size() > static_cast<size_t>(INT_MAX)) {
+    return MakeError(ErrorKind::kInvalidArgument, "backing entry count out of range");
+  }
+  uint64_t total = 0;
+  for (const iovec& entry : backing) total += entry.iov_len;  // Each below 2^32 (mem_entry).
+  std::optional<uint64_t> limit = CheckedMul<uint64_t>(*ResourceBytes((*state)->params), 2);
+  if (limit) limit = CheckedAdd<uint64_t>(*limit, kBackingSlackBytes);
+  if (limit && total > *limit) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "backing of " + std::to_string(total) + " bytes for resource " +
+                         std::to_string(resource_id) + " exceeds the " + std::to_string(*limit) +
+                         " its size allows (gfxstream would allocate a copy of it)");
+  }
+  const int result = api_.resource_attach_iov(static_cast<int>(resource_id), backing.data(),
+                                              static_cast<int>(backing.size()));
+  if (result != 0) {
+    return LibraryFailure("attaching backing to resource " + std::to_string(resource_id), result);
+  }
+  (*state)->backing = std::move(backing);
+  return {};
+}
+
+Result<void> GfxstreamBackend::DetachBacking(uint32_t resource_id) {
+  Result<ResourceState*> state = FindResource(resource_id);
+  if (!state) return tl::unexpected(state.error());
+  if ((*state)->backing.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource " + std::to_string(resource_id) + " has no backing");
+  }
+  // gfxstream copied the entries at attach and hands nothing back here; the outputs are given
+  // anyway, for builds that write them.
+  iovec* detached = nullptr;
+  int detached_count = 0;
+  api_.resource_detach_iov(static_cast<int>(resource_id), &detached, &detached_count);
+  (*state)->backing = {};
+  return {};
+}
+
+Result<void> GfxstreamBackend::Transfer(const TransferParams& params, bool to_host) {
+  Result<ResourceState*> state = FindResource(params.resource_id);
+  if (!state) return tl::unexpected(state.error());
+  if (params.context_id != 0) {
+    if (Result<void> known = CheckContext(params.context_id); !known) return known;
+  }
+  // gfxstream transfers through its copy of the backing: without one there is nothing to copy.
+  if ((*state)->backing.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource " + std::to_string(params.resource_id) + " has no backing");
+  }
+  if (!BoxInside(params.box, (*state)->params)) {
+    return MakeError(ErrorKind::kOutOfRange,
+                     "transfer box outside resource " + std::to_string(params.resource_id));
+  }
+  stream_renderer_box box{.x = params.box.x,
+                          .y = params.box.y,
+                          .z = params.box.z,
+                          .w = params.box.width,
+                          .h = params.box.height,
+                          .d = params.box.depth};
+  // No iovecs: gfxstream uses the attached backing, addressed as the whole resource; it ignores
+  // ctx_id, level, stride and layer_stride, and checks the box's byte range against the backing.
+  const int result =
+      to_host ? api_.transfer_write_iov(params.resource_id, params.context_id,
+                                        static_cast<int>(params.level), params.stride,
+                                        params.layer_stride, &box, params.offset, nullptr, 0)
+              : api_.transfer_read_iov(params.resource_id, params.context_id, params.level,
+                                       params.stride, params.layer_stride, &box, params.offset,
+                                       nullptr, 0);
+  if (result != 0) {
+    return LibraryFailure(std::string(to_host ? "transfer to" : "transfer from") + " resource " +
+                              std::to_string(params.resource_id),
+                          result);
+  }
+  return {};
+}
+
+Result<void> GfxstreamBackend::TransferToHost(const TransferParams& params) {
+  return Transfer(params, /*to_host=*/true);
+}
+
+Result<void> GfxstreamBackend::TransferFromHost(const TransferParams& params) {
+  return Transfer(params, /*to_host=*/false);
+}
+
+Result<void> GfxstreamBackend::Submit(uint32_t context_id, std::span<const uint8_t> commands) {
+  if (Result<void> known = CheckContext(context_id); !known) return known;
+  if (commands.size() > max_submit_bytes_ || commands.size() > UINT32_MAX) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "command stream of " + std::to_string(commands.size()) +
+                         " bytes exceeds the limit of " + std::to_string(max_submit_bytes_));
+  }
+  // Empty is accepted and does nothing (crosvm does the same, for benchmarking guests).
+  if (commands.empty()) return {};
+  // A private copy: gfxstream's pointer is not const, and guest memory must not change under it.
+  submit_buffer_.assign(commands.begin(), commands.end());
+  stream_renderer_command command{.ctx_id = context_id,
+                                  .cmd_size = static_cast<uint32_t>(submit_buffer_.size()),
+                                  .cmd = submit_buffer_.data(),
+                                  .num_in_fences = 0,
+                                  .fences = nullptr};
+  const int result = api_.submit_cmd(&command);
+  if (result != 0) {
+    return LibraryFailure("submitting to context " + std::to_string(context_id), result);
+  }
+  return {};
+}
+
+Result<void> GfxstreamBackend::CreateFence(const FenceSignal& fence) {
+  stream_renderer_fence created{
+      .flags = STREAM_RENDERER_FLAG_FENCE, .fence_id = fence.fence_id, .ctx_id = 0, .ring_idx = 0};
+  if (fence.per_context) {
+    if (Result<void> known = CheckContext(fence.context_id); !known) return known;
+    if (fence.ring_index >= kMaxRings) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "fence ring " + std::to_string(fence.ring_index) + " out of range");
+    }
+    created.flags |= STREAM_RENDERER_FLAG_FENCE_RING_IDX;
+    created.ctx_id = fence.context_id;
+    created.ring_idx = static_cast<uint8_t>(fence.ring_index);
+  }
+  // The callback may run before this returns; it only queues (FenceHandoff), so that is safe.
+  const int result = api_.create_fence(&created);
+  if (result != 0) return LibraryFailure("creating fence", result);
+  return {};
+}
+
+}  // namespace vgpu::renderer::gfxstream

@@ -1,0 +1,128 @@
+// GfxstreamBackend: the device model's Renderer interface over gfxstream's stream_renderer API,
+// loaded at run time (GfxstreamLibrary).
+//
+//   GfxstreamOptions options{.library_path = GfxstreamLibraryPath(),
+//                            .capsets = {kCapsetGfxstreamVulkan, kCapsetGfxstreamGles}};
+//   Result<std::unique_ptr<Renderer>> renderer =
+//       GfxstreamBackend::Create(std::move(options), gpu::kMaxSubmitBytes);
+//   loop.Watch((*renderer)->PollFd(), EPOLLIN, [&](uint32_t) { (*renderer)->Poll(); });
+//
+// Threading: every call, Create included, comes from the device thread. gfxstream's fence
+// callback may run on its own threads or synchronously inside CreateFence; it only hands the
+// fence over (FenceHandoff), and Poll() delivers to the fence handler on the device thread, in
+// the order gfxstream reported them. gfxstream reports every fence (it does not merge them).
+//
+// gfxstream trusts its caller with ids and sizes; this class does not: contexts, resources,
+// backings, transfer boxes and capset ids are checked before they reach the library.
+//
+// Display (ReadRect) reads back through stream_renderer_transfer_read_iov into a host buffer, and
+// only the damaged rectangle's rows are copied: gfxstream addresses the buffer as the whole
+// resource (rows width * 4 apart) and copies just the box's byte range into it (§2.4).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "renderer/gfxstream/fence_handoff.h"
+#include "renderer/gfxstream/gfxstream_library.h"
+#include "renderer/renderer.h"
+
+namespace vgpu::renderer::gfxstream {
+
+struct GfxstreamOptions {
+  std::string library_path = kGfxstreamDefaultSoname;
+  // Renderer flags (--use-egl, --use-gles, --use-surfaceless). GLX is accepted and ignored, as
+  // gfxstream itself ignores it.
+  bool use_egl = true;
+  bool use_glx = false;
+  bool use_gles = true;
+  bool use_surfaceless = true;
+  // --capset: kCapsetGfxstreamVulkan and/or kCapsetGfxstreamGles, in GET_CAPSET_INFO order. One
+  // the library reports with size 0 is dropped with a warning.
+  std::vector<uint32_t> capsets = {kCapsetGfxstreamVulkan, kCapsetGfxstreamGles};
+  // STREAM_RENDERER_PARAM_WIN0_WIDTH / _HEIGHT: the display's size.
+  uint32_t window_width = 1280;
+  uint32_t window_height = 800;
+};
+
+class GfxstreamBackend final : public Renderer {
+ public:
+  // Loads the library and initialises gfxstream (once per process: its state is global). The
+  // error is one line fit for the daemon to print before exiting 1.
+  static Result<std::unique_ptr<Renderer>> Create(GfxstreamOptions options,
+                                                  size_t max_submit_bytes);
+  ~GfxstreamBackend() override;  // stream_renderer_teardown, after which no callback runs.
+
+  const char* name() const override { return "gfxstream"; }
+  uint32_t CapsetCount() const override { return static_cast<uint32_t>(capsets_.size()); }
+  Result<CapsetInfo> CapsetInfoAt(uint32_t index) const override;
+  Result<std::vector<uint8_t>> Capset(uint32_t capset_id, uint32_t version) const override;
+
+  Result<void> CreateContext(const ContextParams& params) override;
+  Result<void> DestroyContext(uint32_t context_id) override;
+  Result<void> AttachResource(uint32_t context_id, uint32_t resource_id) override;
+  Result<void> DetachResource(uint32_t context_id, uint32_t resource_id) override;
+
+  Result<void> CreateResource(const ResourceParams& params) override;
+  Result<void> UnrefResource(uint32_t resource_id) override;
+  Result<void> AttachBacking(uint32_t resource_id, std::vector<iovec> backing) override;
+  Result<void> DetachBacking(uint32_t resource_id) override;
+  Result<void> TransferToHost(const TransferParams& params) override;
+  Result<void> TransferFromHost(const TransferParams& params) override;
+  Result<void> Submit(uint32_t context_id, std::span<const uint8_t> commands) override;
+
+  Result<void> CreateFence(const FenceSignal& fence) override;
+  void SetFenceHandler(std::function<void(const FenceSignal&)> handler) override {
+    fence_handler_ = std::move(handler);
+  }
+  int PollFd() const override { return handoff_->fd(); }
+  void Poll() override;
+
+  Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
+                        uint32_t height, std::span<uint8_t> destination, uint32_t stride) override;
+  Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) override;
+
+ private:
+  struct ResourceState {
+    ResourceParams params;
+    std::vector<iovec> backing;  // Non-empty while attached.
+  };
+
+  GfxstreamBackend(std::unique_ptr<GfxstreamLibrary> library, std::unique_ptr<FenceHandoff> handoff,
+                   size_t max_submit_bytes)
+      : library_(std::move(library)),
+        api_(library_->api()),
+        handoff_(std::move(handoff)),
+        max_submit_bytes_(max_submit_bytes) {}
+  Result<void> Initialize(const GfxstreamOptions& options);
+  void LoadCapsets(const std::vector<uint32_t>& requested);
+  Result<void> CheckContext(uint32_t context_id) const;
+  Result<ResourceState*> FindResource(uint32_t resource_id);
+  Result<void> Transfer(const TransferParams& params, bool to_host);
+  // Reads the box (z 0, depth 1) of a resource with a backing into read_buffer_, laid out as
+  // gfxstream addresses it; returns the byte offset of the box's first pixel there.
+  Result<size_t> ReadBack(uint32_t resource_id, const ResourceState& state, uint32_t x, uint32_t y,
+                          uint32_t width, uint32_t height);
+
+  static void OnFence(void* user_data, stream_renderer_fence* fence);
+  static void OnDebugMessage(void* user_data, stream_renderer_debug* debug);
+
+  std::unique_ptr<GfxstreamLibrary> library_;
+  const StreamRendererApi& api_;
+  std::unique_ptr<FenceHandoff> handoff_;  // gfxstream's user data; outlives teardown.
+  const size_t max_submit_bytes_;
+  bool initialized_ = false;
+  std::vector<CapsetInfo> capsets_;
+  std::unordered_set<uint32_t> contexts_;
+  std::unordered_map<uint32_t, ResourceState> resources_;
+  std::function<void(const FenceSignal&)> fence_handler_;
+  std::vector<uint8_t> submit_buffer_;  // Private copy of the last command stream.
+  std::vector<uint8_t> read_buffer_;    // The last read-back, in gfxstream's layout.
+};
+
+}  // namespace vgpu::renderer::gfxstream

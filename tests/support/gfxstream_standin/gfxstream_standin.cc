@@ -1,0 +1,602 @@
+// A stand-in for Google's libgfxstream_backend.so.0, built only for the tests. It implements the
+// stream_renderer contract as renderer-apis-and-crosvm.md §2 documents it, with no GPU:
+//
+// - Resources keep a host buffer (the "colour buffer", rows width * bytes-per-pixel apart) and,
+//   while a backing is attached, a linear copy of it sized like the backing. Transfers copy
+//   exactly as VirtioGpuResource::TransferWithIov does: the iovecs are addressed as the whole
+//   resource, only the box's byte range moves, ctx_id/level/stride/layer_stride/offset are
+//   ignored, and the range must fit the attached backing.
+// - get_cap_set answers capsets 3 (gfxstream-vulkan) and 8 (gfxstream-gles) with their real
+//   struct sizes and never writes max_ver; unknown capsets leave both outputs untouched.
+// - SUBMIT_3D interprets a command set made up for the tests (little-endian 32-bit words):
+//     FILL (0x4c4c4946), resource, x, y, width, height, colour   fills a rectangle of a 32-bit
+//                                                                  resource attached to the context
+//     NOP  (0x00504f4e)                                            does nothing
+//   Anything else fails with -EINVAL. Every submit leaves work pending on the context's ring 0
+//   and on the global timeline.
+// - Fences: a fence on a timeline with nothing pending signals synchronously, inside
+//   stream_renderer_create_fence (as VirtioGpuTimelines::enqueueFence does); otherwise it is
+//   queued and signalled, in order, from the stand-in's own worker thread.
+//
+// Knobs (read at stream_renderer_init): GFXSTREAM_STANDIN_CAPSETS ("3,8": the capsets answered),
+// GFXSTREAM_STANDIN_LOG (a file that gets one line per call), GFXSTREAM_STANDIN_FENCE_GATE (a FIFO:
+// the worker reads one byte from it before signalling each queued fence),
+// GFXSTREAM_STANDIN_FAIL_INIT (init returns -EINVAL). Built with STANDIN_OMIT_CREATE_FENCE it lacks
+// stream_renderer_create_fence (the missing-symbol test). The gfxstream_standin_* functions let
+// in-process tests look inside.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "renderer/gfxstream/stream_renderer_api.h"
+
+#define STANDIN_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+constexpr uint32_t kOpFill = 0x4c4c4946;  // "FILL"
+constexpr uint32_t kOpNop = 0x00504f4e;   // "NOP"
+constexpr uint32_t kCapsetVulkan = 3;
+constexpr uint32_t kCapsetGles = 8;
+// gfxstream's struct vulkanCapset (26 uint32) and struct glesCapset (4 uint32).
+constexpr uint32_t kVulkanCapsetSize = 26 * 4;
+constexpr uint32_t kGlesCapsetSize = 4 * 4;
+constexpr uint64_t kMaxResourceBytes = 256ull << 20;
+
+struct Resource {
+  stream_renderer_resource_create_args args{};
+  uint32_t bytes_per_pixel = 4;
+  std::vector<uint8_t> host;
+  std::vector<iovec> iovs;
+  std::vector<uint8_t> linear;
+};
+
+// (context, ring); context 0 with ring kGlobalRing is the global timeline.
+using TimelineKey = std::pair<uint32_t, uint32_t>;
+constexpr uint32_t kGlobalRing = 0xffffffff;
+
+struct Timeline {
+  bool work_pending = false;
+  size_t queued = 0;
+};
+
+struct ReadRecord {
+  stream_renderer_box box{};
+  uint64_t bytes_copied = 0;
+  uint64_t iov_bytes = 0;
+  int iov_count = 0;
+};
+
+struct State {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool initialized = false;
+  void* user_data = nullptr;
+  stream_renderer_fence_callback fence_callback = nullptr;
+  std::map<uint64_t, uint64_t> params;
+  std::set<uint32_t> capsets;
+  std::map<uint32_t, Resource> resources;
+  std::map<uint32_t, std::set<uint32_t>> contexts;  // Context -> attached resources.
+  std::map<TimelineKey, Timeline> timelines;
+  std::deque<std::pair<TimelineKey, stream_renderer_fence>> fence_queue;
+  bool hold_fences = false;
+  bool stopping = false;
+  int stop_fd = -1;
+  int gate_fd = -1;
+  FILE* log = nullptr;
+  std::thread worker;
+  std::vector<std::string> calls;
+  ReadRecord last_read;
+  size_t synchronous_fences = 0;
+  size_t worker_fences = 0;
+};
+
+State& state() {
+  static State* instance = new State();  // Never destroyed: tests may call in after exit starts.
+  return *instance;
+}
+
+// Call with the mutex held.
+void Record(State& s, const std::string& line) {
+  s.calls.push_back(line);
+  if (s.log != nullptr) {
+    std::fprintf(s.log, "%s\n", line.c_str());
+    std::fflush(s.log);
+  }
+}
+
+std::string BoxText(const stream_renderer_box* box) {
+  std::ostringstream text;
+  text << "box=" << box->x << "," << box->y << "," << box->z << "," << box->w << "," << box->h
+       << "," << box->d;
+  return text.str();
+}
+
+void WaitForGate(State& s) {
+  pollfd fds[2] = {{s.gate_fd, POLLIN, 0}, {s.stop_fd, POLLIN, 0}};
+  while (poll(fds, 2, -1) < 0 && errno == EINTR) {
+  }
+  if ((fds[0].revents & POLLIN) != 0) {
+    char byte;
+    (void)read(s.gate_fd, &byte, 1);
+  }
+}
+
+void WorkerLoop() {
+  State& s = state();
+  std::unique_lock lock(s.mutex);
+  while (true) {
+    s.changed.wait(lock, [&] { return s.stopping || (!s.hold_fences && !s.fence_queue.empty()); });
+    if (s.stopping) return;
+    if (s.gate_fd >= 0) {
+      lock.unlock();
+      WaitForGate(s);
+      lock.lock();
+      if (s.stopping) return;
+    }
+    auto [key, fence] = s.fence_queue.front();
+    s.fence_queue.pop_front();
+    --s.timelines[key].queued;
+    ++s.worker_fences;
+    Record(s, "fence_signalled " + std::to_string(fence.fence_id) + " worker");
+    stream_renderer_fence_callback callback = s.fence_callback;
+    void* user_data = s.user_data;
+    lock.unlock();
+    callback(user_data, &fence);
+    lock.lock();
+  }
+}
+
+std::set<uint32_t> CapsetsFromEnvironment() {
+  const char* text = std::getenv("GFXSTREAM_STANDIN_CAPSETS");
+  if (text == nullptr) return {kCapsetVulkan, kCapsetGles};
+  std::set<uint32_t> capsets;
+  std::istringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (!item.empty())
+      capsets.insert(static_cast<uint32_t>(std::strtoul(item.c_str(), nullptr, 10)));
+  }
+  return capsets;
+}
+
+uint32_t BytesPerPixel(uint32_t format) {
+  switch (format) {
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 67:
+    case 68:
+    case 121:
+    case 134:  // 32-bit formats.
+      return 4;
+    case 64:  // VIRGL_FORMAT_R8_UNORM (buffers).
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+// VirtioGpuResource::TransferWithIov: copies the box's byte range between `iovs` and the linear
+// copy. Returns 0 or -EINVAL; adds the bytes moved to *copied.
+int TransferWithIov(Resource& resource, const stream_renderer_box* box,
+                    const std::vector<iovec>& iovs, bool to_iov, uint64_t* copied) {
+  const stream_renderer_resource_create_args& args = resource.args;
+  if (box->x > args.width || box->y > args.height) return -EINVAL;
+  if (box->w == 0 || box->h == 0) return -EINVAL;
+  if (uint64_t{box->x} + box->w > args.width) return -EINVAL;
+  const uint64_t stride = uint64_t{args.width} * resource.bytes_per_pixel;
+  const uint64_t start = box->y * stride + uint64_t{box->x} * resource.bytes_per_pixel;
+  const uint64_t length = (box->h - 1ull) * stride + uint64_t{box->w} * resource.bytes_per_pixel;
+  const uint64_t end = start + length;
+  if (end > resource.linear.size()) return -EINVAL;
+  uint64_t written = 0;
+  uint64_t iov_offset = 0;
+  size_t index = 0;
+  uint8_t* linear = resource.linear.data();
+  while (written < length) {
+    if (index >= iovs.size()) return -EINVAL;
+    auto* base = static_cast<uint8_t*>(iovs[index].iov_base);
+    const uint64_t iov_end = iov_offset + iovs[index].iov_len;
+    const uint64_t lower = std::max(iov_offset, start);
+    const uint64_t upper = std::min(iov_end, end);
+    if (lower < upper) {
+      if (to_iov) {
+        std::memcpy(base + (lower - iov_offset), linear + lower, upper - lower);
+      } else {
+        std::memcpy(linear + lower, base + (lower - iov_offset), upper - lower);
+      }
+      written += upper - lower;
+    }
+    ++index;
+    iov_offset = iov_end;
+  }
+  *copied += written;
+  return 0;
+}
+
+// Whole-resource copies between the colour buffer and the linear copy ("we always transfer the
+// whole thing", as gfxstream does for colour buffers).
+void HostToLinear(Resource& resource) {
+  std::memcpy(resource.linear.data(), resource.host.data(),
+              std::min(resource.linear.size(), resource.host.size()));
+}
+void LinearToHost(Resource& resource) {
+  std::memcpy(resource.host.data(), resource.linear.data(),
+              std::min(resource.linear.size(), resource.host.size()));
+}
+
+uint32_t Word(const uint8_t* bytes, size_t index) {
+  uint32_t word;
+  std::memcpy(&word, bytes + index * 4, 4);
+  return word;
+}
+
+// Call with the mutex held.
+int RunCommands(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) {
+  if (size % 4 != 0) return -EINVAL;
+  const size_t words = size / 4;
+  size_t at = 0;
+  while (at < words) {
+    const uint32_t op = Word(bytes, at);
+    if (op == kOpNop) {
+      at += 1;
+      continue;
+    }
+    if (op != kOpFill || words - at < 7) return -EINVAL;
+    const uint32_t id = Word(bytes, at + 1), x = Word(bytes, at + 2), y = Word(bytes, at + 3);
+    const uint32_t width = Word(bytes, at + 4), height = Word(bytes, at + 5);
+    const uint32_t colour = Word(bytes, at + 6);
+    at += 7;
+    auto resource = s.resources.find(id);
+    if (resource == s.resources.end() || !s.contexts[context].contains(id)) return -EINVAL;
+    Resource& target = resource->second;
+    if (target.bytes_per_pixel != 4 || uint64_t{x} + width > target.args.width ||
+        uint64_t{y} + height > target.args.height) {
+      return -EINVAL;
+    }
+    for (uint32_t row = y; row < y + height; ++row) {
+      for (uint32_t column = x; column < x + width; ++column) {
+        std::memcpy(target.host.data() + (uint64_t{row} * target.args.width + column) * 4, &colour,
+                    4);
+      }
+    }
+    Record(s, "fill resource=" + std::to_string(id) + " rect=" + std::to_string(x) + "," +
+                  std::to_string(y) + "," + std::to_string(width) + "," + std::to_string(height));
+  }
+  return 0;
+}
+
+}  // namespace
+
+STANDIN_EXPORT int stream_renderer_init(stream_renderer_param* params, uint64_t num_params) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  if (s.initialized) return -EBUSY;
+  s.params.clear();
+  for (uint64_t i = 0; i < num_params; ++i) s.params[params[i].key] = params[i].value;
+  if (std::getenv("GFXSTREAM_STANDIN_FAIL_INIT") != nullptr) return -EINVAL;
+  if (!s.params.contains(STREAM_RENDERER_PARAM_USER_DATA) ||
+      !s.params.contains(STREAM_RENDERER_PARAM_RENDERER_FLAGS) ||
+      !s.params.contains(STREAM_RENDERER_PARAM_FENCE_CALLBACK)) {
+    return -EINVAL;
+  }
+  s.user_data = reinterpret_cast<void*>(s.params[STREAM_RENDERER_PARAM_USER_DATA]);
+  s.fence_callback = reinterpret_cast<stream_renderer_fence_callback>(
+      s.params[STREAM_RENDERER_PARAM_FENCE_CALLBACK]);
+  s.capsets = CapsetsFromEnvironment();
+  if (const char* path = std::getenv("GFXSTREAM_STANDIN_LOG"); path != nullptr) {
+    s.log = std::fopen(path, "a");
+  }
+  if (const char* path = std::getenv("GFXSTREAM_STANDIN_FENCE_GATE"); path != nullptr) {
+    // O_RDWR: a FIFO opened so never blocks here, whether or not the writer is there yet.
+    s.gate_fd = open(path, O_RDWR | O_CLOEXEC);
+  }
+  s.stop_fd = eventfd(0, EFD_CLOEXEC);
+  s.stopping = false;
+  s.hold_fences = false;
+  s.calls.clear();
+  s.last_read = {};
+  s.synchronous_fences = 0;
+  s.worker_fences = 0;
+  s.worker = std::thread(WorkerLoop);
+  s.initialized = true;
+  Record(s, "init flags=" + std::to_string(s.params[STREAM_RENDERER_PARAM_RENDERER_FLAGS]));
+  return 0;
+}
+
+STANDIN_EXPORT void stream_renderer_teardown(void) {
+  State& s = state();
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.initialized) return;
+    s.stopping = true;
+    uint64_t one = 1;
+    (void)write(s.stop_fd, &one, sizeof(one));
+  }
+  s.changed.notify_all();
+  s.worker.join();
+  std::lock_guard lock(s.mutex);
+  Record(s, "teardown");
+  s.resources.clear();
+  s.contexts.clear();
+  s.timelines.clear();
+  s.fence_queue.clear();
+  close(s.stop_fd);
+  if (s.gate_fd >= 0) close(s.gate_fd);
+  if (s.log != nullptr) std::fclose(s.log);
+  s.stop_fd = -1;
+  s.gate_fd = -1;
+  s.log = nullptr;
+  s.initialized = false;
+}
+
+STANDIN_EXPORT int stream_renderer_resource_create(stream_renderer_resource_create_args* args,
+                                                   iovec*, uint32_t) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  const uint32_t bytes_per_pixel = BytesPerPixel(args->format);
+  const uint64_t bytes = uint64_t{args->width} * std::max<uint32_t>(args->height, 1) *
+                         std::max<uint32_t>(args->depth, 1) * bytes_per_pixel;
+  if (s.resources.contains(args->handle) || bytes_per_pixel == 0 || bytes == 0 ||
+      bytes > kMaxResourceBytes) {
+    return -EINVAL;
+  }
+  Resource resource;
+  resource.args = *args;
+  resource.bytes_per_pixel = bytes_per_pixel;
+  resource.host.assign(bytes, 0);
+  s.resources.emplace(args->handle, std::move(resource));
+  Record(s, "resource_create " + std::to_string(args->handle) + " " + std::to_string(args->width) +
+                "x" + std::to_string(args->height) + " format=" + std::to_string(args->format));
+  return 0;
+}
+
+STANDIN_EXPORT void stream_renderer_resource_unref(uint32_t handle) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  s.resources.erase(handle);
+  for (auto& [context, attached] : s.contexts) attached.erase(handle);
+  Record(s, "resource_unref " + std::to_string(handle));
+}
+
+STANDIN_EXPORT int stream_renderer_context_create(uint32_t ctx_id, uint32_t nlen, const char* name,
+                                                  uint32_t context_init) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  if (s.contexts.contains(ctx_id)) return -EINVAL;
+  s.contexts[ctx_id];
+  Record(s, "context_create " + std::to_string(ctx_id) + " name=" + std::string(name, nlen) +
+                " init=" + std::to_string(context_init));
+  return 0;
+}
+
+STANDIN_EXPORT void stream_renderer_context_destroy(uint32_t handle) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  s.contexts.erase(handle);
+  Record(s, "context_destroy " + std::to_string(handle));
+}
+
+STANDIN_EXPORT int stream_renderer_submit_cmd(stream_renderer_command* command) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  if (!s.contexts.contains(command->ctx_id)) return -EINVAL;
+  Record(s, "submit " + std::to_string(command->ctx_id) +
+                " bytes=" + std::to_string(command->cmd_size));
+  const int result = RunCommands(s, command->ctx_id, command->cmd, command->cmd_size);
+  if (result != 0) return result;
+  s.timelines[TimelineKey{command->ctx_id, 0}].work_pending = true;
+  s.timelines[TimelineKey{0, kGlobalRing}].work_pending = true;
+  return 0;
+}
+
+STANDIN_EXPORT int stream_renderer_transfer_read_iov(uint32_t handle, uint32_t, uint32_t, uint32_t,
+                                                     uint32_t, stream_renderer_box* box, uint64_t,
+                                                     iovec* iov, int iovec_cnt) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(handle);
+  if (resource == s.resources.end()) return EINVAL;  // Positive, as gfxstream does here.
+  const bool own = iov != nullptr && iovec_cnt > 0;
+  const std::vector<iovec> iovs =
+      own ? std::vector<iovec>(iov, iov + iovec_cnt) : resource->second.iovs;
+  HostToLinear(resource->second);
+  ReadRecord record{.box = *box, .iov_count = static_cast<int>(iovs.size())};
+  for (const iovec& entry : iovs) record.iov_bytes += entry.iov_len;
+  const int result = TransferWithIov(resource->second, box, iovs, true, &record.bytes_copied);
+  if (own) s.last_read = record;
+  Record(s, std::string("transfer_read ") + std::to_string(handle) + " " + BoxText(box) +
+                (own ? " host_iov" : " backing") + " copied=" +
+                std::to_string(record.bytes_copied) + " result=" + std::to_string(result));
+  return result;
+}
+
+STANDIN_EXPORT int stream_renderer_transfer_write_iov(uint32_t handle, uint32_t, int, uint32_t,
+                                                      uint32_t, stream_renderer_box* box, uint64_t,
+                                                      iovec* iov, unsigned int iovec_cnt) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(handle);
+  if (resource == s.resources.end()) return EINVAL;
+  const std::vector<iovec> iovs = (iov != nullptr && iovec_cnt > 0)
+                                      ? std::vector<iovec>(iov, iov + iovec_cnt)
+                                      : resource->second.iovs;
+  uint64_t copied = 0;
+  const int result = TransferWithIov(resource->second, box, iovs, false, &copied);
+  if (result == 0) LinearToHost(resource->second);
+  Record(s, "transfer_write " + std::to_string(handle) + " " + BoxText(box) +
+                " copied=" + std::to_string(copied) + " result=" + std::to_string(result));
+  return result;
+}
+
+STANDIN_EXPORT void stream_renderer_get_cap_set(uint32_t set, uint32_t*, uint32_t* max_size) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  Record(s, "get_cap_set " + std::to_string(set));
+  if (!s.capsets.contains(set)) return;  // Unknown: both outputs untouched.
+  *max_size = set == kCapsetVulkan ? kVulkanCapsetSize : kGlesCapsetSize;
+}
+
+STANDIN_EXPORT void stream_renderer_fill_caps(uint32_t set, uint32_t, void* caps) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  Record(s, "fill_caps " + std::to_string(set));
+  if (!s.capsets.contains(set)) return;
+  // protocolVersion 1, ringSize 12288, bufferSize 1 MiB, then blobAlignment (4096) where each
+  // struct keeps it (field 5 of vulkanCapset, field 3 of glesCapset).
+  uint32_t words[26] = {1, 12288, 1048576};
+  if (set == kCapsetVulkan) {
+    words[5] = 4096;
+    std::memcpy(caps, words, kVulkanCapsetSize);
+  } else {
+    words[3] = 4096;
+    std::memcpy(caps, words, kGlesCapsetSize);
+  }
+}
+
+STANDIN_EXPORT int stream_renderer_resource_attach_iov(int handle, iovec* iov, int num_iovs) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(static_cast<uint32_t>(handle));
+  if (resource == s.resources.end() || num_iovs <= 0) return -EINVAL;
+  resource->second.iovs.assign(iov, iov + num_iovs);
+  uint64_t total = 0;
+  for (int i = 0; i < num_iovs; ++i) total += iov[i].iov_len;
+  resource->second.linear.assign(total, 0);
+  Record(s, "attach_iov " + std::to_string(handle) + " bytes=" + std::to_string(total));
+  return 0;
+}
+
+STANDIN_EXPORT void stream_renderer_resource_detach_iov(int handle, iovec**, int*) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(static_cast<uint32_t>(handle));
+  if (resource == s.resources.end()) return;
+  resource->second.iovs.clear();
+  resource->second.linear.clear();
+  Record(s, "detach_iov " + std::to_string(handle));
+}
+
+STANDIN_EXPORT void stream_renderer_ctx_attach_resource(int ctx_id, int handle) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto context = s.contexts.find(static_cast<uint32_t>(ctx_id));
+  if (context == s.contexts.end() || !s.resources.contains(static_cast<uint32_t>(handle))) return;
+  context->second.insert(static_cast<uint32_t>(handle));
+  Record(s, "ctx_attach_resource " + std::to_string(ctx_id) + " " + std::to_string(handle));
+}
+
+STANDIN_EXPORT void stream_renderer_ctx_detach_resource(int ctx_id, int handle) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto context = s.contexts.find(static_cast<uint32_t>(ctx_id));
+  if (context != s.contexts.end()) context->second.erase(static_cast<uint32_t>(handle));
+  Record(s, "ctx_detach_resource " + std::to_string(ctx_id) + " " + std::to_string(handle));
+}
+
+#ifndef STANDIN_OMIT_CREATE_FENCE
+STANDIN_EXPORT int stream_renderer_create_fence(const stream_renderer_fence* fence) {
+  State& s = state();
+  std::unique_lock lock(s.mutex);
+  const bool per_context = (fence->flags & STREAM_RENDERER_FLAG_FENCE_RING_IDX) != 0;
+  if (per_context && !s.contexts.contains(fence->ctx_id)) return -EINVAL;
+  const TimelineKey key =
+      per_context ? TimelineKey{fence->ctx_id, fence->ring_idx} : TimelineKey{0, kGlobalRing};
+  Timeline& timeline = s.timelines[key];
+  stream_renderer_fence signalled{};
+  signalled.flags = STREAM_RENDERER_FLAG_FENCE;
+  signalled.fence_id = fence->fence_id;
+  if (per_context) {
+    signalled.flags |= STREAM_RENDERER_FLAG_FENCE_RING_IDX;
+    signalled.ctx_id = fence->ctx_id;
+    signalled.ring_idx = fence->ring_idx;
+  }
+  if (!timeline.work_pending && timeline.queued == 0) {
+    // Nothing ahead of it: signalled right here, on the caller's thread.
+    ++s.synchronous_fences;
+    Record(s, "fence_signalled " + std::to_string(fence->fence_id) + " synchronous");
+    stream_renderer_fence_callback callback = s.fence_callback;
+    void* user_data = s.user_data;
+    lock.unlock();
+    callback(user_data, &signalled);
+    return 0;
+  }
+  timeline.work_pending = false;  // This fence covers the work submitted so far.
+  ++timeline.queued;
+  s.fence_queue.emplace_back(key, signalled);
+  Record(s, "fence_queued " + std::to_string(fence->fence_id));
+  lock.unlock();
+  s.changed.notify_all();
+  return 0;
+}
+#endif
+
+// Test hooks (not part of gfxstream's API).
+
+STANDIN_EXPORT uint64_t gfxstream_standin_init_param(uint64_t key) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto found = s.params.find(key);
+  return found == s.params.end() ? 0 : found->second;
+}
+
+// Newline-separated calls since init, copied into `buffer`; returns the length needed.
+STANDIN_EXPORT size_t gfxstream_standin_calls(char* buffer, size_t size) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  std::string text;
+  for (const std::string& call : s.calls) text += call + "\n";
+  if (buffer != nullptr && size > 0) {
+    const size_t copied = std::min(size - 1, text.size());
+    std::memcpy(buffer, text.data(), copied);
+    buffer[copied] = '\0';
+  }
+  return text.size() + 1;
+}
+
+// The last read into caller-given iovecs (the read-back path).
+STANDIN_EXPORT void gfxstream_standin_last_host_read(stream_renderer_box* box,
+                                                     uint64_t* bytes_copied, uint64_t* iov_bytes,
+                                                     int* iov_count) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  *box = s.last_read.box;
+  *bytes_copied = s.last_read.bytes_copied;
+  *iov_bytes = s.last_read.iov_bytes;
+  *iov_count = s.last_read.iov_count;
+}
+
+STANDIN_EXPORT size_t gfxstream_standin_fences_signalled(int synchronous) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  return synchronous != 0 ? s.synchronous_fences : s.worker_fences;
+}
+
+// While held, the worker thread signals nothing.
+STANDIN_EXPORT void gfxstream_standin_hold_fences(int hold) {
+  State& s = state();
+  {
+    std::lock_guard lock(s.mutex);
+    s.hold_fences = hold != 0;
+  }
+  s.changed.notify_all();
+}

@@ -1,0 +1,363 @@
+// GfxstreamBackend against the stand-in library (tests/support/gfxstream_standin), not a real
+// gfxstream: init parameters, the capset map, contexts, resources and transfers, fences from the
+// stand-in's worker thread and from inside create_fence, and read-back of a rectangle.
+#include "renderer/gfxstream/gfxstream_backend.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <cstring>
+#include <thread>
+
+#include "standin.h"
+
+namespace vgpu::renderer::gfxstream {
+namespace {
+
+using test::StandinHooks;
+
+constexpr uint32_t kOpFill = 0x4c4c4946;
+constexpr uint32_t kOpNop = 0x00504f4e;
+constexpr uint32_t kFormatB8G8R8X8 = 2;
+
+bool Readable(int fd, int timeout_ms) {
+  pollfd entry{fd, POLLIN, 0};
+  return poll(&entry, 1, timeout_ms) == 1 && (entry.revents & POLLIN) != 0;
+}
+
+std::span<const uint8_t> Bytes(const std::vector<uint32_t>& words) {
+  return {reinterpret_cast<const uint8_t*>(words.data()), words.size() * 4};
+}
+
+class GfxstreamBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::ClearStandinEnvironment();
+    ASSERT_TRUE(hooks_.loaded()) << "stand-in hooks missing in " << test::StandinPath();
+  }
+  void TearDown() override {
+    backend_.reset();
+    test::ClearStandinEnvironment();
+  }
+
+  void Start(GfxstreamOptions options = {}) {
+    options.library_path = test::StandinPath();
+    Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options, 1 << 20);
+    ASSERT_TRUE(backend) << backend.error().message;
+    backend_ = std::move(*backend);
+    backend_->SetFenceHandler([this](const FenceSignal& fence) {
+      signalled_.push_back(fence);
+      handler_threads_.push_back(std::this_thread::get_id());
+    });
+  }
+  // Polls until `count` fences in all were delivered or 5 s passed.
+  void PollUntil(size_t count) {
+    while (signalled_.size() < count && Readable(backend_->PollFd(), 5000)) backend_->Poll();
+  }
+  // A 32-bit 2D render target with a host backing of its exact size.
+  void CreateTarget(uint32_t id, uint32_t width, uint32_t height) {
+    ResourceParams params;
+    params.resource_id = id;
+    params.target = 2;
+    params.format = kFormatB8G8R8X8;
+    params.bind = 1u << 1;
+    params.width = width;
+    params.height = height;
+    params.depth = 1;
+    params.array_size = 1;
+    ASSERT_TRUE(backend_->CreateResource(params));
+    backing_.assign(size_t{width} * height, 0);
+    ASSERT_TRUE(backend_->AttachBacking(id, {iovec{backing_.data(), backing_.size() * 4}}));
+  }
+  void Fill(uint32_t context, uint32_t id, uint32_t x, uint32_t y, uint32_t width, uint32_t height,
+            uint32_t colour) {
+    const std::vector<uint32_t> command = {kOpFill, id, x, y, width, height, colour};
+    Result<void> submitted = backend_->Submit(context, Bytes(command));
+    ASSERT_TRUE(submitted) << submitted.error().message;
+  }
+
+  StandinHooks hooks_;
+  std::unique_ptr<Renderer> backend_;
+  std::vector<FenceSignal> signalled_;
+  std::vector<std::thread::id> handler_threads_;
+  std::vector<uint32_t> backing_;
+};
+
+TEST_F(GfxstreamBackendTest, InitPassesFlagsWindowAndCallbacks) {
+  GfxstreamOptions options;
+  options.use_glx = true;  // gfxstream ignores GLX: never passed on.
+  options.window_width = 1024;
+  options.window_height = 768;
+  Start(options);
+  EXPECT_EQ(hooks_.InitParam(STREAM_RENDERER_PARAM_RENDERER_FLAGS),
+            uint64_t{STREAM_RENDERER_FLAGS_USE_EGL_BIT | STREAM_RENDERER_FLAGS_USE_SURFACELESS_BIT |
+                     STREAM_RENDERER_FLAGS_USE_GLES_BIT | STREAM_RENDERER_FLAGS_USE_VK_BIT});
+  EXPECT_EQ(hooks_.InitParam(STREAM_RENDERER_PARAM_WIN0_WIDTH), 1024u);
+  EXPECT_EQ(hooks_.InitParam(STREAM_RENDERER_PARAM_WIN0_HEIGHT), 768u);
+  EXPECT_NE(hooks_.InitParam(STREAM_RENDERER_PARAM_USER_DATA), 0u);
+  EXPECT_NE(hooks_.InitParam(STREAM_RENDERER_PARAM_FENCE_CALLBACK), 0u);
+  EXPECT_NE(hooks_.InitParam(STREAM_RENDERER_PARAM_DEBUG_CALLBACK), 0u);
+}
+
+TEST_F(GfxstreamBackendTest, VulkanOnlyCapsetLeavesGlesOffAndWithoutEglFlagsAreClear) {
+  GfxstreamOptions options;
+  options.use_egl = false;
+  options.use_surfaceless = false;
+  options.capsets = {kCapsetGfxstreamVulkan};
+  Start(options);
+  EXPECT_EQ(hooks_.InitParam(STREAM_RENDERER_PARAM_RENDERER_FLAGS),
+            uint64_t{STREAM_RENDERER_FLAGS_USE_VK_BIT});
+}
+
+TEST_F(GfxstreamBackendTest, InitFailureIsReportedAndReleasesTheInstance) {
+  setenv("GFXSTREAM_STANDIN_FAIL_INIT", "1", 1);
+  GfxstreamOptions options;
+  options.library_path = test::StandinPath();
+  Result<std::unique_ptr<Renderer>> failed = GfxstreamBackend::Create(options, 1 << 20);
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("stream_renderer_init"), std::string::npos)
+      << failed.error().message;
+  unsetenv("GFXSTREAM_STANDIN_FAIL_INIT");
+  Start();
+}
+
+TEST_F(GfxstreamBackendTest, OneRendererPerProcess) {
+  Start();
+  GfxstreamOptions options;
+  options.library_path = test::StandinPath();
+  Result<std::unique_ptr<Renderer>> second = GfxstreamBackend::Create(options, 1 << 20);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("one renderer per process"), std::string::npos);
+}
+
+TEST_F(GfxstreamBackendTest, CapsetOutsideGfxstreamIsRefused) {
+  GfxstreamOptions options;
+  options.library_path = test::StandinPath();
+  options.capsets = {2};
+  Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options, 1 << 20);
+  ASSERT_FALSE(backend);
+  EXPECT_NE(backend.error().message.find("capset 2"), std::string::npos);
+}
+
+// The capset map for each --capset choice: GET_CAPSET_INFO order is the order given, sizes are
+// the library's, versions stay 0 (gfxstream never writes max_ver).
+struct CapsetCase {
+  std::vector<uint32_t> requested;
+};
+class GfxstreamCapsetTest : public GfxstreamBackendTest,
+                            public ::testing::WithParamInterface<CapsetCase> {};
+
+TEST_P(GfxstreamCapsetTest, EnabledCapsetsAreAnsweredInOrder) {
+  GfxstreamOptions options;
+  options.capsets = GetParam().requested;
+  Start(options);
+  ASSERT_EQ(backend_->CapsetCount(), GetParam().requested.size());
+  for (uint32_t index = 0; index < backend_->CapsetCount(); ++index) {
+    Result<CapsetInfo> info = backend_->CapsetInfoAt(index);
+    ASSERT_TRUE(info);
+    const uint32_t id = GetParam().requested[index];
+    EXPECT_EQ(info->id, id);
+    EXPECT_EQ(info->max_version, 0u);
+    EXPECT_EQ(info->max_size, id == kCapsetGfxstreamVulkan ? 104u : 16u);
+    Result<std::vector<uint8_t>> bytes = backend_->Capset(id, 0);
+    ASSERT_TRUE(bytes);
+    ASSERT_EQ(bytes->size(), info->max_size);
+    uint32_t protocol_version = 0;
+    std::memcpy(&protocol_version, bytes->data(), 4);
+    EXPECT_EQ(protocol_version, 1u);
+    EXPECT_FALSE(backend_->Capset(id, 1)) << "version above max_version 0";
+  }
+  EXPECT_FALSE(backend_->CapsetInfoAt(backend_->CapsetCount()));
+  for (uint32_t other : {kCapsetGfxstreamVulkan, kCapsetGfxstreamGles, 9u}) {
+    if (std::find(options.capsets.begin(), options.capsets.end(), other) != options.capsets.end()) {
+      continue;
+    }
+    EXPECT_FALSE(backend_->Capset(other, 0)) << "capset " << other << " is not enabled";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EachCapsetChoice, GfxstreamCapsetTest,
+                         ::testing::Values(CapsetCase{{3}}, CapsetCase{{8}}, CapsetCase{{3, 8}},
+                                           CapsetCase{{8, 3}}));
+
+TEST_F(GfxstreamBackendTest, CapsetTheLibraryDoesNotAnswerIsDropped) {
+  setenv("GFXSTREAM_STANDIN_CAPSETS", "3", 1);  // A build without GLES: capset 8 unknown.
+  Start();
+  ASSERT_EQ(backend_->CapsetCount(), 1u);
+  EXPECT_EQ(backend_->CapsetInfoAt(0)->id, kCapsetGfxstreamVulkan);
+  EXPECT_FALSE(backend_->Capset(kCapsetGfxstreamGles, 0));
+}
+
+TEST_F(GfxstreamBackendTest, ContextCreateCarriesCapsetAndBoundedName) {
+  Start();
+  std::string long_name(80, 'n');
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamGles, long_name}));
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{2, 0, std::string_view("ab\0cd", 5)}));
+  EXPECT_FALSE(backend_->CreateContext(ContextParams{1, 0, "again"}));
+  EXPECT_FALSE(backend_->CreateContext(ContextParams{3, 9, "capset 9 is not enabled"}));
+  EXPECT_FALSE(backend_->CreateContext(ContextParams{0, 0, "reserved"}));
+  const std::string calls = hooks_.Calls();
+  EXPECT_NE(calls.find("context_create 1 name=" + std::string(64, 'n') + " init=8\n"),
+            std::string::npos)
+      << calls;
+  EXPECT_NE(calls.find("context_create 2 name=ab init=0\n"), std::string::npos) << calls;
+  EXPECT_EQ(calls.find("context_create 3"), std::string::npos);
+}
+
+TEST_F(GfxstreamBackendTest, UnknownIdsNeverReachTheLibrary) {
+  Start();
+  const std::vector<uint32_t> nop = {kOpNop};
+  EXPECT_FALSE(backend_->Submit(7, Bytes(nop)));
+  EXPECT_FALSE(backend_->AttachResource(7, 1));
+  EXPECT_FALSE(backend_->CreateFence(FenceSignal{7, 0, 1, true}));
+  EXPECT_FALSE(backend_->AttachBacking(9, {iovec{backing_.data(), 4}}));
+  EXPECT_FALSE(backend_->TransferToHost(TransferParams{.resource_id = 9}));
+  EXPECT_FALSE(backend_->UnrefResource(9));
+  const std::string calls = hooks_.Calls();
+  for (const char* call : {"submit", "ctx_attach", "fence", "attach_iov", "transfer", "unref"}) {
+    EXPECT_EQ(calls.find(call), std::string::npos) << call << " reached the library:\n" << calls;
+  }
+}
+
+TEST_F(GfxstreamBackendTest, OversizedBackingAndOutOfBoundsBoxAreRefused) {
+  Start();
+  CreateTarget(5, 16, 16);
+  ASSERT_TRUE(backend_->DetachBacking(5));
+  std::vector<uint8_t> huge(4 * 16 * 16 * 2 + (1 << 20) + 1);
+  EXPECT_FALSE(backend_->AttachBacking(5, {iovec{huge.data(), huge.size()}}));
+  ASSERT_TRUE(backend_->AttachBacking(5, {iovec{backing_.data(), backing_.size() * 4}}));
+  TransferParams transfer{.resource_id = 5, .box = Box{8, 0, 0, 9, 1, 1}};
+  EXPECT_FALSE(backend_->TransferToHost(transfer));
+  transfer.box = Box{0, 0xfffffff0u, 0, 1, 0x20, 1};
+  EXPECT_FALSE(backend_->TransferFromHost(transfer));
+  EXPECT_EQ(hooks_.Calls().find("transfer"), std::string::npos);
+}
+
+TEST_F(GfxstreamBackendTest, TransfersMoveOnlyTheBoxBothWays) {
+  Start();
+  CreateTarget(5, 8, 4);
+  for (size_t i = 0; i < backing_.size(); ++i) backing_[i] = 0x1000 + static_cast<uint32_t>(i);
+  ASSERT_TRUE(
+      backend_->TransferToHost(TransferParams{.resource_id = 5, .box = {0, 0, 0, 8, 4, 1}}));
+  const std::vector<uint32_t> written = backing_;
+  std::fill(backing_.begin(), backing_.end(), 0);
+  // Rows 1-2, columns 2-4: gfxstream copies from (2,1) to (4,2), the rows' bytes in between too.
+  ASSERT_TRUE(
+      backend_->TransferFromHost(TransferParams{.resource_id = 5, .box = {2, 1, 0, 3, 2, 1}}));
+  for (size_t i = 0; i < backing_.size(); ++i) {
+    const bool in_range = i >= 1 * 8 + 2 && i <= 2 * 8 + 4;
+    EXPECT_EQ(backing_[i], in_range ? written[i] : 0u) << "pixel " << i;
+  }
+}
+
+TEST_F(GfxstreamBackendTest, SubmitFillIsReadBackFromOnlyTheRectangle) {
+  Start();
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamGles, "test"}));
+  CreateTarget(5, 64, 32);
+  ASSERT_TRUE(backend_->AttachResource(1, 5));
+  Fill(1, 5, 0, 0, 64, 32, 0x000000ff);  // B8G8R8X8 memory order: blue.
+  Fill(1, 5, 8, 4, 16, 8, 0x00ff0000);   // Red.
+
+  std::vector<uint32_t> pixels(24 * 12, 0xdeadbeef);
+  Result<void> read = backend_->ReadRect(
+      5, 4, 2, 24, 12, std::span(reinterpret_cast<uint8_t*>(pixels.data()), pixels.size() * 4),
+      24 * 4);
+  ASSERT_TRUE(read) << read.error().message;
+  for (uint32_t row = 0; row < 12; ++row) {
+    for (uint32_t column = 0; column < 24; ++column) {
+      const uint32_t x = column + 4, y = row + 2;
+      const bool red = x >= 8 && x < 24 && y >= 4 && y < 12;
+      EXPECT_EQ(pixels[row * 24 + column] & 0xffffff, red ? 0xff0000u : 0x0000ffu)
+          << "at " << x << "," << y;
+    }
+  }
+  // Only the rectangle's rows moved: from (4,2) to (27,13) in a 256-byte-stride layout, into a
+  // host buffer (not the guest's backing) that ends where the rectangle ends.
+  const StandinHooks::HostRead host_read = hooks_.LastHostRead();
+  EXPECT_EQ(host_read.box.x, 4u);
+  EXPECT_EQ(host_read.box.y, 2u);
+  EXPECT_EQ(host_read.box.w, 24u);
+  EXPECT_EQ(host_read.box.h, 12u);
+  EXPECT_EQ(host_read.box.d, 1u);
+  EXPECT_EQ(host_read.iov_count, 1);
+  EXPECT_EQ(host_read.bytes_copied, 11u * 256 + 24 * 4);
+  EXPECT_EQ(host_read.iov_bytes, 2u * 256 + 4 * 4 + 11 * 256 + 24 * 4);
+  EXPECT_LT(host_read.bytes_copied, 64u * 32 * 4);
+  // The guest's backing was not written by the read-back.
+  EXPECT_TRUE(std::all_of(backing_.begin(), backing_.end(), [](uint32_t v) { return v == 0; }));
+}
+
+TEST_F(GfxstreamBackendTest, ReadRectNeedsABackingAndA32BitFormat) {
+  Start();
+  CreateTarget(5, 16, 16);
+  ASSERT_TRUE(backend_->DetachBacking(5));
+  std::vector<uint8_t> pixels(16 * 16 * 4);
+  Result<void> read = backend_->ReadRect(5, 0, 0, 16, 16, pixels, 64);
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().message.find("no backing"), std::string::npos);
+  EXPECT_FALSE(backend_->ReadRect(5, 8, 8, 9, 1, pixels, 64)) << "outside the resource";
+}
+
+TEST_F(GfxstreamBackendTest, CursorImageIsTheWholeSmallResource) {
+  Start();
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, 0, ""}));
+  CreateTarget(6, 64, 64);
+  ASSERT_TRUE(backend_->AttachResource(1, 6));
+  Fill(1, 6, 0, 0, 64, 64, 0x11223344);
+  Result<std::array<uint32_t, kCursorPixels>> cursor = backend_->CursorImage(6);
+  ASSERT_TRUE(cursor) << cursor.error().message;
+  EXPECT_TRUE(
+      std::all_of(cursor->begin(), cursor->end(), [](uint32_t v) { return v == 0x11223344; }));
+}
+
+// Fences: one with nothing pending signals inside create_fence; the others come from the
+// stand-in's worker thread. Either way the handler runs only in Poll(), on this thread, in order.
+TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArriveInOrder) {
+  Start();
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamVulkan, "fences"}));
+
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{0, 0, 1, false}));
+  EXPECT_EQ(hooks_.SynchronousFences(), 1u);
+  EXPECT_TRUE(signalled_.empty()) << "delivered inside CreateFence";
+  EXPECT_TRUE(Readable(backend_->PollFd(), 0));
+  backend_->Poll();
+  ASSERT_EQ(signalled_.size(), 1u);
+  EXPECT_EQ(signalled_[0].fence_id, 1u);
+  EXPECT_FALSE(signalled_[0].per_context);
+
+  hooks_.HoldFences(true);
+  const std::vector<uint32_t> nop = {kOpNop};
+  ASSERT_TRUE(backend_->Submit(1, Bytes(nop)));  // Work pending on ctx 1 ring 0 and globally.
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000010ull, true}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000011ull, true}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{0, 0, 2, false}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 3, 0x20, true}));  // Ring 3: nothing pending.
+  EXPECT_EQ(hooks_.SynchronousFences(), 2u);
+  PollUntil(2);
+  ASSERT_EQ(signalled_.size(), 2u);
+  EXPECT_EQ(signalled_[1].fence_id, 0x20u);
+  EXPECT_EQ(signalled_[1].ring_index, 3u);
+  EXPECT_EQ(signalled_[1].context_id, 1u);
+
+  hooks_.HoldFences(false);
+  PollUntil(5);
+  ASSERT_EQ(signalled_.size(), 5u);
+  EXPECT_EQ(hooks_.WorkerFences(), 3u);
+  EXPECT_EQ(signalled_[2].fence_id, 0x100000010ull);
+  EXPECT_EQ(signalled_[3].fence_id, 0x100000011ull);
+  EXPECT_TRUE(signalled_[2].per_context && signalled_[3].per_context);
+  EXPECT_EQ(signalled_[2].context_id, 1u);
+  EXPECT_EQ(signalled_[4].fence_id, 2u);
+  EXPECT_FALSE(signalled_[4].per_context);
+  for (std::thread::id thread : handler_threads_) EXPECT_EQ(thread, std::this_thread::get_id());
+}
+
+TEST_F(GfxstreamBackendTest, FenceOnAnOutOfRangeRingIsRefused) {
+  Start();
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, 0, ""}));
+  EXPECT_FALSE(backend_->CreateFence(FenceSignal{1, 64, 1, true}));
+  EXPECT_EQ(hooks_.Calls().find("fence"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vgpu::renderer::gfxstream
