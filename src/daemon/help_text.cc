@@ -58,6 +58,7 @@ std::string ShortHelpText(const BuildFeatures& features) {
        "Log verbosity [env: VHOST_DEVICE_GPU_LOG=] [default: info] [possible values: error, "
        "warn, info, debug, trace]"},
       {"    --print-capabilities", "Print the back-end capabilities as JSON and exit"},
+      {"    --no-sandbox", "Do not confine the daemon with its seccomp filter (for debugging)"},
       {"-h, --help", "Print help (see more with '--help')"},
       {"-V, --version", "Print version"},
   };
@@ -173,6 +174,16 @@ std::string LongHelpText(const BuildFeatures& features) {
       "      --print-capabilities\n"
       "          Print the back-end capabilities as JSON and exit, ignoring the other options\n"
       "          (QEMU back-end program convention)\n"
+      "\n"
+      "      --no-sandbox\n"
+      "          Do not confine the daemon with its seccomp filter (for debugging)\n"
+      "\n"
+      "          Once set up, the daemon normally sets no_new_privs and installs a seccomp\n"
+      "          filter on all its threads that allows only the system calls it needs to\n"
+      "          serve. System calls that are escape tools (execve, ptrace, mount, bpf, ...)\n"
+      "          kill it; any other unlisted call fails with EPERM, so that an unforeseen\n"
+      "          need of a GL driver degrades rendering rather than killing the VM's display.\n"
+      "          Use this option to check whether a failure comes from the filter.\n"
       "\n"
       "  -h, --help\n"
       "          Print help (see a summary with '-h')\n"

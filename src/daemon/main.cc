@@ -5,10 +5,15 @@
 
 #include "base/log.h"
 #include "daemon/options.h"
+#include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "gpu/device.h"
 #ifdef VGPU_HAVE_VIRGL
 #include "renderer/virgl/virgl_backend.h"
+#endif
+#ifdef VGPU_HAVE_GFXSTREAM
+#include "gpu/scanout.h"
+#include "renderer/gfxstream/gfxstream_backend.h"
 #endif
 #include "vhost_user/device_thread.h"
 
@@ -17,13 +22,6 @@ namespace {
 
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
-  if (options.gpu_mode == GpuMode::kGfxstream) {
-    // Fail early, as QEMU's backend-program conventions ask, rather than serve 2D under the name
-    // of an accelerated mode.
-    std::fprintf(stderr, "error: --gpu-mode %s: this backend is not implemented yet\n",
-                 GpuModeName(options.gpu_mode));
-    return kExitConfigurationError;
-  }
   Result<UniqueFd> gpu_device = OpenGpuDevice(options);
   if (!gpu_device) {
     std::fprintf(stderr, "error: %s\n", gpu_device.error().message.c_str());
@@ -57,6 +55,29 @@ int RunDaemon(const Options& options) {
     device_config.context_init = true;
   }
 #endif
+#ifdef VGPU_HAVE_GFXSTREAM
+  if (options.gpu_mode == GpuMode::kGfxstream) {
+    // libgfxstream_backend is loaded here, on the device thread; without it Start() below fails
+    // with the library's name and VHOST_DEVICE_GPU_GFXSTREAM_LIBRARY, before the socket listens.
+    device_config.renderer_factory = [options]() {
+      renderer::gfxstream::GfxstreamOptions gfxstream_options;
+      gfxstream_options.library_path = renderer::gfxstream::GfxstreamLibraryPath();
+      gfxstream_options.use_egl = options.use_egl;
+      gfxstream_options.use_glx = options.use_glx;
+      gfxstream_options.use_gles = options.use_gles;
+      gfxstream_options.use_surfaceless = options.use_surfaceless;
+      gfxstream_options.capsets.clear();
+      for (Capset capset : options.capsets) {
+        gfxstream_options.capsets.push_back(static_cast<uint32_t>(capset));
+      }
+      gfxstream_options.window_width = gpu::kDefaultDisplayWidth;
+      gfxstream_options.window_height = gpu::kDefaultDisplayHeight;
+      return renderer::gfxstream::GfxstreamBackend::Create(std::move(gfxstream_options),
+                                                           gpu::kMaxSubmitBytes);
+    };
+    device_config.context_init = true;
+  }
+#endif
   gpu::GpuDevice device(device_config);
   vhost_user::DeviceThread device_thread(device);
   if (Result<void> started = device_thread.Start(); !started) {
@@ -79,6 +100,14 @@ int RunDaemon(const Options& options) {
       "-device vhost-user-gpu-pci,chardev=vgpu",
       GpuModeName(options.gpu_mode),
       options.socket_path ? options.socket_path->c_str() : "<inherited fd>");
+  // Set up: the socket listens and the renderer runs on its thread. From here on, the daemon
+  // only serves.
+  if (Result<void> sandboxed =
+          EnterSandbox(options.sandbox ? SandboxMode::kEnforce : SandboxMode::kOff);
+      !sandboxed) {
+    LogError("%s", sandboxed.error().message.c_str());
+    return 1;
+  }
   return server.Run();
 }
 

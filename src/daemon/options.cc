@@ -33,6 +33,7 @@ enum class Argument {
   kMaxHostmem,
   kLogLevel,
   kPrintCapabilities,
+  kNoSandbox,
   kShortHelp,
   kLongHelp,
   kVersion,
@@ -62,6 +63,7 @@ constexpr std::array<ArgumentSpec, kArgumentCount> kArgumentSpecs = {{
     {"--max-hostmem", "--max-hostmem <SIZE>", true, false},
     {"--log-level", "--log-level <LEVEL>", true, false},
     {"--print-capabilities", "--print-capabilities", false, false},
+    {"--no-sandbox", "--no-sandbox", false, false},
     {"-h", "-h", false, true},
     {"--help", "--help", false, true},
     {"-V,--version", "--version", false, true},
@@ -388,6 +390,7 @@ Result<Options> ConvertValues(const RawArguments& raw, const char* environment_l
     *field = *value;
   }
   options.headless = raw.Given(Argument::kHeadless);
+  options.sandbox = !raw.Given(Argument::kNoSandbox);
   if (raw.Given(Argument::kGpuDevice)) options.gpu_device_path = raw.Value(Argument::kGpuDevice);
   if (raw.Given(Argument::kRenderNode)) options.gpu_device_path = raw.Value(Argument::kRenderNode);
   if (raw.Given(Argument::kMaxHostmem)) {

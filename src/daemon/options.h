@@ -64,6 +64,9 @@ struct Options {
   uint64_t max_host_memory = 256ull << 20;
   vgpu::LogLevel log_level = vgpu::LogLevel::kInfo;
   bool print_capabilities = false;
+  // --no-sandbox (an extension, like --fd): skip the seccomp filter (daemon/sandbox.h), for
+  // debugging an unforeseen system call need.
+  bool sandbox = true;
 };
 
 // What main() should do after parsing.

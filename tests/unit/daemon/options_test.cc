@@ -89,6 +89,7 @@ TEST(OptionsTest, DefaultsMatchTheSeed) {
   EXPECT_EQ(options.max_host_memory, 256ull << 20);
   EXPECT_EQ(options.log_level, LogLevel::kInfo);
   EXPECT_FALSE(options.print_capabilities);
+  EXPECT_TRUE(options.sandbox);
 }
 
 TEST(OptionsTest, AcceptsEqualsAndAttachedShortValues) {
@@ -136,6 +137,16 @@ TEST(OptionsTest, HeadlessIsAFlag) {
   EXPECT_TRUE(ParseValid({"-s", "/tmp/a", "-g", "null", "--headless"}).headless);
   ExpectUsageError({"-s", "/tmp/a", "-g", "null", "--headless=true"}, "--headless");
   ExpectUsageError({"-s", "/tmp/a", "-g", "null", "--headless", "--headless"}, "--headless");
+}
+
+// An extension, like --fd: the seed has no sandbox to turn off.
+TEST(OptionsTest, NoSandboxIsAFlagThatTurnsTheSandboxOff) {
+  EXPECT_TRUE(ParseValid({"-s", "/tmp/a", "-g", "null"}).sandbox);
+  EXPECT_FALSE(ParseValid({"-s", "/tmp/a", "-g", "null", "--no-sandbox"}).sandbox);
+  EXPECT_FALSE(ParseValid({"--no-sandbox", "--fd", "3", "--virgl"}).sandbox);
+  ExpectUsageError({"-s", "/tmp/a", "-g", "null", "--no-sandbox=true"}, "--no-sandbox");
+  ExpectUsageError({"-s", "/tmp/a", "-g", "null", "--no-sandbox", "--no-sandbox"},
+                   "the argument '--no-sandbox' cannot be used multiple times");
 }
 
 TEST(OptionsTest, CapsetsDefaultPerMode) {
@@ -342,7 +353,7 @@ TEST(OptionsTest, ShortHelpHasOneLinePerOption) {
        {"--socket-path <SOCKET>", "--gpu-mode <GPU_MODE>", "--capset <CAPSET>", "--use-egl",
         "--use-glx", "--use-gles", "--use-surfaceless", "--headless", "--gpu-device <PATH>",
         "--fd <FD>", "--max-hostmem <SIZE>", "--log-level <LEVEL>", "--print-capabilities",
-        "--help", "--version"}) {
+        "--no-sandbox", "--help", "--version"}) {
     size_t at = text.find(option);
     ASSERT_NE(at, std::string::npos) << option;
     size_t line_start = text.rfind('\n', at) + 1;
@@ -386,6 +397,9 @@ TEST(OptionsTest, LongHelpHasEverySeedOptionAndValue) {
            "      --log-level <LEVEL>\n",
            "[env: VHOST_DEVICE_GPU_LOG=]",
            "[possible values: error, warn, info, debug, trace]",
+           "      --no-sandbox\n          Do not confine the daemon with its seccomp filter (for "
+           "debugging)\n",
+           "any other unlisted call fails with EPERM",
        }) {
     EXPECT_THAT(text, HasSubstr(expected));
   }

@@ -1,0 +1,325 @@
+#include "daemon/sandbox.h"
+
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "base/log.h"
+
+namespace vgpu::daemon {
+namespace {
+
+using enum SyscallVerdict;
+
+// How the table was made: the daemon ran under `strace -f` through the integration tests (null
+// and virglrenderer modes) and the e2e tests (pci, vga, reboot, two-heads, qemu-kill in null
+// mode; pci, reboot and the GL guest in virglrenderer mode on Mesa llvmpipe), and every call made
+// after listen() is here, plus the few that glibc makes on paths those runs did not take
+// (a thread started later, a realloc that moves, abort()). Calls seen only during setup (socket,
+// bind, listen, openat of libraries and the render node) are not.
+constexpr SyscallRule kPolicy[] = {
+    // The vhost-user socket (accept after a frontend leaves, messages with fds) and the GPU
+    // socket to the VMM (send/recv, SO_SNDTIMEO per new socket).
+    {"accept4", kAllow},
+    {"recvmsg", kAllow},
+    {"sendmsg", kAllow},
+    {"recvfrom", kAllow},
+    {"sendto", kAllow},
+    {"setsockopt", kAllow},
+    {"getsockopt", kAllow},
+    {"shutdown", kAllow},
+    // Event loops: epoll, eventfds, the display channel's timerfd, fds handed over by the
+    // frontend (F_DUPFD_CLOEXEC, F_GETFL/F_SETFL).
+    {"epoll_wait", kAllow},
+    {"epoll_pwait", kAllow},  // What glibc's epoll_wait is on aarch64.
+    {"epoll_ctl", kAllow},
+    {"eventfd2", kAllow},
+    {"timerfd_create", kAllow},
+    {"timerfd_settime", kAllow},
+    {"timerfd_gettime", kAllow},
+    {"poll", kAllow},
+    {"ppoll", kAllow},
+    {"read", kAllow},
+    {"write", kAllow},
+    {"readv", kAllow},
+    {"writev", kAllow},
+    {"close", kAllow},
+    {"fcntl", kAllow},
+    {"lseek", kAllow},
+    {"fstat", kAllow},
+    {"newfstatat", kAllow},  // glibc's fstat (AT_EMPTY_PATH): sizes of guest memfds.
+    // Memory: guest memfds mapped and unmapped per SET_MEM_TABLE, the heap, and the renderer's
+    // JIT (llvmpipe maps and protects executable code while the guest draws).
+    {"mmap", kAllow},
+    {"munmap", kAllow},
+    {"mremap", kAllow},
+    {"mprotect", kAllow},
+    {"madvise", kAllow},
+    {"brk", kAllow},
+    // Threads: renderers may start threads at any time (llvmpipe, Mesa's queues).
+    {"clone", kAllowIf},          // Threads only: CLONE_THREAD set, no namespace flags.
+    {"clone3", kFailWithEnosys},  // Its flags sit in memory the filter cannot read.
+    {"set_robust_list", kAllow},
+    {"rseq", kAllow},
+    {"futex", kAllow},
+    {"sched_yield", kAllow},
+    {"getpid", kAllow},
+    {"gettid", kAllow},
+    {"exit", kAllow},
+    {"exit_group", kAllow},
+    {"prctl", kAllowIf},  // PR_SET_NAME and PR_GET_NAME only (Mesa names its threads).
+    // Signals: the mask (pthread_create blocks all signals around clone), abort() and signals
+    // between our own threads.
+    {"rt_sigprocmask", kAllow},
+    {"rt_sigreturn", kAllow},
+    {"restart_syscall", kAllow},
+    {"tgkill", kAllowIf},  // Only this process's threads.
+    // Time (normally the vDSO; these are its fallbacks) and short sleeps.
+    {"clock_gettime", kAllow},
+    {"clock_getres", kAllow},
+    {"gettimeofday", kAllow},
+    {"nanosleep", kAllow},
+    {"clock_nanosleep", kAllow},
+    // Renderers drive the GPU through DRM ioctls on the render node; their numbers are the
+    // driver's, so they cannot be listed here.
+    {"ioctl", kAllow},
+    // RESOURCE_ASSIGN_UUID.
+    {"getrandom", kAllow},
+    // Memory totals: asked while llvmpipe compiles a shader (seen with the shader cache refused).
+    {"sysinfo", kAllow},
+    // Removing the socket file at exit.
+    {"unlink", kAllow},
+
+    // Escape tools: running code outside the process, reaching into other processes, the kernel,
+    // mounts and namespaces, kernel-side programs and io_uring (whose operations seccomp does not
+    // see). A compromised daemon has no innocent use for any of them.
+    {"execve", kKillProcess},
+    {"execveat", kKillProcess},
+    {"ptrace", kKillProcess},
+    {"process_vm_readv", kKillProcess},
+    {"process_vm_writev", kKillProcess},
+    {"pidfd_getfd", kKillProcess},
+    {"kexec_load", kKillProcess},
+    {"kexec_file_load", kKillProcess},
+    {"reboot", kKillProcess},
+    {"init_module", kKillProcess},
+    {"finit_module", kKillProcess},
+    {"delete_module", kKillProcess},
+    {"mount", kKillProcess},
+    {"umount2", kKillProcess},
+    {"pivot_root", kKillProcess},
+    {"chroot", kKillProcess},
+    {"fsopen", kKillProcess},
+    {"fsconfig", kKillProcess},
+    {"fsmount", kKillProcess},
+    {"fspick", kKillProcess},
+    {"move_mount", kKillProcess},
+    {"open_tree", kKillProcess},
+    {"mount_setattr", kKillProcess},
+    {"open_by_handle_at", kKillProcess},
+    {"unshare", kKillProcess},
+    {"setns", kKillProcess},
+    {"bpf", kKillProcess},
+    {"perf_event_open", kKillProcess},
+    {"userfaultfd", kKillProcess},
+    {"keyctl", kKillProcess},
+    {"add_key", kKillProcess},
+    {"request_key", kKillProcess},
+    {"personality", kKillProcess},
+    {"io_uring_setup", kKillProcess},
+    {"io_uring_enter", kKillProcess},
+    {"io_uring_register", kKillProcess},
+    {"iopl", kKillProcess},
+    {"ioperm", kKillProcess},
+    {"swapon", kKillProcess},
+    {"swapoff", kKillProcess},
+    {"acct", kKillProcess},
+    {"uselib", kKillProcess},
+};
+
+// clone flags that must be clear: a thread never creates namespaces.
+constexpr uint64_t kNamespaceCloneFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
+                                          CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                                          CLONE_NEWNET;
+
+// libseccomp returns -errno.
+tl::unexpected<Error> LibseccompError(const char* what, int result) {
+  return MakeSystemError(std::string("sandbox: ") + what, -result);
+}
+
+// The argument checks of the kAllowIf entries, each added as its own rule (any match allows).
+Result<void> AddConditionalRule(scmp_filter_ctx context, const char* name, int number,
+                                pid_t own_pid) {
+  std::string_view syscall = name;
+  auto add = [&](scmp_arg_cmp comparison) -> Result<void> {
+    if (int result = seccomp_rule_add_array(context, SCMP_ACT_ALLOW, number, 1, &comparison);
+        result != 0) {
+      return LibseccompError(name, result);
+    }
+    return {};
+  };
+  if (syscall == "clone") {
+    // Argument 0 is the flags on x86_64 and aarch64 alike.
+    return add({0, SCMP_CMP_MASKED_EQ, CLONE_THREAD | kNamespaceCloneFlags, CLONE_THREAD});
+  }
+  if (syscall == "prctl") {
+    if (Result<void> added = add({0, SCMP_CMP_EQ, PR_SET_NAME, 0}); !added) return added;
+    return add({0, SCMP_CMP_EQ, PR_GET_NAME, 0});
+  }
+  if (syscall == "tgkill") {
+    return add({0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(own_pid), 0});
+  }
+  return MakeError(ErrorKind::kInternal, std::string("sandbox: no argument check for ") + name);
+}
+
+// The test hook (kForbiddenSyscallTestVariable): one call with all-zero arguments, its outcome
+// logged. A kill never returns here.
+void RunForbiddenSyscallProbe(const char* name) {
+  std::optional<int> number = NativeSyscallNumber(name);
+  if (!number) {
+    LogError("sandbox: test probe: no system call named '%s'", name);
+    return;
+  }
+  errno = 0;
+  long result = syscall(*number, 0, 0, 0, 0, 0, 0);
+  if (result == -1) {
+    LogWarning("sandbox: test probe: %s() failed: %s", name, std::strerror(errno));
+  } else {
+    LogWarning("sandbox: test probe: %s() returned %ld", name, result);
+  }
+}
+
+}  // namespace
+
+std::span<const SyscallRule> SandboxPolicy() { return kPolicy; }
+
+SyscallVerdict VerdictFor(std::string_view name) {
+  for (const SyscallRule& rule : kPolicy) {
+    if (name == rule.name) return rule.verdict;
+  }
+  return kFailWithEperm;
+}
+
+std::optional<int> NativeSyscallNumber(const char* name) {
+  int number = seccomp_syscall_resolve_name(name);
+  // Negative: unknown to libseccomp (__NR_SCMP_ERROR) or a pseudo number for a call this
+  // architecture does not have.
+  if (number < 0) return std::nullopt;
+  return number;
+}
+
+const char* SanitizerInThisBuild() {
+#if defined(__SANITIZE_ADDRESS__)
+  return "AddressSanitizer";
+#elif defined(__SANITIZE_THREAD__)
+  return "ThreadSanitizer";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return "AddressSanitizer";
+#elif __has_feature(thread_sanitizer)
+  return "ThreadSanitizer";
+#elif __has_feature(memory_sanitizer)
+  return "MemorySanitizer";
+#else
+  return nullptr;
+#endif
+#else
+  return nullptr;
+#endif
+}
+
+void SeccompFilter::ContextDeleter::operator()(void* context) const { seccomp_release(context); }
+
+Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
+  // SCMP_ACT_KILL_PROCESS needs API level 3 (Linux 4.14); TSYNC needs level 2.
+  if (seccomp_api_get() < 3) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "sandbox: the kernel or libseccomp lacks SECCOMP_RET_KILL_PROCESS");
+  }
+  scmp_filter_ctx raw_context = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  if (raw_context == nullptr) return MakeError(ErrorKind::kInternal, "sandbox: seccomp_init");
+  SeccompFilter filter(raw_context, 0);
+  if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_CTL_TSYNC, 1); result != 0) {
+    return LibseccompError("TSYNC attribute", result);
+  }
+  // A call through another architecture's ABI (int 0x80 on x86_64) would dodge every rule.
+  if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+      result != 0) {
+    return LibseccompError("foreign-architecture action", result);
+  }
+  for (const SyscallRule& rule : kPolicy) {
+    std::optional<int> number = NativeSyscallNumber(rule.name);
+    if (!number) continue;
+    int result = 0;
+    switch (rule.verdict) {
+      case kAllow:
+        result = seccomp_rule_add(raw_context, SCMP_ACT_ALLOW, *number, 0);
+        ++filter.allowed_count_;
+        break;
+      case kAllowIf:
+        if (Result<void> added = AddConditionalRule(raw_context, rule.name, *number, own_pid);
+            !added) {
+          return tl::unexpected(added.error());
+        }
+        ++filter.allowed_count_;
+        break;
+      case kFailWithEnosys:
+        result = seccomp_rule_add(raw_context, SCMP_ACT_ERRNO(ENOSYS), *number, 0);
+        break;
+      case kKillProcess:
+        result = seccomp_rule_add(raw_context, SCMP_ACT_KILL_PROCESS, *number, 0);
+        break;
+      case kFailWithEperm:
+        break;  // The default action.
+    }
+    if (result != 0) return LibseccompError(rule.name, result);
+  }
+  return filter;
+}
+
+Result<void> SeccompFilter::Load() const {
+  // Also what lets an unprivileged process load a filter at all; set explicitly (libseccomp
+  // would too) because it is half of the sandbox: no set-uid gain through anything later.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return MakeSystemError("sandbox: PR_SET_NO_NEW_PRIVS");
+  }
+  // With TSYNC a positive result names a thread that could not be synchronised.
+  if (int result = seccomp_load(context_.get()); result != 0) {
+    if (result > 0) {
+      return MakeError(ErrorKind::kInternal,
+                       "sandbox: thread " + std::to_string(result) + " could not take the filter");
+    }
+    return LibseccompError("seccomp_load", result);
+  }
+  return {};
+}
+
+Result<void> EnterSandbox(SandboxMode mode) {
+  if (mode == SandboxMode::kOff) {
+    LogWarning("sandbox: off (--no-sandbox): no seccomp filter, every system call is allowed");
+    return {};
+  }
+  if (const char* sanitizer = SanitizerInThisBuild()) {
+    LogInfo("sandbox: not installed in this build: %s needs system calls the filter refuses",
+            sanitizer);
+    return {};
+  }
+  Result<SeccompFilter> filter = SeccompFilter::Build(getpid());
+  if (!filter) return tl::unexpected(filter.error());
+  const char* probe = std::getenv(kForbiddenSyscallTestVariable);
+  // A probe that is meant to kill must not leave a core dump behind (core_pattern may be a pipe,
+  // which ignores RLIMIT_CORE 0).
+  if (probe != nullptr) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (Result<void> loaded = filter->Load(); !loaded) return loaded;
+  LogInfo("sandbox: seccomp filter with %zu syscalls allowed", filter->allowed_count());
+  if (probe != nullptr) RunForbiddenSyscallProbe(probe);
+  return {};
+}
+
+}  // namespace vgpu::daemon

@@ -1,0 +1,103 @@
+// The daemon's sandbox: once set up, it confines itself with a seccomp-bpf filter (libseccomp)
+// that allows only the system calls it needs to serve, and sets no_new_privs (issue 6, item 5).
+//
+//   ... listening socket bound, device thread and renderer started ...
+//   if (Result<void> sandboxed = EnterSandbox(options.sandbox ? SandboxMode::kEnforce
+//                                                             : SandboxMode::kOff);
+//       !sandboxed) {
+//     LogError("%s", sandboxed.error().message.c_str());
+//     return 1;
+//   }
+//   return server.Run();   // accept(), recvmsg(), mmap() of guest memory, ... still work.
+//
+// What the filter does with a system call (SandboxPolicy() is the whole table):
+// - the steady-state set is allowed: derived by running the daemon under `strace -f` through the
+//   integration tests and the e2e tests (null and virglrenderer modes, a GL guest included) and
+//   keeping what it called after its listening socket existed;
+// - escape tools (execve, ptrace, mount, bpf, ...) kill the whole process with SIGSYS;
+// - anything else fails with EPERM. Deliberately not a kill: a GL driver can have a need nobody
+//   foresaw (Mesa's shader cache opens files, libepoxy probes for libraries), and a failed call
+//   degrades rendering where a kill would take the user's VM display down with it.
+// The filter is installed on every thread at once (SECCOMP_FILTER_FLAG_TSYNC), so the renderer's
+// threads, started before it, are confined too. Calls made through another architecture's ABI
+// (int 0x80 on x86_64) kill the process.
+//
+// Sanitizer builds (ASan, TSan) do not install the filter: their runtimes need calls the daemon
+// does not (LeakSanitizer ptraces the process at exit), and EnterSandbox logs why.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace vgpu::daemon {
+
+enum class SandboxMode { kEnforce, kOff };
+
+// What the filter does with one system call.
+enum class SyscallVerdict {
+  kAllow,           // Allowed whatever its arguments.
+  kAllowIf,         // Allowed when its arguments pass a check (sandbox.cc says which); else EPERM.
+  kFailWithEnosys,  // clone3 only: glibc then falls back to clone, whose flags can be checked.
+  kKillProcess,     // An escape tool: the whole process dies with SIGSYS.
+  kFailWithEperm,   // Not in the table: fails with EPERM, the filter's default action.
+};
+
+struct SyscallRule {
+  const char* name;  // libseccomp's name, so one table serves every architecture.
+  SyscallVerdict verdict;
+};
+
+// Every listed system call; anything else gets kFailWithEperm.
+std::span<const SyscallRule> SandboxPolicy();
+SyscallVerdict VerdictFor(std::string_view name);
+
+// The call's number on this architecture; nullopt when it has no such call (epoll_wait on
+// aarch64) or libseccomp does not know the name. Entries without a number are left out of the
+// filter.
+std::optional<int> NativeSyscallNumber(const char* name);
+
+// The sanitizer this binary was compiled with ("AddressSanitizer", "ThreadSanitizer"), or null.
+const char* SanitizerInThisBuild();
+
+// A filter built from SandboxPolicy(), not yet loaded.
+class SeccompFilter {
+ public:
+  // `own_pid` is the only process tgkill may signal (abort() and thread signals need it).
+  static Result<SeccompFilter> Build(pid_t own_pid);
+
+  // Sets no_new_privs and loads the filter into every thread of the process. Irreversible.
+  Result<void> Load() const;
+  // System calls allowed, unconditionally or after an argument check, on this architecture.
+  size_t allowed_count() const { return allowed_count_; }
+
+ private:
+  struct ContextDeleter {
+    void operator()(void* context) const;
+  };
+  SeccompFilter(void* context, size_t allowed_count)
+      : context_(context), allowed_count_(allowed_count) {}
+
+  std::unique_ptr<void, ContextDeleter> context_;  // scmp_filter_ctx.
+  size_t allowed_count_;
+};
+
+// Test-only hook, inert unless set: after loading the filter, the daemon makes the named system
+// call with all-zero arguments and logs what happened ("execve" must kill it with SIGSYS,
+// "socket" must fail with EPERM). tests/integration/sandbox_test.cc uses it.
+inline constexpr const char* kForbiddenSyscallTestVariable =
+    "VHOST_DEVICE_GPU_TEST_FORBIDDEN_SYSCALL";
+
+// kEnforce: builds and loads the filter and logs "sandbox: seccomp filter with N syscalls
+// allowed" (in a sanitizer build: logs why it does not). kOff: logs a warning. Call after setup,
+// right before serving. An error means the filter could not be loaded; the daemon should not
+// serve unconfined when it was asked to confine itself.
+Result<void> EnterSandbox(SandboxMode mode);
+
+}  // namespace vgpu::daemon
