@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Smoke test of vhost-gpu-bench: every workload for about a second against our daemon, then a
---compare run, checking that the JSON is produced and sane. Not a timed pass/fail: speed targets
-live in the benchmark, not in tests."""
+--compare run, then the 3D workloads against our daemon in virglrenderer mode (skipped, with the
+reason, where virglrenderer cannot start), checking that the JSON is produced and sane. Not a
+timed pass/fail: speed targets live in the benchmark, not in tests."""
 import argparse
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
+import time
+
+STREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "streams", "gl_draw.virgl")
 
 # A figure each workload must report with a positive value.
 KEY_FIGURES = {
@@ -20,7 +25,12 @@ KEY_FIGURES = {
                 "transfer_1px_median"],
     "queue-depth": ["commands_per_second", "submit_to_used_median"],
     "idle": ["resident_memory", "threads"],
+    "submit3d-fence": ["fences_per_second", "fence_latency_median", "submit_bytes"],
+    "render-readback-1080p": ["frames_per_second", "frame_time_median", "read_back_throughput"],
 }
+# Need VIRTIO_GPU_F_VIRGL: skipped (not failed) on a 2D backend.
+VIRGL_WORKLOADS = ["submit3d-fence", "render-readback-1080p"]
+NO_3D = "backend offers no 3D (VIRTIO_GPU_F_VIRGL)"
 
 failures = []
 
@@ -43,7 +53,7 @@ def run(command, json_path):
         return json.load(file)
 
 
-def check_results(document, workloads, labels):
+def check_results(document, workloads, labels, expect_skipped=()):
     results = document.get("results", [])
     for workload in workloads:
         for label in labels:
@@ -55,6 +65,11 @@ def check_results(document, workloads, labels):
             where = f"{workload} on {label}"
             check(result["ok"], f"{where} failed: {result['error']}")
             check(result["anomalies"] == [], f"{where} anomalies: {result['anomalies']}")
+            if workload in expect_skipped:
+                check(result.get("skipped") == NO_3D and result["figures"] == {},
+                      f"{where}: expected skipped ({NO_3D}), got {result.get('skipped')}")
+                continue
+            check(result.get("skipped") is None, f"{where} skipped: {result.get('skipped')}")
             for name, figure in result["figures"].items():
                 value = figure["value"]
                 check(value is not None and math.isfinite(value) and value >= 0,
@@ -62,6 +77,52 @@ def check_results(document, workloads, labels):
             for name in KEY_FIGURES[workload]:
                 value = result["figures"].get(name, {}).get("value")
                 check(value is not None and value > 0, f"{where}: {name} missing or not > 0")
+
+
+def virgl_start_failure(daemon, work_dir):
+    """Why our daemon cannot start in virglrenderer mode here (its own words), or None.
+
+    The daemon fails early, before it listens, when virglrenderer cannot start; listening is the
+    sign it started."""
+    with tempfile.TemporaryDirectory(dir=work_dir) as probe_dir, \
+            tempfile.TemporaryFile(dir=work_dir) as output:
+        socket_path = os.path.join(probe_dir, "probe.sock")
+        process = subprocess.Popen([daemon, "--gpu-mode", "virglrenderer", "--socket-path",
+                                    socket_path], stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(socket_path):
+                if process.poll() is not None:
+                    output.seek(0)
+                    return output.read().decode(errors="replace").strip() or \
+                        f"exit status {process.returncode}"
+                if time.monotonic() > deadline:
+                    return "the daemon did not listen within 20 s"
+                time.sleep(0.05)
+            return None
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+def run_virgl(arguments):
+    """The 3D workloads for about a second each, on our daemon in virglrenderer mode."""
+    failure = virgl_start_failure(arguments.daemon, arguments.work_dir)
+    if failure is not None:
+        print(f"SKIP 3D workloads: virglrenderer cannot start here: {failure}")
+        return
+    path = os.path.join(arguments.work_dir, "virgl.json")
+    if os.path.exists(path):
+        os.remove(path)
+    command = [arguments.bench, "--duration", "1", "--warmup", "0.1", "--stream", STREAM,
+               "--json", path]
+    for workload in VIRGL_WORKLOADS:
+        command += ["--workload", workload]
+    document = run(command + [f"{arguments.daemon} --gpu-mode virglrenderer"], path)
+    if document is not None:
+        check(document["options"]["stream"] == STREAM, "--stream recorded")
+        check_results(document, VIRGL_WORKLOADS, ["A"])
 
 
 def main():
@@ -82,7 +143,7 @@ def main():
         check(document["tool"] == "vhost-gpu-bench", "tool name")
         check(document["options"]["backing"] == "pages", "default backing is pages")
         check(document["comparison"] == [], "no comparison without --compare")
-        check_results(document, list(KEY_FIGURES), ["A"])
+        check_results(document, list(KEY_FIGURES), ["A"], expect_skipped=VIRGL_WORKLOADS)
 
     compare = os.path.join(arguments.work_dir, "compare.json")
     if os.path.exists(compare):
@@ -104,6 +165,8 @@ def main():
                   f"ratio {ratio['workload']}/{ratio['figure']}: {ratio['a_over_b']}")
         fps = [r for r in ratios if r["figure"] == "frames_per_second"]
         check(len(fps) == 1 and fps[0]["a_over_b"] > 0, "frames_per_second ratio")
+
+    run_virgl(arguments)
 
     for failure in failures:
         print("FAIL:", failure)

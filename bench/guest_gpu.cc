@@ -1,6 +1,8 @@
 #include "guest_gpu.h"
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace vgpu::bench {
 namespace {
@@ -13,6 +15,20 @@ gpu::CtrlHdr Header(gpu::CommandType type) {
   gpu::CtrlHdr header{};
   header.type = static_cast<uint32_t>(type);
   return header;
+}
+
+// GuestRam never reuses what it hands out: buffers grow in powers of two, so that a stream of
+// slowly growing requests does not use up guest RAM.
+Result<void> GrowBuffer(test::GuestRam& ram, uint32_t needed, uint64_t& address,
+                        uint32_t& capacity) {
+  if (needed <= capacity) return {};
+  uint32_t grown = 4096;
+  while (grown < needed) grown *= 2;
+  Result<uint64_t> buffer = ram.Allocate(grown, 4096);
+  if (!buffer) return tl::unexpected(buffer.error());
+  address = *buffer;
+  capacity = grown;
+  return {};
 }
 
 }  // namespace
@@ -68,36 +84,83 @@ size_t GuestGpu::in_flight(Queue queue) const {
   return queue == Queue::kControl ? control_.in_flight : cursor_.in_flight;
 }
 
-Result<uint16_t> GuestGpu::Submit(Queue queue, std::span<const uint8_t> request, bool fence) {
+int GuestGpu::FreeSlot(Queue queue) {
   QueueState& state = this->state(queue);
-  if (request.size() < sizeof(gpu::CtrlHdr) || request.size() > kRequestBufferSize) {
-    return MakeError(ErrorKind::kInvalidArgument, "request size out of range");
-  }
-  int free_slot = -1;
   for (size_t index = 0; index < state.slots.size(); ++index) {
-    if (!state.slots[index].busy) {
-      free_slot = static_cast<int>(index);
-      break;
-    }
+    if (!state.slots[index].busy) return static_cast<int>(index);
   }
-  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
-  Slot& slot = state.slots[static_cast<size_t>(free_slot)];
-  Result<uint8_t*> bytes = session_.ram->HostPointer(slot.request_address, request.size());
-  if (!bytes) return tl::unexpected(bytes.error());
-  std::memcpy(*bytes, request.data(), request.size());
+  return -1;
+}
+
+void GuestGpu::PrepareHeader(uint8_t* bytes, bool fence, Slot& description) {
   gpu::CtrlHdr header;
-  std::memcpy(&header, *bytes, sizeof(header));
+  std::memcpy(&header, bytes, sizeof(header));
   if (fence) {
     header.flags |= gpu::kFlagFence;
     header.fence_id = next_fence_id_++;
-    std::memcpy(*bytes, &header, sizeof(header));
+    std::memcpy(bytes, &header, sizeof(header));
   }
-  Slot description = slot;
   description.fenced = fence;
   description.fence_id = header.fence_id;
   description.command = header.type;
+}
+
+Result<uint16_t> GuestGpu::Submit(Queue queue, std::span<const uint8_t> request, bool fence) {
+  if (request.size() < sizeof(gpu::CtrlHdr) || request.size() > kRequestBufferSize) {
+    return MakeError(ErrorKind::kInvalidArgument, "request size out of range");
+  }
+  const int free_slot = FreeSlot(queue);
+  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
+  Slot& slot = state(queue).slots[static_cast<size_t>(free_slot)];
+  Result<uint8_t*> bytes = session_.ram->HostPointer(slot.request_address, request.size());
+  if (!bytes) return tl::unexpected(bytes.error());
+  std::memcpy(*bytes, request.data(), request.size());
+  Slot description = slot;
+  description.large = false;
+  description.answer_address = slot.response_address;
+  description.answer_capacity = kResponseBufferSize;
+  PrepareHeader(*bytes, fence, description);
   return SubmitAt(queue, slot.request_address, static_cast<uint32_t>(request.size()), free_slot,
                   description);
+}
+
+Result<uint16_t> GuestGpu::SubmitLarge(std::span<const uint8_t> request, bool fence,
+                                       uint32_t response_capacity) {
+  if (request.size() < sizeof(gpu::CtrlHdr) || request.size() > UINT32_MAX) {
+    return MakeError(ErrorKind::kInvalidArgument, "request size out of range");
+  }
+  if (large_request_busy_) {
+    return MakeError(ErrorKind::kResourceExhausted, "a large request is already in flight");
+  }
+  const int free_slot = FreeSlot(Queue::kControl);
+  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
+  const auto length = static_cast<uint32_t>(request.size());
+  if (Result<void> grown =
+          GrowBuffer(*session_.ram, length, large_request_address_, large_request_capacity_);
+      !grown) {
+    return tl::unexpected(grown.error());
+  }
+  Result<uint8_t*> bytes = session_.ram->HostPointer(large_request_address_, length);
+  if (!bytes) return tl::unexpected(bytes.error());
+  std::memcpy(*bytes, request.data(), length);
+  Slot description = control_.slots[static_cast<size_t>(free_slot)];
+  description.large = true;
+  description.answer_address = description.response_address;
+  description.answer_capacity = kResponseBufferSize;
+  if (response_capacity > kResponseBufferSize) {
+    if (Result<void> grown = GrowBuffer(*session_.ram, response_capacity, large_response_address_,
+                                        large_response_capacity_);
+        !grown) {
+      return tl::unexpected(grown.error());
+    }
+    description.answer_address = large_response_address_;
+    description.answer_capacity = large_response_capacity_;
+  }
+  PrepareHeader(*bytes, fence, description);
+  Result<uint16_t> head =
+      SubmitAt(Queue::kControl, large_request_address_, length, free_slot, description);
+  if (head) large_request_busy_ = true;
+  return head;
 }
 
 Result<uint16_t> GuestGpu::SubmitAt(Queue queue, uint64_t request_address, uint32_t request_length,
@@ -107,7 +170,7 @@ Result<uint16_t> GuestGpu::SubmitAt(Queue queue, uint64_t request_address, uint3
   Result<uint16_t> head =
       queue == Queue::kControl
           ? state.queue->AddChain({{request_address, request_length}},
-                                  {{slot.response_address, kResponseBufferSize}},
+                                  {{description.answer_address, description.answer_capacity}},
                                   test::ChainLayout::kIndirect)
           : state.queue->AddChain({{request_address, request_length}}, {});
   if (!head) return tl::unexpected(head.error());
@@ -140,11 +203,13 @@ Result<Completion> GuestGpu::WaitForCompletion(Queue queue, std::chrono::millise
   Slot& slot = state.slots[static_cast<size_t>(state.slot_of_head[used->id])];
   state.slot_of_head[used->id] = -1;
   slot.busy = false;
+  if (slot.large) large_request_busy_ = false;
   --state.in_flight;
-  Completion completion{static_cast<uint16_t>(used->id), gpu::ResponseType::kOkNodata};
+  Completion completion{static_cast<uint16_t>(used->id), gpu::ResponseType::kOkNodata,
+                        slot.answer_address, used->length};
   if (queue == Queue::kCursor) return completion;
 
-  Result<gpu::CtrlHdr> response = session_.ram->ReadObject<gpu::CtrlHdr>(slot.response_address);
+  Result<gpu::CtrlHdr> response = session_.ram->ReadObject<gpu::CtrlHdr>(slot.answer_address);
   if (!response) return tl::unexpected(response.error());
   const std::string command = gpu::CommandName(slot.command);
   if (used->length < sizeof(gpu::CtrlHdr)) {
@@ -184,44 +249,26 @@ Result<void> GuestGpu::AttachBacking(uint32_t resource_id,
   attach.hdr = Header(gpu::CommandType::kResourceAttachBacking);
   attach.resource_id = resource_id;
   attach.nr_entries = static_cast<uint32_t>(entries.size());
-  const uint32_t length =
-      static_cast<uint32_t>(sizeof(attach) + entries.size() * sizeof(gpu::MemEntry));
-  if (length > large_request_capacity_) {
-    Result<uint64_t> buffer = session_.ram->Allocate(length, 4096);
-    if (!buffer) return tl::unexpected(buffer.error());
-    large_request_address_ = *buffer;
-    large_request_capacity_ = length;
-  }
-  if (Result<void> written = session_.ram->WriteObject(large_request_address_, attach); !written) {
-    return written;
-  }
-  Result<void> written =
-      session_.ram->Write(large_request_address_ + sizeof(attach),
-                          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(entries.data()),
-                                                   entries.size() * sizeof(gpu::MemEntry)));
-  if (!written) return written;
   // Linux sends the table as a second readable buffer; one buffer with both is equivalent on
   // the wire (§2.7.4: the device must not depend on buffer boundaries).
-  QueueState& state = control_;
-  int free_slot = -1;
-  for (size_t index = 0; index < state.slots.size(); ++index) {
-    if (!state.slots[index].busy) {
-      free_slot = static_cast<int>(index);
-      break;
-    }
-  }
-  if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
-  Slot description = state.slots[static_cast<size_t>(free_slot)];
-  description.fenced = false;
-  description.command = attach.hdr.type;
-  Result<uint16_t> head =
-      SubmitAt(Queue::kControl, large_request_address_, length, free_slot, description);
+  std::vector<uint8_t> request(sizeof(attach) + entries.size() * sizeof(gpu::MemEntry));
+  std::memcpy(request.data(), &attach, sizeof(attach));
+  std::memcpy(request.data() + sizeof(attach), entries.data(),
+              entries.size() * sizeof(gpu::MemEntry));
+  Result<Completion> done = RunLarge(request, /*fence=*/false);
+  if (!done) return tl::unexpected(done.error());
+  return {};
+}
+
+Result<Completion> GuestGpu::RunLarge(std::span<const uint8_t> request, bool fence,
+                                      uint32_t response_capacity) {
+  Result<uint16_t> head = SubmitLarge(request, fence, response_capacity);
   if (!head) return tl::unexpected(head.error());
   Notify(Queue::kControl);
   for (;;) {
     Result<Completion> done = WaitForCompletion(Queue::kControl, std::chrono::seconds(5));
     if (!done) return tl::unexpected(done.error());
-    if (done->head == *head) return {};
+    if (done->head == *head) return done;
   }
 }
 

@@ -31,6 +31,9 @@ namespace vgpu::bench {
 struct Completion {
   uint16_t head = 0;
   gpu::ResponseType response = gpu::ResponseType::kOkNodata;  // Control queue only.
+  // Where the device wrote the response, and how many bytes (the used length).
+  uint64_t response_address = 0;
+  uint32_t response_length = 0;
 };
 
 class GuestGpu {
@@ -65,6 +68,17 @@ class GuestGpu {
   }
   size_t in_flight(Queue queue) const;
 
+  // Puts one control command of any size (SUBMIT_3D with its command stream, a backing table) on
+  // the control queue without notifying: Linux places such requests in buffers of their own.
+  // The request goes to a separate guest buffer (grown as needed), so only one such command may
+  // be in flight at a time. `fence` as for Submit. A response larger than the pool's buffers
+  // (GET_CAPSET) gets a buffer of `response_capacity` bytes.
+  Result<uint16_t> SubmitLarge(std::span<const uint8_t> request, bool fence,
+                               uint32_t response_capacity = 0);
+  // SubmitLarge, notify, wait for that command.
+  Result<Completion> RunLarge(std::span<const uint8_t> request, bool fence,
+                              uint32_t response_capacity = 0);
+
   // RESOURCE_ATTACH_BACKING with `entries` (any count; big tables use a separate buffer).
   Result<void> AttachBacking(uint32_t resource_id, const std::vector<gpu::MemEntry>& entries);
 
@@ -81,6 +95,10 @@ class GuestGpu {
     bool fenced = false;
     uint64_t fence_id = 0;
     uint32_t command = 0;
+    bool large = false;  // Its request is in the large-request buffer.
+    // The response buffer of the command in flight: response_address, or a large one.
+    uint64_t answer_address = 0;
+    uint32_t answer_capacity = 0;
   };
   struct QueueState {
     test::DriverQueue* queue = nullptr;
@@ -94,14 +112,21 @@ class GuestGpu {
   QueueState& state(Queue queue) { return queue == Queue::kControl ? control_ : cursor_; }
   Result<uint16_t> SubmitAt(Queue queue, uint64_t request_address, uint32_t request_length,
                             int slot_index, const Slot& description);
+  int FreeSlot(Queue queue);
+  // Sets VIRTIO_GPU_FLAG_FENCE and the next fence id in the CtrlHdr at `bytes` when `fence`;
+  // fills `description`'s fence and command fields.
+  void PrepareHeader(uint8_t* bytes, bool fence, Slot& description);
 
   test::Session& session_;
   QueueState control_;
   QueueState cursor_;
   bool fence_control_commands_ = false;
   uint64_t next_fence_id_ = 1;
-  uint64_t large_request_address_ = 0;  // For ATTACH_BACKING tables.
+  uint64_t large_request_address_ = 0;  // For SubmitLarge.
   uint32_t large_request_capacity_ = 0;
+  bool large_request_busy_ = false;
+  uint64_t large_response_address_ = 0;
+  uint32_t large_response_capacity_ = 0;
 };
 
 // Command builders (Spec: the structs of §5.7.6.8, built as Linux's virtgpu_vq.c fills them).

@@ -36,6 +36,9 @@ constexpr const char* kUsage =
     "  --fence             set VIRTIO_GPU_FLAG_FENCE on frame transfers and flushes (Linux does\n"
     "                      not for a dumb primary plane; off by default)\n"
     "  --memory MIB        guest RAM size (default 256)\n"
+    "  --stream FILE       recorded 3D command stream that submit3d-fence replays (default\n"
+    "                      " VGPU_BENCH_DEFAULT_STREAM
+    ")\n"
     "  --list              list the workloads and exit\n"
     "  --help              this text\n";
 
@@ -92,13 +95,16 @@ Result<CommandLine> Parse(int argc, char** argv) {
         has_value = false;
       }
     } else if (word == "--workload" || word == "--duration" || word == "--warmup" ||
-               word == "--json" || word == "--backing" || word == "--memory") {
+               word == "--json" || word == "--backing" || word == "--memory" ||
+               word == "--stream") {
       Result<std::string> text = take_value();
       if (!text) return tl::unexpected(text.error());
       if (word == "--workload") {
         line.workloads.push_back(*text);
       } else if (word == "--json") {
         line.json_path = *text;
+      } else if (word == "--stream") {
+        line.options.stream_path = *text;
       } else if (word == "--backing") {
         if (*text != "pages" && *text != "contiguous") {
           return MakeError(ErrorKind::kInvalidArgument, "--backing: pages or contiguous");
@@ -155,7 +161,7 @@ int Main(int argc, char** argv) {
   }
   if (line->list) {
     for (const Workload& workload : AllWorkloads()) {
-      std::printf("%-14s %s\n", workload.name.c_str(), workload.description.c_str());
+      std::printf("%-22s %s\n", workload.name.c_str(), workload.description.c_str());
     }
     return 0;
   }

@@ -59,6 +59,9 @@ std::vector<std::string> WorkloadOrder(const std::vector<WorkloadResult>& result
 void PrintDetails(std::FILE* out, const WorkloadResult& result, bool labelled) {
   const std::string prefix = labelled ? "  [" + result.backend_label + "] " : "  ";
   if (!result.ok) std::fprintf(out, "%sFAILED: %s\n", prefix.c_str(), result.error.c_str());
+  if (!result.skipped.empty()) {
+    std::fprintf(out, "%sskipped: %s\n", prefix.c_str(), result.skipped.c_str());
+  }
   for (const std::string& note : result.notes) {
     std::fprintf(out, "%snote: %s\n", prefix.c_str(), note.c_str());
   }
@@ -83,6 +86,12 @@ void WriteResult(JsonWriter& json, const WorkloadResult& result) {
     json.Null();
   } else {
     json.String(result.error);
+  }
+  json.Key("skipped");
+  if (result.skipped.empty()) {
+    json.Null();
+  } else {
+    json.String(result.skipped);
   }
   json.Key("figures");
   json.BeginObject();
@@ -225,6 +234,8 @@ Result<void> Report::WriteJson(const std::string& path) const {
   json.Bool(options.fence_frames);
   json.Key("guest_memory_bytes");
   json.Number(static_cast<double>(options.memory_size));
+  json.Key("stream");
+  json.String(options.stream_path);
   json.EndObject();
   json.Key("backends");
   json.BeginArray();

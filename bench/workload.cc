@@ -13,7 +13,8 @@ constexpr size_t kMaxAnomaliesReported = 20;
 const std::vector<Workload>& AllWorkloads() {
   static const std::vector<Workload> workloads = [] {
     std::vector<Workload> all;
-    for (std::vector<Workload> (*group)() : {FrameWorkloads, CommandWorkloads, IdleWorkloads}) {
+    for (std::vector<Workload> (*group)() :
+         {FrameWorkloads, CommandWorkloads, IdleWorkloads, VirglWorkloads}) {
       for (Workload& workload : group()) all.push_back(std::move(workload));
     }
     return all;

@@ -2,7 +2,8 @@
 //
 // A workload is a name, the display size QEMU reports for it, and a function that drives a
 // connected backend and adds figures to a WorkloadResult. AllWorkloads() is the registry: a new
-// workload (the 3D ones, once the virgl backend exists) is one more entry there.
+// workload is one more entry there. A workload the backend cannot run (3D on a backend without
+// VIRTIO_GPU_F_VIRGL) sets result.skipped and returns success.
 //
 //   Result<void> RunMyWorkload(WorkloadRun& run) {
 //     ... set up resources with run.gpu ...
@@ -38,6 +39,8 @@ struct WorkloadOptions {
   // it fences only the cursor image's transfer, which the cursor workload always does.
   bool fence_frames = false;
   uint64_t memory_size = 256ull << 20;
+  // The recorded 3D command stream that submit3d-fence replays (--stream).
+  std::string stream_path = VGPU_BENCH_DEFAULT_STREAM;
 };
 
 // Everything a running workload uses.
@@ -94,5 +97,6 @@ inline double SecondsBetween(Clock::time_point start, Clock::time_point end) {
 std::vector<Workload> FrameWorkloads();
 std::vector<Workload> CommandWorkloads();
 std::vector<Workload> IdleWorkloads();
+std::vector<Workload> VirglWorkloads();
 
 }  // namespace vgpu::bench

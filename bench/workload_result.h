@@ -27,6 +27,9 @@ struct WorkloadResult {
   std::string backend;        // The BACKEND argument as given.
   bool ok = false;
   std::string error;  // Why the workload could not finish (ok == false).
+  // Why the workload did not run on this backend, which cannot run it (e.g. no 3D); ok stays
+  // true and there are no figures. Empty when it ran.
+  std::string skipped;
   std::vector<Figure> figures;
   // Facts the reader needs to interpret the figures (what was not measurable and why, which
   // options applied).

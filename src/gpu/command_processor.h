@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "gpu/command_recorder.h"
 #include "gpu/display_channel.h"
 #include "gpu/protocol.h"
 #include "gpu/resource_table.h"
@@ -169,6 +170,8 @@ class CommandProcessor {
   std::vector<uint8_t> submit_buffer_;
   CommandStatistics statistics_;
   RateLimitedLog guest_errors_;
+  // Debug: 3D commands appended to $VHOST_DEVICE_GPU_RECORD_3D when set (command_recorder.h).
+  CommandRecorder recorder_ = CommandRecorder::FromEnvironment();
 };
 
 }  // namespace vgpu::gpu

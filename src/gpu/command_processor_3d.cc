@@ -90,6 +90,7 @@ ResponseType CommandProcessor::ContextCreate(const virtio::DescriptorChain& chai
                                              const CtrlHdr& header) {
   std::optional<CtxCreate> request = ReadRequest<CtxCreate>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "CTX_CREATE truncated");
+  recorder_.Record(*request);
   const uint32_t context_id = header.ctx_id;
   if (context_id == 0 ||
       std::find(contexts_.begin(), contexts_.end(), context_id) != contexts_.end()) {
@@ -116,6 +117,7 @@ ResponseType CommandProcessor::ContextCreate(const virtio::DescriptorChain& chai
 }
 
 ResponseType CommandProcessor::ContextDestroy(const CtrlHdr& header) {
+  recorder_.Record(CtxDestroy{header});
   auto context = std::find(contexts_.begin(), contexts_.end(), header.ctx_id);
   if (context == contexts_.end()) {
     return Reject(ResponseType::kErrInvalidContextId, "CTX_DESTROY context %u", header.ctx_id);
@@ -130,6 +132,7 @@ ResponseType CommandProcessor::ContextResource(const virtio::DescriptorChain& ch
   std::optional<CtxResource> request = ReadRequest<CtxResource>(chain);
   const char* name = attach ? "CTX_ATTACH_RESOURCE" : "CTX_DETACH_RESOURCE";
   if (!request) return Reject(ResponseType::kErrUnspec, "%s truncated", name);
+  recorder_.Record(*request);
   if (std::find(contexts_.begin(), contexts_.end(), header.ctx_id) == contexts_.end()) {
     return Reject(ResponseType::kErrInvalidContextId, "%s context %u", name, header.ctx_id);
   }
@@ -153,6 +156,7 @@ ResponseType CommandProcessor::ContextResource(const virtio::DescriptorChain& ch
 ResponseType CommandProcessor::ResourceCreate3d(const virtio::DescriptorChain& chain) {
   std::optional<gpu::ResourceCreate3d> request = ReadRequest<gpu::ResourceCreate3d>(chain);
   if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_CREATE_3D truncated");
+  recorder_.Record(*request);
   const ResourceId id{request->resource_id};
   if (id.value() == 0 || resources_.Find(id) != nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_CREATE_3D id %u", id.value());
@@ -220,6 +224,7 @@ ResponseType CommandProcessor::Transfer3d(const virtio::DescriptorChain& chain,
   std::optional<TransferHost3d> request = ReadRequest<TransferHost3d>(chain);
   const char* name = to_host ? "TRANSFER_TO_HOST_3D" : "TRANSFER_FROM_HOST_3D";
   if (!request) return Reject(ResponseType::kErrUnspec, "%s truncated", name);
+  recorder_.Record(*request);
   Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr || !resource->in_renderer) {
     return Reject(ResponseType::kErrInvalidResourceId, "%s resource %u", name,
@@ -268,6 +273,7 @@ ResponseType CommandProcessor::Submit3d(const virtio::DescriptorChain& chain,
   }
   submit_buffer_.resize(request->size);
   (void)reader.Read(submit_buffer_);
+  recorder_.Record(*request, submit_buffer_);
   Result<void> submitted = renderer_->Submit(header.ctx_id, submit_buffer_);
   if (!submitted) {
     return Reject(ResponseType::kErrInvalidParameter, "SUBMIT_3D: %s",
