@@ -1,14 +1,18 @@
 #include "daemon/sandbox.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <bitset>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "base/log.h"
 
@@ -77,6 +81,7 @@ constexpr SyscallRule kPolicy[] = {
     // Signals: the mask (pthread_create blocks all signals around clone), abort() and signals
     // between our own threads.
     {"rt_sigprocmask", kAllow},
+    {"rt_sigaction", kAllow},  // glibc's first pthread_create installs its SIGRT_1 handler.
     {"rt_sigreturn", kAllow},
     {"restart_syscall", kAllow},
     {"tgkill", kAllowIf},  // Only this process's threads.
@@ -234,6 +239,81 @@ const char* SanitizerInThisBuild() {
 #endif
 }
 
+namespace {
+
+// The supervisor: every call the filter does not allow (and does not kill for) waits until the
+// supervisor's thread answers it with EPERM. It runs for the life of the process and must never
+// wait on a lock another thread could hold while it waits for an answer: fork() holds every
+// malloc lock around its clone, tzset() holds its lock around an openat. So once the filter is
+// in, the thread allocates nothing and takes no lock: its state and the call names are prepared
+// before, its log line is formatted on the stack and written with one write().
+struct RefusalSupervisor {
+  static constexpr int kPending = -2;
+  static constexpr int kNumbers = 512;
+  std::atomic<int> listener{kPending};  // The notification fd, or -1 if loading failed.
+  seccomp_notif* request = nullptr;
+  seccomp_notif_resp* response = nullptr;
+  std::array<std::array<char, 32>, kNumbers> names{};
+  std::array<bool, kNumbers> reported{};
+
+  void NameTheCalls() {
+    for (int number = 0; number < kNumbers; ++number) {
+      char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, number);
+      std::snprintf(names[number].data(), names[number].size(), "%s",
+                    name != nullptr ? name : "an unknown call");
+      std::free(name);
+    }
+  }
+
+  void LogOnce(int number, uint32_t thread) {
+    if (number < 0 || number >= kNumbers || reported[number]) return;
+    reported[number] = true;
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    const long seconds_today = static_cast<long>(now.tv_sec % 86400);
+    char line[256];
+    const int length = std::snprintf(
+        line, sizeof(line),
+        "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: sandbox: refused %s (system call %d) "
+        "from thread %u with EPERM; later refusals of it are not logged\n",
+        seconds_today / 3600, seconds_today / 60 % 60, seconds_today % 60, now.tv_nsec / 1000000,
+        names[number].data(), number, thread);
+    if (length > 0) {
+      ssize_t ignored = write(STDERR_FILENO, line, std::min<size_t>(length, sizeof(line) - 1));
+      (void)ignored;
+    }
+  }
+
+  void Run() {
+    // Started before the filter is loaded (a refusal with no one to answer it would wait for
+    // ever), it learns the listener once the filter is in.
+    listener.wait(kPending);
+    const int fd = listener.load();
+    if (fd < 0) return;  // Loading failed; nothing to supervise.
+    for (;;) {
+      // The kernel refuses a buffer that is not zeroed (EINVAL), and libseccomp 2.5 does not
+      // clear it.
+      std::memset(request, 0, sizeof(*request));
+      if (int result = seccomp_notify_receive(fd, request); result != 0) {
+        if (result == -EINTR || result == -ENOENT) continue;  // The caller died meanwhile.
+        // With the last listener closed, refusals fail with ENOSYS: still refused, and nobody
+        // waits for an answer that cannot come.
+        close(fd);
+        return;
+      }
+      response->id = request->id;
+      response->val = 0;
+      response->error = -EPERM;
+      response->flags = 0;
+      // Answer first: the caller is blocked until then.
+      (void)seccomp_notify_respond(fd, response);
+      LogOnce(static_cast<int>(request->data.nr), request->pid);
+    }
+  }
+};
+
+}  // namespace
+
 void SeccompFilter::ContextDeleter::operator()(void* context) const { seccomp_release(context); }
 
 Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
@@ -242,9 +322,12 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
     return MakeError(ErrorKind::kUnsupported,
                      "sandbox: the kernel or libseccomp lacks SECCOMP_RET_KILL_PROCESS");
   }
-  scmp_filter_ctx raw_context = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  // Level 6: user notification works together with TSYNC (SECCOMP_FILTER_FLAG_TSYNC_ESRCH).
+  const bool reports_refusals = seccomp_api_get() >= 6;
+  scmp_filter_ctx raw_context =
+      seccomp_init(reports_refusals ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM));
   if (raw_context == nullptr) return MakeError(ErrorKind::kInternal, "sandbox: seccomp_init");
-  SeccompFilter filter(raw_context, 0);
+  SeccompFilter filter(raw_context, 0, reports_refusals);
   if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_CTL_TSYNC, 1); result != 0) {
     return LibseccompError("TSYNC attribute", result);
   }
@@ -283,19 +366,52 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
   return filter;
 }
 
-Result<void> SeccompFilter::Load() const {
+Result<void> SeccompFilter::Load() {
   // Also what lets an unprivileged process load a filter at all; set explicitly (libseccomp
   // would too) because it is half of the sandbox: no set-uid gain through anything later.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return MakeSystemError("sandbox: PR_SET_NO_NEW_PRIVS");
   }
+  // The supervisor's buffers are sized with the seccomp() system call, which the filter refuses,
+  // and its thread must exist before the first refusal: both come first. It lives as long as the
+  // process (deliberately never freed once the filter is in).
+  RefusalSupervisor* supervisor = nullptr;
+  if (reports_refusals_) {
+    supervisor = new RefusalSupervisor;
+    if (int result = seccomp_notify_alloc(&supervisor->request, &supervisor->response);
+        result != 0) {
+      delete supervisor;
+      return LibseccompError("seccomp_notify_alloc", result);
+    }
+    supervisor->NameTheCalls();
+    std::thread([supervisor] { supervisor->Run(); }).detach();
+  }
+  auto abandon_supervisor = [supervisor] {
+    if (supervisor == nullptr) return;
+    // Its thread returns at once; the memory stays (it may still be reading it).
+    supervisor->listener.store(-1);
+    supervisor->listener.notify_one();
+  };
   // With TSYNC a positive result names a thread that could not be synchronised.
   if (int result = seccomp_load(context_.get()); result != 0) {
+    abandon_supervisor();
     if (result > 0) {
       return MakeError(ErrorKind::kInternal,
                        "sandbox: thread " + std::to_string(result) + " could not take the filter");
     }
     return LibseccompError("seccomp_load", result);
+  }
+  if (supervisor != nullptr) {
+    // The supervisor takes the context, and with it the listener fd, for the life of the
+    // process: a listener closed behind its back would leave refused calls waiting for ever.
+    const int listener = seccomp_notify_fd(context_.get());
+    if (listener < 0) {
+      abandon_supervisor();
+      return LibseccompError("seccomp_notify_fd", listener);
+    }
+    (void)context_.release();
+    supervisor->listener.store(listener);
+    supervisor->listener.notify_one();
   }
   return {};
 }
@@ -317,7 +433,11 @@ Result<void> EnterSandbox(SandboxMode mode) {
   // which ignores RLIMIT_CORE 0).
   if (probe != nullptr) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (Result<void> loaded = filter->Load(); !loaded) return loaded;
-  LogInfo("sandbox: seccomp filter with %zu syscalls allowed", filter->allowed_count());
+  LogInfo("sandbox: seccomp filter with %zu syscalls allowed; others fail with EPERM%s",
+          filter->allowed_count(),
+          filter->reports_refusals() ? " and are logged once each"
+                                     : " (not logged: needs "
+                                       "libseccomp API level 6)");
   if (probe != nullptr) RunForbiddenSyscallProbe(probe);
   return {};
 }

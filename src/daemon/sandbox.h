@@ -17,7 +17,12 @@
 // - escape tools (execve, ptrace, mount, bpf, ...) kill the whole process with SIGSYS;
 // - anything else fails with EPERM. Deliberately not a kill: a GL driver can have a need nobody
 //   foresaw (Mesa's shader cache opens files, libepoxy probes for libraries), and a failed call
-//   degrades rendering where a kill would take the user's VM display down with it.
+//   degrades rendering where a kill would take the user's VM display down with it. Where the
+//   kernel and libseccomp allow it (API level 6: user notification together with TSYNC), the
+//   refusal goes through a supervisor thread (SCMP_ACT_NOTIFY) that answers EPERM and logs the
+//   call's name once, so a driver that degrades says why; otherwise the filter answers EPERM
+//   itself, silently. (A SIGSYS trap would be simpler, but a thread that blocks all signals, as
+//   Mesa's worker threads do, would be killed by it.)
 // The filter is installed on every thread at once (SECCOMP_FILTER_FLAG_TSYNC), so the renderer's
 // threads, started before it, are confined too. Calls made through another architecture's ABI
 // (int 0x80 on x86_64) kill the process.
@@ -73,19 +78,22 @@ class SeccompFilter {
   static Result<SeccompFilter> Build(pid_t own_pid);
 
   // Sets no_new_privs and loads the filter into every thread of the process. Irreversible.
-  Result<void> Load() const;
+  Result<void> Load();
   // System calls allowed, unconditionally or after an argument check, on this architecture.
   size_t allowed_count() const { return allowed_count_; }
+  // Whether refusals are answered (and logged) by a supervisor thread rather than the filter.
+  bool reports_refusals() const { return reports_refusals_; }
 
  private:
   struct ContextDeleter {
     void operator()(void* context) const;
   };
-  SeccompFilter(void* context, size_t allowed_count)
-      : context_(context), allowed_count_(allowed_count) {}
+  SeccompFilter(void* context, size_t allowed_count, bool reports_refusals)
+      : context_(context), allowed_count_(allowed_count), reports_refusals_(reports_refusals) {}
 
   std::unique_ptr<void, ContextDeleter> context_;  // scmp_filter_ctx.
   size_t allowed_count_;
+  bool reports_refusals_;
 };
 
 // Test-only hook, inert unless set: after loading the filter, the daemon makes the named system
