@@ -102,9 +102,12 @@ int RunDaemon(const Options& options) {
       options.socket_path ? options.socket_path->c_str() : "<inherited fd>");
   // Set up: the socket listens and the renderer runs on its thread. From here on, the daemon
   // only serves.
-  if (Result<void> sandboxed =
-          EnterSandbox(options.sandbox ? SandboxMode::kEnforce : SandboxMode::kOff);
-      !sandboxed) {
+  SandboxMode sandbox_mode = SandboxMode::kOff;
+  if (options.sandbox) {
+    sandbox_mode = RendererOpensDeviceNodesAtRunTime() ? SandboxMode::kEnforceAllowingOpens
+                                                       : SandboxMode::kEnforce;
+  }
+  if (Result<void> sandboxed = EnterSandbox(sandbox_mode); !sandboxed) {
     LogError("%s", sandboxed.error().message.c_str());
     return 1;
   }

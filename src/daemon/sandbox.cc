@@ -1,5 +1,6 @@
 #include "daemon/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -81,7 +82,13 @@ constexpr SyscallRule kPolicy[] = {
     // Signals: the mask (pthread_create blocks all signals around clone), abort() and signals
     // between our own threads.
     {"rt_sigprocmask", kAllow},
-    {"rt_sigaction", kAllow},  // glibc's first pthread_create installs its SIGRT_1 handler.
+    {"rt_sigaction", kAllow},
+    // Who am I: NVIDIA's GL driver asks before it looks for its shader cache (seen on the GPU
+    // machine); answers nothing an attacker does not know.
+    {"getuid", kAllow},
+    {"geteuid", kAllow},
+    {"getgid", kAllow},
+    {"getegid", kAllow},  // glibc's first pthread_create installs its SIGRT_1 handler.
     {"rt_sigreturn", kAllow},
     {"restart_syscall", kAllow},
     {"tgkill", kAllowIf},  // Only this process's threads.
@@ -312,11 +319,47 @@ struct RefusalSupervisor {
   }
 };
 
+// Opening an existing file, for kEnforceAllowingOpens: any flags but the ones that create,
+// truncate or append.
+Result<void> AddExistingFileOpenRules(scmp_filter_ctx context) {
+  constexpr scmp_datum_t kCreatingFlags = O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE;
+  struct OpenCall {
+    const char* name;
+    unsigned flags_argument;
+  };
+  for (const OpenCall& call : {OpenCall{"openat", 2}, OpenCall{"open", 1}}) {
+    std::optional<int> number = NativeSyscallNumber(call.name);
+    if (!number) continue;  // No open() on aarch64.
+    const scmp_arg_cmp comparison{call.flags_argument, SCMP_CMP_MASKED_EQ, kCreatingFlags, 0};
+    if (int result = seccomp_rule_add_array(context, SCMP_ACT_ALLOW, *number, 1, &comparison);
+        result != 0) {
+      return LibseccompError(call.name, result);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void SeccompFilter::ContextDeleter::operator()(void* context) const { seccomp_release(context); }
 
-Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
+bool RendererOpensDeviceNodesAtRunTime() {
+  DIR* directory = opendir("/proc/self/fd");
+  if (directory == nullptr) return false;
+  bool found = false;
+  while (dirent* entry = readdir(directory)) {
+    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    char target[256];
+    const ssize_t length = readlink(link.c_str(), target, sizeof(target) - 1);
+    if (length <= 0) continue;
+    target[length] = '\0';
+    if (std::strncmp(target, "/dev/nvidia", 11) == 0) found = true;
+  }
+  closedir(directory);
+  return found;
+}
+
+Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens) {
   // SCMP_ACT_KILL_PROCESS needs API level 3 (Linux 4.14); TSYNC needs level 2.
   if (seccomp_api_get() < 3) {
     return MakeError(ErrorKind::kUnsupported,
@@ -362,6 +405,12 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid) {
         break;  // The default action.
     }
     if (result != 0) return LibseccompError(rule.name, result);
+  }
+  if (allow_opens) {
+    if (Result<void> added = AddExistingFileOpenRules(raw_context); !added) {
+      return tl::unexpected(added.error());
+    }
+    filter.allowed_count_ += 2;
   }
   return filter;
 }
@@ -426,7 +475,14 @@ Result<void> EnterSandbox(SandboxMode mode) {
             sanitizer);
     return {};
   }
-  Result<SeccompFilter> filter = SeccompFilter::Build(getpid());
+  const bool allow_opens = mode == SandboxMode::kEnforceAllowingOpens;
+  if (allow_opens) {
+    LogWarning(
+        "sandbox: the renderer's driver opens device nodes at run time (NVIDIA's does), so "
+        "opening existing files stays allowed; creating files, exec, sockets, mounts and "
+        "tracing stay refused");
+  }
+  Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), allow_opens);
   if (!filter) return tl::unexpected(filter.error());
   const char* probe = std::getenv(kForbiddenSyscallTestVariable);
   // A probe that is meant to kill must not leave a core dump behind (core_pattern may be a pipe,

@@ -43,7 +43,20 @@
 
 namespace vgpu::daemon {
 
-enum class SandboxMode { kEnforce, kOff };
+enum class SandboxMode {
+  kEnforce,
+  // kEnforce, plus opening existing files (openat/open without O_CREAT, O_TRUNC, O_APPEND or
+  // O_TMPFILE). For a GL driver that opens its device nodes at run time: NVIDIA's opens
+  // /dev/nvidia0 and /dev/nvidiactl for each new context (seen on the GPU machine), and a filter
+  // cannot look at paths. Files can then be read, and existing ones written, as the daemon's
+  // user; nothing can be created, executed, mounted, traced or reached over a network.
+  kEnforceAllowingOpens,
+  kOff,
+};
+
+// Whether a renderer started in this process holds NVIDIA's device nodes open (/proc/self/fd):
+// its driver will open more at run time, so the daemon needs kEnforceAllowingOpens.
+bool RendererOpensDeviceNodesAtRunTime();
 
 // What the filter does with one system call.
 enum class SyscallVerdict {
@@ -75,7 +88,7 @@ const char* SanitizerInThisBuild();
 class SeccompFilter {
  public:
   // `own_pid` is the only process tgkill may signal (abort() and thread signals need it).
-  static Result<SeccompFilter> Build(pid_t own_pid);
+  static Result<SeccompFilter> Build(pid_t own_pid, bool allow_opens = false);
 
   // Sets no_new_privs and loads the filter into every thread of the process. Irreversible.
   Result<void> Load();

@@ -2,6 +2,7 @@
 // cannot be removed, so the test process itself never loads one).
 #include "daemon/sandbox.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -114,7 +115,7 @@ struct ChildOutcome {
   int signal = 0;
 };
 
-enum class ChildFilter { kLoaded, kNone };
+enum class ChildFilter { kLoaded, kLoadedAllowingOpens, kNone };
 
 // Runs `body` in a forked child, after loading the filter there unless kNone; `body` returns the
 // exit code.
@@ -123,8 +124,9 @@ ChildOutcome RunChild(ChildFilter filter_in_child, const std::function<int()>& b
   if (child == 0) {
     // No core file from the deliberate kills.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    if (filter_in_child == ChildFilter::kLoaded) {
-      Result<SeccompFilter> filter = SeccompFilter::Build(getpid());
+    if (filter_in_child != ChildFilter::kNone) {
+      Result<SeccompFilter> filter =
+          SeccompFilter::Build(getpid(), filter_in_child == ChildFilter::kLoadedAllowingOpens);
       if (!filter || !filter->Load()) _exit(kChildLoadFailed);
     }
     _exit(body());
@@ -192,6 +194,38 @@ TEST_F(SandboxFilterTest, UnlistedCallFailsWithEpermAndTheProcessGoesOn) {
 
   EXPECT_TRUE(outcome.exited) << "killed by signal " << outcome.signal;
   EXPECT_EQ(outcome.exit_code, kChildPassed);
+}
+
+TEST_F(SandboxFilterTest, FilesCannotBeOpenedByDefault) {
+  ChildOutcome outcome = RunSandboxedChild([] {
+    if (open("/dev/null", O_RDWR | O_CLOEXEC) != -1) return 1;
+    if (errno != EPERM) return 2;
+    return kChildPassed;
+  });
+
+  EXPECT_TRUE(outcome.exited) << "killed by signal " << outcome.signal;
+  EXPECT_EQ(outcome.exit_code, kChildPassed);
+}
+
+// The profile for drivers that open device nodes at run time (NVIDIA's): existing files open,
+// nothing is created or truncated.
+TEST_F(SandboxFilterTest, AllowingOpensOpensExistingFilesButCreatesNothing) {
+  const std::string created = ::testing::TempDir() + "sandbox-created-file";
+  unlink(created.c_str());
+  ChildOutcome outcome = RunChild(ChildFilter::kLoadedAllowingOpens, [&] {
+    const int device = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (device < 0) return 1;
+    close(device);
+    if (open(created.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600) != -1) return 2;
+    if (errno != EPERM) return 3;
+    if (open("/dev/null", O_WRONLY | O_TRUNC | O_CLOEXEC) != -1) return 4;
+    if (socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) != -1) return 5;
+    return kChildPassed;
+  });
+
+  EXPECT_TRUE(outcome.exited) << "killed by signal " << outcome.signal;
+  EXPECT_EQ(outcome.exit_code, kChildPassed);
+  EXPECT_NE(access(created.c_str(), F_OK), 0) << "the filter let a file be created";
 }
 
 // glibc's pthread_create tries clone3 first and falls back to clone on ENOSYS; the fallback's
