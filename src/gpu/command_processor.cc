@@ -121,6 +121,7 @@ void CommandProcessor::DropHeldCommands() { held_.clear(); }
 ControlOutcome CommandProcessor::HandleControl(const virtio::DescriptorChain& chain,
                                                Completion on_complete) {
   ++statistics_.commands;
+  if (control_recorder_.enabled()) RecordControlRequest(chain);
   std::optional<CtrlHdr> header = ReadRequest<CtrlHdr>(chain);
   if (!header) {
     // Nothing of the request can be trusted; answer with a zeroed, unfenced header if there is
@@ -130,6 +131,13 @@ ControlOutcome CommandProcessor::HandleControl(const virtio::DescriptorChain& ch
   }
   LogTrace("command %s", CommandName(header->type));
   return Dispatch(chain, *header, on_complete);
+}
+
+void CommandProcessor::RecordControlRequest(const virtio::DescriptorChain& chain) {
+  virtio::ChainReader reader(chain);
+  std::vector<uint8_t> bytes(std::min<uint64_t>(reader.remaining(), kMaxRecordedRequest));
+  (void)reader.Read(bytes);
+  control_recorder_.RecordBytes(bytes);
 }
 
 ControlOutcome CommandProcessor::Dispatch(const virtio::DescriptorChain& chain,

@@ -98,6 +98,8 @@ class CommandProcessor {
     Completion on_complete;
   };
 
+  // VHOST_DEVICE_GPU_RECORD_CONTROL: the chain's readable bytes, as the guest laid them out.
+  void RecordControlRequest(const virtio::DescriptorChain& chain);
   ControlOutcome Dispatch(const virtio::DescriptorChain& chain, const CtrlHdr& header,
                           Completion& on_complete);
   // Answers `response` for `request`: now, or when its fence signals (3D mode, fenced request).
@@ -172,6 +174,8 @@ class CommandProcessor {
   RateLimitedLog guest_errors_;
   // Debug: 3D commands appended to $VHOST_DEVICE_GPU_RECORD_3D when set (command_recorder.h).
   CommandRecorder recorder_ = CommandRecorder::FromEnvironment();
+  CommandRecorder control_recorder_ =
+      CommandRecorder::FromEnvironment(kRecordControlEnvironmentVariable);
 };
 
 }  // namespace vgpu::gpu

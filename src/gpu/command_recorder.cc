@@ -11,20 +11,20 @@
 
 namespace vgpu::gpu {
 
-CommandRecorder CommandRecorder::FromEnvironment() {
-  const char* path = std::getenv(kRecord3dEnvironmentVariable);
+CommandRecorder CommandRecorder::FromEnvironment(const char* variable) {
+  const char* path = std::getenv(variable);
   if (path == nullptr || *path == '\0') return CommandRecorder();
-  return ToFile(path);
+  return ToFile(path, variable);
 }
 
-CommandRecorder CommandRecorder::ToFile(const std::string& path) {
+CommandRecorder CommandRecorder::ToFile(const std::string& path, const char* variable) {
   UniqueFd file(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!file.valid()) {
-    LogWarning("%s: cannot open %s (%s); not recording 3D commands", kRecord3dEnvironmentVariable,
-               path.c_str(), std::strerror(errno));
+    LogWarning("%s: cannot open %s (%s); not recording", variable, path.c_str(),
+               std::strerror(errno));
     return CommandRecorder();
   }
-  LogInfo("recording 3D commands to %s (%s)", path.c_str(), kRecord3dEnvironmentVariable);
+  LogInfo("recording commands to %s (%s)", path.c_str(), variable);
   return CommandRecorder(std::move(file));
 }
 

@@ -19,6 +19,10 @@
 //                  their fence id), the command's struct, and for SUBMIT_3D the `size` bytes of
 //                  virgl command stream.
 // A file may hold several sessions one after another (the file is opened for appending).
+//
+// VHOST_DEVICE_GPU_RECORD_CONTROL=FILE records every control-queue request instead (the readable
+// part of each chain, at most kMaxRecordedRequest bytes), in the same format: real guest traffic
+// for the fuzzers' seed corpora (fuzz/seeds_from_recording.py).
 #pragma once
 
 #include <cstdint>
@@ -30,7 +34,9 @@
 namespace vgpu::gpu {
 
 inline constexpr const char* kRecord3dEnvironmentVariable = "VHOST_DEVICE_GPU_RECORD_3D";
+inline constexpr const char* kRecordControlEnvironmentVariable = "VHOST_DEVICE_GPU_RECORD_CONTROL";
 inline constexpr uint32_t kRecordMagic = 0x52443356;  // "V3DR" in file byte order.
+inline constexpr uint32_t kMaxRecordedRequest = 64 << 10;
 
 // Spec: none (this project's own file format, described above).
 struct RecordHeader {
@@ -43,15 +49,22 @@ class CommandRecorder {
  public:
   // Recording to the file named by VHOST_DEVICE_GPU_RECORD_3D, or off. A file that cannot be
   // opened is logged and leaves recording off: a debug aid must not stop the daemon.
-  static CommandRecorder FromEnvironment();
+  static CommandRecorder FromEnvironment(const char* variable = kRecord3dEnvironmentVariable);
   // Recording to `path` (appending); off if it cannot be opened.
-  static CommandRecorder ToFile(const std::string& path);
+  static CommandRecorder ToFile(const std::string& path,
+                                const char* variable = kRecord3dEnvironmentVariable);
 
   CommandRecorder() = default;
   CommandRecorder(CommandRecorder&&) = default;
   CommandRecorder& operator=(CommandRecorder&&) = default;
 
   bool enabled() const { return file_.valid(); }
+
+  // One record of raw request bytes (the control recorder's).
+  void RecordBytes(std::span<const uint8_t> request) {
+    if (!enabled()) return;
+    Append(request, {});
+  }
 
   template <class Request>
   void Record(const Request& request, std::span<const uint8_t> payload = {}) {
