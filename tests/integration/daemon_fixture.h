@@ -37,6 +37,15 @@ inline constexpr uint32_t kDisplayInfoResponseSize = 408;
 // (virtio 1.2 §5.7.6.7).
 bool IsDefinedResponseType(uint32_t type);
 
+// Whether this build (and so the daemon it runs) has a sanitizer: its allocator keeps freed
+// memory in quarantine, so resident memory grows by design and says nothing about leaks
+// (LeakSanitizer checks those at the daemon's exit instead).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 inline constexpr std::chrono::milliseconds kCommandTimeout{3000};
 inline constexpr std::chrono::milliseconds kConnectTimeout{5000};
 

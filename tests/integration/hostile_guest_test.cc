@@ -156,7 +156,11 @@ class HostileGuestTest : public GpuDaemonTest {
                 static_cast<unsigned long long>(before.resident_kb),
                 static_cast<unsigned long long>(after.resident_kb));
     EXPECT_EQ(after.open_fds, before.open_fds);
-    EXPECT_LE(after.resident_kb, before.resident_kb + allowed_growth_kb);
+    if (kSanitizerBuild) {
+      std::printf("resident memory not compared: sanitizer build (quarantine)\n");
+    } else {
+      EXPECT_LE(after.resident_kb, before.resident_kb + allowed_growth_kb);
+    }
     gpu::CtrlHdr info = Header(CommandType::kGetDisplayInfo);
     EXPECT_EQ(static_cast<ResponseType>(Send(info, sizeof(gpu::RespDisplayInfo)).type()),
               ResponseType::kOkDisplayInfo);

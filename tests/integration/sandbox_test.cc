@@ -162,8 +162,7 @@ TEST_F(SandboxTest, UnlistedCallFailsWithEpermAndTheDaemonKeepsServing) {
       << daemon_->StderrText();
   // Where the kernel lets a supervisor answer refusals, it names the call once.
   if (daemon_->StderrText().find("are logged once each") != std::string::npos) {
-    EXPECT_NE(daemon_->StderrText().find("sandbox: refused socket (system call"),
-              std::string::npos)
+    EXPECT_NE(daemon_->StderrText().find("sandbox: refused socket (system call"), std::string::npos)
         << daemon_->StderrText();
   }
   EXPECT_TRUE(daemon_->IsRunning());

@@ -269,7 +269,11 @@ TEST_F(SoakTest, RandomTrafficAcrossSessionsLeavesFdsAndMemoryFlat) {
   RecordProperty("vmrss_kb_early_peak", static_cast<int>(early_peak));
   RecordProperty("vmrss_kb_late_peak", static_cast<int>(late_peak));
   EXPECT_EQ(last->open_fds, first->open_fds);
-  EXPECT_LT(late_peak, early_peak + 2 * 1024);
+  if (kSanitizerBuild) {
+    std::printf("soak: resident memory not compared: sanitizer build (quarantine)\n");
+  } else {
+    EXPECT_LT(late_peak, early_peak + 2 * 1024);
+  }
   EXPECT_TRUE(daemon_->IsRunning());
 }
 
