@@ -103,6 +103,50 @@ class GpuDaemonTest : public DaemonTest {
     set.resource_id = id;
     ASSERT_EQ(Run(set), ResponseType::kOkNodata);
   }
+  // A 3D context `context_id`, and a width x height B8G8R8X8 render-target texture `id` in it
+  // whose backing holds `pixels`, uploaded with TRANSFER_TO_HOST_3D and shown on scanout 0:
+  // what a 3D renderer's read-back must then show.
+  void Show3dResource(uint32_t context_id, uint32_t id, uint32_t width, uint32_t height,
+                      const std::vector<uint32_t>& pixels) {
+    gpu::CtxCreate context{};
+    context.hdr = Header(CommandType::kCtxCreate);
+    context.hdr.ctx_id = context_id;
+    ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+    gpu::ResourceCreate3d create{};
+    create.hdr = Header(CommandType::kResourceCreate3d);
+    create.resource_id = id;
+    create.target = 2;  // PIPE_TEXTURE_2D
+    create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
+    create.bind = 1u << 1;  // VIRGL_BIND_RENDER_TARGET
+    create.width = width;
+    create.height = height;
+    create.depth = 1;
+    create.array_size = 1;
+    ASSERT_EQ(Run(create), ResponseType::kOkNodata);
+    const uint32_t bytes = width * height * 4;
+    Result<uint64_t> backing = session().ram->Allocate(bytes, 4096);
+    ASSERT_TRUE(backing);
+    ASSERT_TRUE(session().ram->Write(
+        *backing,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pixels.data()), bytes)));
+    gpu::ResourceAttachBacking attach{};
+    attach.hdr = Header(CommandType::kResourceAttachBacking);
+    attach.resource_id = id;
+    attach.nr_entries = 1;
+    gpu::MemEntry entry{*backing, bytes, 0};
+    ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+    gpu::TransferHost3d transfer{};
+    transfer.hdr = Header(CommandType::kTransferToHost3d);
+    transfer.box = gpu::Box{0, 0, 0, width, height, 1};
+    transfer.resource_id = id;
+    transfer.stride = width * 4;
+    ASSERT_EQ(Run(transfer), ResponseType::kOkNodata);
+    gpu::SetScanout set{};
+    set.hdr = Header(CommandType::kSetScanout);
+    set.r = gpu::Rect{0, 0, width, height};
+    set.resource_id = id;
+    ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  }
   void Transfer(uint32_t id, gpu::Rect rect, uint32_t stride_pixels = 0) {
     gpu::TransferToHost2d transfer{};
     transfer.hdr = Header(CommandType::kTransferToHost2d);

@@ -228,51 +228,10 @@ TEST_F(VirglDeviceTest, CapsetsComeFromVirglrenderer) {
 TEST_F(VirglDeviceTest, ThreeDimensionalResourceIsShownThroughReadBack) {
   Connect();
   ASSERT_FALSE(HasFatalFailure());
-  gpu::CtxCreate context{};
-  context.hdr = Header(CommandType::kCtxCreate);
-  context.hdr.ctx_id = 1;
-  context.nlen = 4;
-  std::memcpy(context.debug_name, "test", 4);
-  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
-
   const uint32_t width = 64, height = 64;
-  gpu::ResourceCreate3d create{};
-  create.hdr = Header(CommandType::kResourceCreate3d);
-  create.resource_id = 10;
-  create.target = 2;  // PIPE_TEXTURE_2D
-  create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
-  create.bind = 1u << 1;  // VIRGL_BIND_RENDER_TARGET
-  create.width = width;
-  create.height = height;
-  create.depth = 1;
-  create.array_size = 1;
-  ASSERT_EQ(Run(create), ResponseType::kOkNodata);
-
   const std::vector<uint32_t> pixels = Pattern(width, height, 5);
-  Result<uint64_t> backing = session().ram->Allocate(width * height * 4, 4096);
-  ASSERT_TRUE(backing);
-  ASSERT_TRUE(session().ram->Write(
-      *backing, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pixels.data()),
-                                         width * height * 4)));
-  gpu::ResourceAttachBacking attach{};
-  attach.hdr = Header(CommandType::kResourceAttachBacking);
-  attach.resource_id = 10;
-  attach.nr_entries = 1;
-  gpu::MemEntry entry{*backing, width * height * 4, 0};
-  ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
-
-  gpu::TransferHost3d transfer{};
-  transfer.hdr = Header(CommandType::kTransferToHost3d);
-  transfer.box = gpu::Box{0, 0, 0, width, height, 1};
-  transfer.resource_id = 10;
-  transfer.stride = width * 4;
-  ASSERT_EQ(Run(transfer), ResponseType::kOkNodata);
-
-  gpu::SetScanout set{};
-  set.hdr = Header(CommandType::kSetScanout);
-  set.r = gpu::Rect{0, 0, width, height};
-  set.resource_id = 10;
-  ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  Show3dResource(1, 10, width, height, pixels);
+  ASSERT_FALSE(HasFatalFailure());
   EXPECT_TRUE(WaitForFrame(0, pixels, width));
   EXPECT_TRUE(display().Anomalies().empty());
 }
