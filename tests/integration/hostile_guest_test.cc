@@ -648,7 +648,11 @@ TEST_F(HostileGuestTest, ResourcesUntilTheCapGetOutOfMemoryNotAnOomKill) {
               static_cast<unsigned long long>(rss_full));
   EXPECT_LT(created, 40'000u);  // 32 MiB / (1 KiB + 4 B) = 32636.
   EXPECT_GT(created, 30'000u);
-  EXPECT_LT(rss_full, rss_start + 32 * 1024);  // Real memory stays under the cap.
+  if (kSanitizerBuild) {
+    std::printf("resident memory not compared: sanitizer build (shadow memory, quarantine)\n");
+  } else {
+    EXPECT_LT(rss_full, rss_start + 32 * 1024);  // Real memory stays under the cap.
+  }
   for (uint32_t id = 1; id <= created; ++id) ASSERT_EQ(Unref(id), ResponseType::kOkNodata);
   // Big ones: 4 MiB each, 7 fit under 32 MiB.
   uint32_t big = 0;
