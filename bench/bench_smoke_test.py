@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Smoke test of vhost-gpu-bench: every workload for about a second against our daemon, then a
---compare run, then the 3D workloads against our daemon in virglrenderer mode (skipped, with the
-reason, where virglrenderer cannot start), checking that the JSON is produced and sane. Not a
-timed pass/fail: speed targets live in the benchmark, not in tests."""
+--compare run, then frame-1080p on two daemons at once (--instances 2), then the 3D workloads
+against our daemon in virglrenderer mode (skipped, with the reason, where virglrenderer cannot
+start), checking that the JSON is produced and sane. Not a timed pass/fail: speed targets live
+in the benchmark, not in tests."""
 import argparse
 import json
 import math
@@ -125,6 +126,36 @@ def run_virgl(arguments):
         check_results(document, VIRGL_WORKLOADS, ["A"])
 
 
+def run_instances(arguments, backend):
+    """--instances 2: frame-1080p on two daemons at once, combined, each instance kept."""
+    path = os.path.join(arguments.work_dir, "instances.json")
+    if os.path.exists(path):
+        os.remove(path)
+    document = run([arguments.bench, "--instances", "2", "--workload", "frame-1080p",
+                    "--duration", "1", "--warmup", "0.1", "--json", path, backend], path)
+    if document is None:
+        return
+    check(document["options"]["instances"] == 2, "--instances recorded")
+    check_results(document, ["frame-1080p"], ["A"])
+    total = [r for r in document["results"] if r["workload"] == "frame-1080p"]
+    each = document.get("instance_results", [])
+    check(sorted(r["backend"] for r in each) == ["A.1", "A.2"], "one result per instance")
+    check(all(r["ok"] for r in each), "every instance ok")
+    if len(total) != 1 or len(each) != 2 or not all(r["ok"] for r in each + total):
+        return
+    figures = total[0]["figures"]
+    check(figures.get("instances", {}).get("value") == 2, "instances figure")
+    rates = [r["figures"]["frames_per_second"]["value"] for r in each]
+    # The JSON holds 6 significant digits of each.
+    check(math.isclose(figures["frames_per_second"]["value"], sum(rates), rel_tol=1e-4),
+          "frames_per_second is the instances' sum")
+    for result in each:
+        memory = result["figures"].get("backend_resident_memory", {}).get("value")
+        check(memory is not None and memory > 0, f"{result['backend']}: backend RSS")
+    check(figures.get("backend_resident_memory_max", {}).get("value", 0) > 0, "RSS maximum")
+    check(not any(name.startswith("tool_cpu_") for name in figures), "no tool CPU when combined")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bench", required=True)
@@ -166,6 +197,7 @@ def main():
         fps = [r for r in ratios if r["figure"] == "frames_per_second"]
         check(len(fps) == 1 and fps[0]["a_over_b"] > 0, "frames_per_second ratio")
 
+    run_instances(arguments, backend)
     run_virgl(arguments)
 
     for failure in failures:

@@ -54,7 +54,12 @@ void JsonWriter::Number(double value) {
     return;
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  // Whole numbers (sizes in bytes, counts) exactly; measurements to 6 significant digits.
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  }
   text_ += buffer;
 }
 

@@ -3,6 +3,7 @@
 //
 //   vhost-gpu-bench [--workload NAME]... [--duration S] [--json FILE] BACKEND
 //   vhost-gpu-bench --compare BACKEND_A BACKEND_B [--workload NAME]... [--json FILE]
+//   vhost-gpu-bench --instances N [--workload NAME]... BACKEND      (N backends at once)
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "instances.h"
 #include "report.h"
 #include "workload.h"
 
@@ -30,6 +32,9 @@ constexpr const char* kUsage =
     "  --warmup S          unmeasured seconds before each (default 0.3)\n"
     "  --json FILE         write the results as JSON\n"
     "  --compare A B       run each workload on A then B and report A/B ratios\n"
+    "  --instances N       run each workload on N backends at once, each started from the\n"
+    "                      command line with its own frontend (as N VMs); rates are summed,\n"
+    "                      other figures averaged, each backend's RSS noted (default 1)\n"
     "  --backing pages|contiguous\n"
     "                      guest backing of resources: one entry per scattered 4 KiB page, as\n"
     "                      Linux sends for a dumb buffer (default), or one contiguous entry\n"
@@ -42,11 +47,15 @@ constexpr const char* kUsage =
     "  --list              list the workloads and exit\n"
     "  --help              this text\n";
 
+// Each instance is a backend process plus a frontend and display thread here.
+constexpr int kMaxInstances = 64;
+
 struct CommandLine {
   WorkloadOptions options;
   std::vector<std::string> workloads;
   std::vector<std::string> backends;
   std::string json_path;
+  int instances = 1;
   bool compare = false;
   bool list = false;
   bool help = false;
@@ -96,7 +105,7 @@ Result<CommandLine> Parse(int argc, char** argv) {
       }
     } else if (word == "--workload" || word == "--duration" || word == "--warmup" ||
                word == "--json" || word == "--backing" || word == "--memory" ||
-               word == "--stream") {
+               word == "--stream" || word == "--instances") {
       Result<std::string> text = take_value();
       if (!text) return tl::unexpected(text.error());
       if (word == "--workload") {
@@ -117,6 +126,13 @@ Result<CommandLine> Parse(int argc, char** argv) {
         if (word == "--duration") line.options.duration_seconds = *number;
         if (word == "--warmup") line.options.warmup_seconds = *number;
         if (word == "--memory") line.options.memory_size = static_cast<uint64_t>(*number) << 20;
+        if (word == "--instances") {
+          if (*number < 1 || *number > kMaxInstances || *number != static_cast<int>(*number)) {
+            return MakeError(ErrorKind::kInvalidArgument, "--instances: a whole number from 1 to " +
+                                                              std::to_string(kMaxInstances));
+          }
+          line.instances = static_cast<int>(*number);
+        }
       }
     } else if (word.rfind("-", 0) == 0 && word.size() > 1) {
       return MakeError(ErrorKind::kInvalidArgument, "unknown option " + word);
@@ -167,6 +183,7 @@ int Main(int argc, char** argv) {
   }
   Report report;
   report.options = line->options;
+  report.instances = line->instances;
   report.started_at = UtcNow();
   const char* labels[] = {"A", "B"};
   for (size_t index = 0; index < line->backends.size(); ++index) {
@@ -188,7 +205,16 @@ int Main(int argc, char** argv) {
   for (const Workload* workload : selected) {
     for (const LabelledBackend& backend : report.backends) {
       std::fprintf(stderr, "running %s on %s...\n", workload->name.c_str(), backend.label.c_str());
-      report.results.push_back(RunWorkload(*workload, backend.spec, backend.label, line->options));
+      if (line->instances == 1) {
+        report.results.push_back(
+            RunWorkload(*workload, backend.spec, backend.label, line->options));
+        continue;
+      }
+      std::vector<WorkloadResult> each;
+      report.results.push_back(RunInstances(*workload, backend.spec, backend.label, line->options,
+                                            line->instances, each));
+      // Kept for the JSON (labels A.1, A.2, ...); the table shows the combined result.
+      for (WorkloadResult& result : each) report.instance_results.push_back(std::move(result));
     }
   }
   report.Derive();

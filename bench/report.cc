@@ -236,6 +236,8 @@ Result<void> Report::WriteJson(const std::string& path) const {
   json.Number(static_cast<double>(options.memory_size));
   json.Key("stream");
   json.String(options.stream_path);
+  json.Key("instances");
+  json.Number(instances);
   json.EndObject();
   json.Key("backends");
   json.BeginArray();
@@ -253,6 +255,10 @@ Result<void> Report::WriteJson(const std::string& path) const {
   json.Key("results");
   json.BeginArray();
   for (const WorkloadResult& result : results) WriteResult(json, result);
+  json.EndArray();
+  json.Key("instance_results");
+  json.BeginArray();
+  for (const WorkloadResult& result : instance_results) WriteResult(json, result);
   json.EndArray();
   json.Key("comparison");
   json.BeginArray();

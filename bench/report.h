@@ -37,6 +37,9 @@ struct Report {
   WorkloadOptions options;
   std::vector<LabelledBackend> backends;
   std::vector<WorkloadResult> results;
+  // --instances N > 1: `results` holds the combined figures, this each instance's own.
+  int instances = 1;
+  std::vector<WorkloadResult> instance_results;
   std::vector<Ratio> ratios;
   std::string started_at;  // ISO 8601, UTC.
 

@@ -30,7 +30,8 @@ const Workload* FindWorkload(const std::string& name) {
 }
 
 WorkloadResult RunWorkload(const Workload& workload, const BackendSpec& backend,
-                           const std::string& label, const WorkloadOptions& options) {
+                           const std::string& label, const WorkloadOptions& options,
+                           const std::function<void()>& before_measuring) {
   WorkloadResult result;
   result.workload = workload.name;
   result.backend_label = label;
@@ -50,7 +51,7 @@ WorkloadResult RunWorkload(const Workload& workload, const BackendSpec& backend,
     result.error = "guest buffers: " + gpu.error().message;
     return result;
   }
-  WorkloadRun run{options, **connection, **gpu, result};
+  WorkloadRun run{options, **connection, **gpu, result, before_measuring};
   Result<void> ran = workload.run(run);
   if (!ran) {
     result.error = ran.error().message;
@@ -83,6 +84,7 @@ Result<LoopMeasurement> MeasureLoop(WorkloadRun& run,
       return tl::unexpected(Error{sample.error().kind, "warm-up: " + sample.error().message, 0});
     }
   }
+  if (run.before_measuring) run.before_measuring();
   if (on_measuring) on_measuring();
   LoopMeasurement loop;
   const std::optional<ProcessSample> before = run.connection.Sample();
@@ -104,7 +106,10 @@ Result<LoopMeasurement> MeasureLoop(WorkloadRun& run,
   loop.wall_seconds = SecondsBetween(start, now);
   loop.own_cpu_seconds = OwnCpuSeconds() - own_before;
   const std::optional<ProcessSample> after = run.connection.Sample();
-  if (before && after) loop.backend_cpu_seconds = after->cpu_seconds - before->cpu_seconds;
+  if (before && after) {
+    loop.backend_cpu_seconds = after->cpu_seconds - before->cpu_seconds;
+    loop.backend_resident_kb = after->resident_kb;
+  }
   return loop;
 }
 
@@ -126,6 +131,10 @@ void AddBackendCpu(WorkloadResult& result, const LoopMeasurement& loop, const st
              Better::kLower);
   result.Add("backend_cpu_percent", "%", *loop.backend_cpu_seconds / loop.wall_seconds * 100,
              Better::kLower);
+  if (loop.backend_resident_kb) {
+    result.Add("backend_resident_memory", "kB", static_cast<double>(*loop.backend_resident_kb),
+               Better::kLower);
+  }
   result.Add("tool_cpu_per_" + item, "us", loop.own_cpu_seconds / iterations * 1e6,
              Better::kNeither);
 }

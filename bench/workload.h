@@ -49,6 +49,9 @@ struct WorkloadRun {
   BackendConnection& connection;
   GuestGpu& gpu;
   WorkloadResult& result;
+  // Called between the warm-up and the measured part (MeasureLoop, idle); --instances uses it
+  // to start the measured parts of concurrent instances together. May be empty.
+  std::function<void()> before_measuring;
 };
 
 struct Workload {
@@ -63,9 +66,10 @@ const std::vector<Workload>& AllWorkloads();
 const Workload* FindWorkload(const std::string& name);
 
 // Starts (or connects to) the backend, runs `workload`, disconnects, and records everything it
-// can even when the workload fails.
+// can even when the workload fails. `before_measuring` becomes WorkloadRun::before_measuring.
 WorkloadResult RunWorkload(const Workload& workload, const BackendSpec& backend,
-                           const std::string& label, const WorkloadOptions& options);
+                           const std::string& label, const WorkloadOptions& options,
+                           const std::function<void()>& before_measuring = {});
 
 // The repeated part of a workload: `iteration` runs for options.warmup_seconds unmeasured, then
 // for options.duration_seconds measured. Each iteration returns its own duration in seconds (a
@@ -73,7 +77,8 @@ WorkloadResult RunWorkload(const Workload& workload, const BackendSpec& backend,
 struct LoopMeasurement {
   std::vector<double> samples;
   double wall_seconds = 0;
-  std::optional<double> backend_cpu_seconds;  // Nullopt for a socket backend.
+  std::optional<double> backend_cpu_seconds;    // Nullopt for a socket backend.
+  std::optional<uint64_t> backend_resident_kb;  // At the end of the measured part; ditto.
   double own_cpu_seconds = 0;
   uint64_t iterations() const { return samples.size(); }
 };
@@ -85,7 +90,8 @@ Result<LoopMeasurement> MeasureLoop(WorkloadRun& run,
 // Adds NAME_min, NAME_median, NAME_p99 (microseconds) of `samples` (seconds).
 void AddDistribution(WorkloadResult& result, const std::string& name,
                      const std::vector<double>& samples);
-// Adds backend_cpu_per_ITEM (us) and backend_cpu_percent, or a note saying why they are absent.
+// Adds backend_cpu_per_ITEM (us), backend_cpu_percent and backend_resident_memory (kB, at the
+// end of the measured part), or a note saying why they are absent.
 void AddBackendCpu(WorkloadResult& result, const LoopMeasurement& loop, const std::string& item);
 
 using Clock = std::chrono::steady_clock;

@@ -141,9 +141,10 @@ TEST_F(GpuDeviceTest, CursorUpdateMoveAndHide) {
 
 TEST_F(GpuDeviceTest, GetConfigIsAnsweredWhileTheDeviceThreadIsBlocked) {
   // The device thread is made to block, deterministically: the VMM's end of the display socket
-  // stops reading while a flush sends a 4 MiB UPDATE through a 64 KiB socket buffer, so the
-  // device thread sits in sendmsg (bounded by the display channel's 1 s send timeout). GET_CONFIG
-  // goes to the control thread and must be answered while the flush is still unanswered.
+  // stops reading while a flush sends a 4 MiB UPDATE through a smaller socket buffer (2 MiB: the
+  // daemon raises it), so the device thread sits in sendmsg (bounded by the display channel's 1 s
+  // send timeout). GET_CONFIG goes to the control thread and must be answered while the flush is
+  // still unanswered.
   NegotiationOptions options;
   options.memory_size = 64ull << 20;
   options.display_options.outputs = {FakeOutput{true, 1024, 1024}};
