@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "fuzz_guest_memory.h"
 #include "fuzz_input.h"
+#include "fuzz_support.h"
 #include "gpu/display_channel.h"
 #include "gpu/display_reply_parser.h"
 
@@ -33,19 +34,8 @@ namespace {
 
 namespace display = gpu::display;
 
-EventLoop& Loop() {
-  static EventLoop* loop = [] {
-    auto* created = new EventLoop;
-    if (!created->Init()) FuzzSetupFailed("EventLoop::Init");
-    return created;
-  }();
-  return *loop;
-}
-
 void Check(bool condition, const char* what) {
-  if (condition) return;
-  std::fprintf(stderr, "display_reply_fuzzer invariant violated: %s\n", what);
-  std::abort();
+  CheckInvariant("display_reply_fuzzer", condition, what);
 }
 
 void FuzzParser(std::optional<display::Request> expected, std::span<const uint8_t> bytes) {
@@ -128,7 +118,7 @@ class ChannelSession {
         break;
     }
     Drain();
-    Loop().RunOnce(0);
+    FuzzEventLoop().RunOnce(0);
   }
 
  private:
@@ -139,7 +129,7 @@ class ChannelSession {
     if (!channel_) {
       gpu::DisplayChannelOptions options;
       options.reply_timeout = std::chrono::seconds(600);  // Never within one input.
-      channel_ = std::make_unique<gpu::DisplayChannel>(Loop(), options);
+      channel_ = std::make_unique<gpu::DisplayChannel>(FuzzEventLoop(), options);
     }
     channel_->Attach(UniqueFd(pair[0]));
     vmm_ = UniqueFd(pair[1]);
@@ -161,7 +151,7 @@ class ChannelSession {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   vgpu::fuzz::SetFuzzLogLevel();
-  vgpu::fuzz::Loop();
+  vgpu::fuzz::FuzzEventLoop();
   return 0;
 }
 

@@ -25,6 +25,7 @@
 
 #include "base/mapped_region.h"
 #include "base/unique_fd.h"
+#include "fuzz_support.h"
 #include "virtio/guest_memory.h"
 
 namespace vgpu::fuzz {
@@ -35,11 +36,6 @@ struct RegionLayout {
 };
 
 inline constexpr uint64_t kUserAddressOffset = 0x7f0000000000ull;
-
-[[noreturn]] inline void FuzzSetupFailed(const char* what) {
-  std::fprintf(stderr, "fuzzer setup failed: %s\n", what);
-  std::abort();
-}
 
 class FuzzGuestMemory {
  public:

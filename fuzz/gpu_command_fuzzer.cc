@@ -37,6 +37,7 @@
 #include "base/log.h"
 #include "fuzz_guest_memory.h"
 #include "fuzz_input.h"
+#include "fuzz_support.h"
 #include "gpu/command_processor.h"
 #include "gpu/display_channel.h"
 #include "gpu/display_protocol.h"
@@ -78,19 +79,8 @@ FuzzGuestMemory& Memory() {
   return memory;
 }
 
-EventLoop& Loop() {
-  static EventLoop* loop = [] {
-    auto* created = new EventLoop;
-    if (!created->Init()) FuzzSetupFailed("EventLoop::Init");
-    return created;
-  }();
-  return *loop;
-}
-
 void Check(bool condition, const char* what) {
-  if (condition) return;
-  std::fprintf(stderr, "gpu_command_fuzzer invariant violated: %s\n", what);
-  std::abort();
+  CheckInvariant("gpu_command_fuzzer", condition, what);
 }
 
 // Splits spans[0] at `at` bytes (when inside it), as a chain of two descriptors would.
@@ -168,7 +158,7 @@ class Session {
       gpu::DisplayChannelOptions options;
       // Never reached within one input: requests end by a reply, a detach or the input's end.
       options.reply_timeout = std::chrono::seconds(600);
-      display_ = std::make_unique<gpu::DisplayChannel>(Loop(), options);
+      display_ = std::make_unique<gpu::DisplayChannel>(FuzzEventLoop(), options);
       display_->Attach(UniqueFd(pair[0]));
       if (flags & kFlagAnswerHandshake) {
         struct {
@@ -276,7 +266,7 @@ class Session {
 
   void Pump() {
     if (!display_) return;
-    Loop().RunOnce(0);
+    FuzzEventLoop().RunOnce(0);
     while (!blocked_ && !pending_.empty()) {
       Record next = pending_.front();
       pending_.pop_front();
@@ -300,7 +290,7 @@ class Session {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   vgpu::fuzz::SetFuzzLogLevel();
   vgpu::fuzz::Memory();
-  vgpu::fuzz::Loop();
+  vgpu::fuzz::FuzzEventLoop();
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "fuzz_guest_memory.h"
 #include "fuzz_input.h"
+#include "fuzz_support.h"
 #include "virtio/chain_io.h"
 #include "virtio/split_virtqueue.h"
 
@@ -43,9 +44,7 @@ FuzzGuestMemory& Memory() {
 }
 
 void Check(bool condition, const char* what) {
-  if (condition) return;
-  std::fprintf(stderr, "virtqueue_fuzzer invariant violated: %s\n", what);
-  std::abort();
+  CheckInvariant("virtqueue_fuzzer", condition, what);
 }
 
 void CheckSpans(const std::vector<std::span<uint8_t>>& spans, uint64_t length) {

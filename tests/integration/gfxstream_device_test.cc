@@ -79,7 +79,7 @@ class GfxstreamDeviceTest : public GpuDaemonTest {
     ASSERT_TRUE(gate.valid());
     ASSERT_EQ(write(gate.get(), "g", 1), 1);
   }
-  void CreateContext(uint32_t context_id, uint32_t flags = 0, uint64_t fence_id = 0) {
+  void CreateGlesContext(uint32_t context_id, uint32_t flags = 0, uint64_t fence_id = 0) {
     gpu::CtxCreate context{};
     context.hdr = Header(CommandType::kCtxCreate);
     context.hdr.ctx_id = context_id;
@@ -92,25 +92,9 @@ class GfxstreamDeviceTest : public GpuDaemonTest {
   }
   // A width x height B8G8R8X8 render target with a guest backing, attached to the context.
   void CreateTarget(uint32_t context_id, uint32_t id, uint32_t width, uint32_t height) {
-    gpu::ResourceCreate3d create{};
-    create.hdr = Header(CommandType::kResourceCreate3d);
-    create.resource_id = id;
-    create.target = 2;  // PIPE_TEXTURE_2D
-    create.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
-    create.bind = 1u << 1;  // VIRGL_BIND_RENDER_TARGET
-    create.width = width;
-    create.height = height;
-    create.depth = 1;
-    create.array_size = 1;
-    ASSERT_EQ(Run(create), ResponseType::kOkNodata);
-    Result<uint64_t> backing = session().ram->Allocate(width * height * 4, 4096);
-    ASSERT_TRUE(backing);
-    gpu::ResourceAttachBacking attach{};
-    attach.hdr = Header(CommandType::kResourceAttachBacking);
-    attach.resource_id = id;
-    attach.nr_entries = 1;
-    gpu::MemEntry entry{*backing, width * height * 4, 0};
-    ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+    ASSERT_EQ(Create3dTarget(id, width, height), ResponseType::kOkNodata);
+    AttachPixels(id, std::vector<uint32_t>(size_t{width} * height));
+    ASSERT_FALSE(HasFatalFailure());
     gpu::CtxResource context_attach{};
     context_attach.hdr = Header(CommandType::kCtxAttachResource);
     context_attach.hdr.ctx_id = context_id;
@@ -144,14 +128,7 @@ TEST_F(GfxstreamDeviceTest, StandinCapsetsAreOfferedAndAnswered) {
   // the version stays 0 (gfxstream never reports one).
   const uint32_t expected[2][3] = {{3, 0, 104}, {8, 0, 16}};
   for (uint32_t index = 0; index < 2; ++index) {
-    gpu::GetCapsetInfo request{};
-    request.hdr = Header(CommandType::kGetCapsetInfo);
-    request.capset_index = index;
-    CommandBuffers buffers = Queue(request, sizeof(gpu::RespCapsetInfo));
-    session().control_queue->Kick();
-    ASSERT_TRUE(session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout));
-    Result<gpu::RespCapsetInfo> info =
-        session().ram->ReadObject<gpu::RespCapsetInfo>(buffers.response_address);
+    std::optional<gpu::RespCapsetInfo> info = CapsetInfoAt(index);
     ASSERT_TRUE(info);
     EXPECT_EQ(info->hdr.type, static_cast<uint32_t>(ResponseType::kOkCapsetInfo));
     EXPECT_EQ(info->capset_id, expected[index][0]);
@@ -175,7 +152,7 @@ TEST_F(GfxstreamDeviceTest, StandinCapsetsAreOfferedAndAnswered) {
 TEST_F(GfxstreamDeviceTest, StandinFillIsShownAndAFlushReadsBackOnlyItsRectangle) {
   Connect();
   ASSERT_FALSE(HasFatalFailure());
-  CreateContext(1);
+  CreateGlesContext(1);
   CreateTarget(1, 10, 64, 64);
   ASSERT_FALSE(HasFatalFailure());
   Submit(1, {kOpFill, 10, 0, 0, 64, 64, 0x000000ff});  // Blue (B8G8R8X8 memory order).
@@ -206,7 +183,7 @@ TEST_F(GfxstreamDeviceTest, FencedSubmitIsAnsweredOnlyAfterTheStandinSignalsItsF
   Connect();
   ASSERT_FALSE(HasFatalFailure());
   // Nothing pending on the global timeline: the stand-in signals inside create_fence.
-  CreateContext(1, gpu::kFlagFence, 5);
+  CreateGlesContext(1, gpu::kFlagFence, 5);
   ASSERT_FALSE(HasFatalFailure());
 
   // The submit leaves work pending, so its fence waits for the stand-in's worker thread, which
@@ -241,7 +218,7 @@ TEST_F(GfxstreamDeviceTest, FencedSubmitIsAnsweredOnlyAfterTheStandinSignalsItsF
 TEST_F(GfxstreamDeviceTest, TerminationWithAStandinContextExitsZero) {
   Connect();
   ASSERT_FALSE(HasFatalFailure());
-  CreateContext(1);
+  CreateGlesContext(1);
   ASSERT_FALSE(HasFatalFailure());
   daemon_->Terminate();
   std::optional<ExitStatus> status = daemon_->WaitForExit(std::chrono::seconds(2));

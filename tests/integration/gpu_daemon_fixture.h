@@ -19,8 +19,25 @@ namespace vgpu::test {
 using gpu::CommandType;
 using gpu::ResponseType;
 
+// The daemon's open fds and resident memory at one point.
+struct ResourceSample {
+  size_t open_fds = 0;
+  uint64_t resident_kb = 0;
+};
+
 class GpuDaemonTest : public DaemonTest {
  protected:
+  // Replaces the fixture's null-mode daemon with one in virglrenderer mode; skips the test (with
+  // the reason) where virglrenderer cannot start.
+  void StartVirglDaemonOrSkip() {
+    Result<std::unique_ptr<DaemonProcess>> daemon =
+        DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
+    if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
+    daemon_ = std::move(*daemon);
+  }
+  ResourceSample SampleDaemon() const {
+    return ResourceSample{daemon_->OpenFdCount().value_or(0), daemon_->ResidentSetKb().value_or(0)};
+  }
   void Connect(NegotiationOptions options = {}) {
     std::optional<Connected> connected = ConnectAndNegotiate(options);
     ASSERT_TRUE(connected);
@@ -82,7 +99,20 @@ class GpuDaemonTest : public DaemonTest {
     create.width = width;
     create.height = height;
     ASSERT_EQ(Run(create), ResponseType::kOkNodata);
-    const uint32_t bytes = width * height * 4;
+    AttachPixels(id, pixels);
+    ASSERT_FALSE(HasFatalFailure());
+    Transfer(id, gpu::Rect{0, 0, width, height});
+    gpu::SetScanout set{};
+    set.hdr = Header(CommandType::kSetScanout);
+    set.r = gpu::Rect{0, 0, width, height};
+    set.scanout_id = scanout;
+    set.resource_id = id;
+    ASSERT_EQ(Run(set), ResponseType::kOkNodata);
+  }
+  // Guest memory holding `pixels` (x8r8g8b8 rows), attached to resource `id` as one entry; its
+  // guest address is kept in last_backing_.
+  void AttachPixels(uint32_t id, const std::vector<uint32_t>& pixels) {
+    const auto bytes = static_cast<uint32_t>(pixels.size() * 4);
     Result<uint64_t> backing = session().ram->Allocate(bytes, 4096);
     ASSERT_TRUE(backing);
     last_backing_ = *backing;
@@ -95,23 +125,29 @@ class GpuDaemonTest : public DaemonTest {
     attach.nr_entries = 1;
     gpu::MemEntry entry{*backing, bytes, 0};
     ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
-    Transfer(id, gpu::Rect{0, 0, width, height});
-    gpu::SetScanout set{};
-    set.hdr = Header(CommandType::kSetScanout);
-    set.r = gpu::Rect{0, 0, width, height};
-    set.scanout_id = scanout;
-    set.resource_id = id;
-    ASSERT_EQ(Run(set), ResponseType::kOkNodata);
   }
-  // A 3D context `context_id`, and a width x height B8G8R8X8 render-target texture `id` in it
-  // whose backing holds `pixels`, uploaded with TRANSFER_TO_HOST_3D and shown on scanout 0:
-  // what a 3D renderer's read-back must then show.
-  void Show3dResource(uint32_t context_id, uint32_t id, uint32_t width, uint32_t height,
-                      const std::vector<uint32_t>& pixels) {
+  // CTX_CREATE of `context_id` (no debug name, no context_init).
+  ResponseType CreateContext(uint32_t context_id) {
     gpu::CtxCreate context{};
     context.hdr = Header(CommandType::kCtxCreate);
     context.hdr.ctx_id = context_id;
-    ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+    return Run(context);
+  }
+  // GET_CAPSET_INFO for `index`; its response (whatever its type).
+  std::optional<gpu::RespCapsetInfo> CapsetInfoAt(uint32_t index) {
+    gpu::GetCapsetInfo request{};
+    request.hdr = Header(CommandType::kGetCapsetInfo);
+    request.capset_index = index;
+    CommandBuffers buffers = Queue(request, sizeof(gpu::RespCapsetInfo));
+    session().control_queue->Kick();
+    if (!session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout)) return {};
+    Result<gpu::RespCapsetInfo> info =
+        session().ram->ReadObject<gpu::RespCapsetInfo>(buffers.response_address);
+    if (!info) return {};
+    return *info;
+  }
+  // RESOURCE_CREATE_3D of a width x height B8G8R8X8 2D texture bound as a render target.
+  ResponseType Create3dTarget(uint32_t id, uint32_t width, uint32_t height) {
     gpu::ResourceCreate3d create{};
     create.hdr = Header(CommandType::kResourceCreate3d);
     create.resource_id = id;
@@ -122,19 +158,17 @@ class GpuDaemonTest : public DaemonTest {
     create.height = height;
     create.depth = 1;
     create.array_size = 1;
-    ASSERT_EQ(Run(create), ResponseType::kOkNodata);
-    const uint32_t bytes = width * height * 4;
-    Result<uint64_t> backing = session().ram->Allocate(bytes, 4096);
-    ASSERT_TRUE(backing);
-    ASSERT_TRUE(session().ram->Write(
-        *backing,
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pixels.data()), bytes)));
-    gpu::ResourceAttachBacking attach{};
-    attach.hdr = Header(CommandType::kResourceAttachBacking);
-    attach.resource_id = id;
-    attach.nr_entries = 1;
-    gpu::MemEntry entry{*backing, bytes, 0};
-    ASSERT_EQ(Run(attach, &entry, sizeof(entry)), ResponseType::kOkNodata);
+    return Run(create);
+  }
+  // A 3D context `context_id`, and a width x height B8G8R8X8 render-target texture `id` in it
+  // whose backing holds `pixels`, uploaded with TRANSFER_TO_HOST_3D and shown on scanout 0:
+  // what a 3D renderer's read-back must then show.
+  void Show3dResource(uint32_t context_id, uint32_t id, uint32_t width, uint32_t height,
+                      const std::vector<uint32_t>& pixels) {
+    ASSERT_EQ(CreateContext(context_id), ResponseType::kOkNodata);
+    ASSERT_EQ(Create3dTarget(id, width, height), ResponseType::kOkNodata);
+    AttachPixels(id, pixels);
+    ASSERT_FALSE(HasFatalFailure());
     gpu::TransferHost3d transfer{};
     transfer.hdr = Header(CommandType::kTransferToHost3d);
     transfer.box = gpu::Box{0, 0, 0, width, height, 1};
@@ -189,7 +223,7 @@ class GpuDaemonTest : public DaemonTest {
   }
 
   std::optional<Connected> connected_;
-  uint64_t last_backing_ = 0;  // Guest address of the last ShowResource's backing.
+  uint64_t last_backing_ = 0;  // Guest address of the last AttachPixels' backing.
 };
 
 }  // namespace vgpu::test

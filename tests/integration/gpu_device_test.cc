@@ -189,12 +189,7 @@ TEST_F(GpuDeviceTest, GetConfigIsAnsweredWhileTheDeviceThreadIsBlocked) {
 // the renderer's fence.
 class VirglDeviceTest : public GpuDeviceTest {
  protected:
-  void SetUp() override {
-    Result<std::unique_ptr<DaemonProcess>> daemon =
-        DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
-    if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
-    daemon_ = std::move(*daemon);
-  }
+  void SetUp() override { StartVirglDaemonOrSkip(); }
 };
 
 TEST_F(VirglDeviceTest, CapsetsComeFromVirglrenderer) {
@@ -206,14 +201,7 @@ TEST_F(VirglDeviceTest, CapsetsComeFromVirglrenderer) {
   EXPECT_EQ(num_capsets, 2u);
   const uint32_t expected[2][3] = {{1, 1, 308}, {2, 2, 1376}};
   for (uint32_t index = 0; index < 2; ++index) {
-    gpu::GetCapsetInfo request{};
-    request.hdr = Header(CommandType::kGetCapsetInfo);
-    request.capset_index = index;
-    CommandBuffers buffers = Queue(request, sizeof(gpu::RespCapsetInfo));
-    session().control_queue->Kick();
-    ASSERT_TRUE(session().control_queue->WaitForUsedHead(buffers.head, kCommandTimeout));
-    Result<gpu::RespCapsetInfo> info =
-        session().ram->ReadObject<gpu::RespCapsetInfo>(buffers.response_address);
+    std::optional<gpu::RespCapsetInfo> info = CapsetInfoAt(index);
     ASSERT_TRUE(info);
     EXPECT_EQ(info->hdr.type, static_cast<uint32_t>(ResponseType::kOkCapsetInfo));
     EXPECT_EQ(info->capset_id, expected[index][0]);
@@ -240,10 +228,7 @@ TEST_F(VirglDeviceTest, ThreeDimensionalResourceIsShownThroughReadBack) {
 TEST_F(VirglDeviceTest, FencedSubmitIsAnsweredAfterItsFence) {
   Connect();
   ASSERT_FALSE(HasFatalFailure());
-  gpu::CtxCreate context{};
-  context.hdr = Header(CommandType::kCtxCreate);
-  context.hdr.ctx_id = 1;
-  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateContext(1), ResponseType::kOkNodata);
   gpu::CmdSubmit submit{};
   submit.hdr = Header(CommandType::kSubmit3d);
   submit.hdr.ctx_id = 1;
@@ -264,10 +249,7 @@ TEST_F(VirglDeviceTest, FencedSubmitIsAnsweredAfterItsFence) {
 TEST_F(VirglDeviceTest, TerminationSignalsExitZeroWithARendererRunning) {
   Connect();
   ASSERT_FALSE(HasFatalFailure());
-  gpu::CtxCreate context{};
-  context.hdr = Header(CommandType::kCtxCreate);
-  context.hdr.ctx_id = 1;
-  ASSERT_EQ(Run(context), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateContext(1), ResponseType::kOkNodata);
   daemon_->Terminate();
   std::optional<ExitStatus> status = daemon_->WaitForExit(std::chrono::seconds(2));
   ASSERT_TRUE(status) << "still running 2 s after SIGTERM";

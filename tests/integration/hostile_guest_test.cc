@@ -28,12 +28,6 @@ struct RawOutcome {
   }
 };
 
-// The daemon's open fds and resident memory at one point.
-struct ResourceSample {
-  size_t open_fds = 0;
-  uint64_t resident_kb = 0;
-};
-
 class HostileGuestTest : public GpuDaemonTest {
  protected:
   static constexpr uint8_t kFill = 0xa5;
@@ -140,7 +134,7 @@ class HostileGuestTest : public GpuDaemonTest {
     // GET_CONFIG is answered by the control thread after every earlier message: nothing of the
     // negotiation is still in flight when the numbers are read.
     EXPECT_TRUE(connected_->frontend.GetConfig(0, 16));
-    return ResourceSample{daemon_->OpenFdCount().value_or(0), daemon_->ResidentSetKb().value_or(0)};
+    return SampleDaemon();
   }
   // Runs `attack` `warm_up` times, samples, runs it `repetitions` more times, samples again:
   // fds must be equal and resident memory within `allowed_growth_kb` (allocator noise), and the
@@ -423,12 +417,7 @@ TEST_F(HostileGuestTest, Class08HugeSubmit3dIn2dMode) {
 // commands for contexts that do not exist, capsets out of range.
 class VirglHostileGuestTest : public HostileGuestTest {
  protected:
-  void SetUp() override {
-    Result<std::unique_ptr<DaemonProcess>> daemon =
-        DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
-    if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
-    daemon_ = std::move(*daemon);
-  }
+  void SetUp() override { StartVirglDaemonOrSkip(); }
 };
 
 TEST_F(VirglHostileGuestTest, Class08HugeSubmit3dAndSizeMismatch) {

@@ -23,11 +23,6 @@ uint64_t EnvironmentNumber(const char* name, uint64_t fallback) {
   return std::strtoull(text, nullptr, 10);
 }
 
-struct ResourceSample {
-  size_t open_fds = 0;
-  uint64_t resident_kb = 0;
-};
-
 class SoakTest : public GpuDaemonTest {
  protected:
   // One random command: a mix of well-formed commands on a small id space (so that they meet
@@ -205,8 +200,7 @@ TEST_F(SoakTest, RandomTrafficAcrossSessionsLeavesFdsAndMemoryFlat) {
     if (HasFatalFailure()) break;
     ASSERT_TRUE(connected_->frontend.GetConfig(0, 16));
     // Sampled at the start of a session: no resources yet, the same objects every time.
-    const ResourceSample sample{daemon_->OpenFdCount().value_or(0),
-                                daemon_->ResidentSetKb().value_or(0)};
+    const ResourceSample sample = SampleDaemon();
     if (!first && std::chrono::steady_clock::now() >= warm_up_end) first = sample;
     if (first) {
       last = sample;
