@@ -3,14 +3,15 @@
 //
 //   JsonWriter json;
 //   json.BeginObject();
-//   json.Key("tool"); json.String("vhost-gpu-bench");
-//   json.Key("frames"); json.Number(120);
+//   json.Field("tool", "vhost-gpu-bench");
+//   json.Field("frames", 120.0);
 //   json.EndObject();
 //   std::string text = json.Take();
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace vgpu::bench {
@@ -26,6 +27,23 @@ class JsonWriter {
   void Number(double value);
   void Bool(bool value);
   void Null();
+  // Key and value in one call. A string literal must not become a bool (a pointer converts to
+  // bool before it converts to string_view), hence its own overload.
+  void Field(std::string_view key, std::string_view value) {
+    Key(key);
+    String(value);
+  }
+  void Field(std::string_view key, const char* value) { Field(key, std::string_view(value)); }
+  void Field(std::string_view key, bool value) {
+    Key(key);
+    Bool(value);
+  }
+  template <class Number>
+  requires(std::is_arithmetic_v<Number> &&
+           !std::is_same_v<Number, bool>) void Field(std::string_view key, Number value) {
+    Key(key);
+    this->Number(static_cast<double>(value));
+  }
 
   std::string Take() { return std::move(text_); }
 

@@ -75,12 +75,9 @@ void PrintDetails(std::FILE* out, const WorkloadResult& result, bool labelled) {
 
 void WriteResult(JsonWriter& json, const WorkloadResult& result) {
   json.BeginObject();
-  json.Key("workload");
-  json.String(result.workload);
-  json.Key("backend");
-  json.String(result.backend_label);
-  json.Key("ok");
-  json.Bool(result.ok);
+  json.Field("workload", result.workload);
+  json.Field("backend", result.backend_label);
+  json.Field("ok", result.ok);
   json.Key("error");
   if (result.ok) {
     json.Null();
@@ -98,12 +95,9 @@ void WriteResult(JsonWriter& json, const WorkloadResult& result) {
   for (const Figure& figure : result.figures) {
     json.Key(figure.name);
     json.BeginObject();
-    json.Key("value");
-    json.Number(figure.value);
-    json.Key("unit");
-    json.String(figure.unit);
-    json.Key("better");
-    json.String(BetterName(figure.better));
+    json.Field("value", figure.value);
+    json.Field("unit", figure.unit);
+    json.Field("better", BetterName(figure.better));
     json.EndObject();
   }
   json.EndObject();
@@ -114,8 +108,7 @@ void WriteResult(JsonWriter& json, const WorkloadResult& result) {
     for (const std::string& text : *list) json.String(text);
     json.EndArray();
   }
-  json.Key("backend_exit");
-  json.String(result.backend_exit);
+  json.Field("backend_exit", result.backend_exit);
   json.EndObject();
 }
 
@@ -209,46 +202,32 @@ void Report::Print(std::FILE* out) const {
 Result<void> Report::WriteJson(const std::string& path) const {
   JsonWriter json;
   json.BeginObject();
-  json.Key("tool");
-  json.String("vhost-gpu-bench");
-  json.Key("started_at");
-  json.String(started_at);
+  json.Field("tool", "vhost-gpu-bench");
+  json.Field("started_at", started_at);
   json.Key("host");
   json.BeginObject();
   utsname name{};
   uname(&name);
-  json.Key("kernel");
-  json.String(std::string(name.sysname) + " " + name.release + " " + name.machine);
-  json.Key("cpus_online");
-  json.Number(static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)));
+  json.Field("kernel", std::string(name.sysname) + " " + name.release + " " + name.machine);
+  json.Field("cpus_online", static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)));
   json.EndObject();
   json.Key("options");
   json.BeginObject();
-  json.Key("duration_s");
-  json.Number(options.duration_seconds);
-  json.Key("warmup_s");
-  json.Number(options.warmup_seconds);
-  json.Key("backing");
-  json.String(options.backing == BackingLayout::kPages ? "pages" : "contiguous");
-  json.Key("fence_frames");
-  json.Bool(options.fence_frames);
-  json.Key("guest_memory_bytes");
-  json.Number(static_cast<double>(options.memory_size));
-  json.Key("stream");
-  json.String(options.stream_path);
-  json.Key("instances");
-  json.Number(instances);
+  json.Field("duration_s", options.duration_seconds);
+  json.Field("warmup_s", options.warmup_seconds);
+  json.Field("backing", options.backing == BackingLayout::kPages ? "pages" : "contiguous");
+  json.Field("fence_frames", options.fence_frames);
+  json.Field("guest_memory_bytes", static_cast<double>(options.memory_size));
+  json.Field("stream", options.stream_path);
+  json.Field("instances", instances);
   json.EndObject();
   json.Key("backends");
   json.BeginArray();
   for (const LabelledBackend& backend : backends) {
     json.BeginObject();
-    json.Key("label");
-    json.String(backend.label);
-    json.Key("argument");
-    json.String(backend.spec.text);
-    json.Key("kind");
-    json.String(backend.spec.kind == BackendSpec::Kind::kCommand ? "command" : "socket");
+    json.Field("label", backend.label);
+    json.Field("argument", backend.spec.text);
+    json.Field("kind", backend.spec.kind == BackendSpec::Kind::kCommand ? "command" : "socket");
     json.EndObject();
   }
   json.EndArray();
@@ -264,20 +243,13 @@ Result<void> Report::WriteJson(const std::string& path) const {
   json.BeginArray();
   for (const Ratio& ratio : ratios) {
     json.BeginObject();
-    json.Key("workload");
-    json.String(ratio.workload);
-    json.Key("figure");
-    json.String(ratio.figure);
-    json.Key("unit");
-    json.String(ratio.unit);
-    json.Key("a");
-    json.Number(ratio.a);
-    json.Key("b");
-    json.Number(ratio.b);
-    json.Key("a_over_b");
-    json.Number(ratio.ratio);
-    json.Key("better");
-    json.String(BetterName(ratio.better));
+    json.Field("workload", ratio.workload);
+    json.Field("figure", ratio.figure);
+    json.Field("unit", ratio.unit);
+    json.Field("a", ratio.a);
+    json.Field("b", ratio.b);
+    json.Field("a_over_b", ratio.ratio);
+    json.Field("better", BetterName(ratio.better));
     json.EndObject();
   }
   json.EndArray();
