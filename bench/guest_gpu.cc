@@ -33,30 +33,13 @@ Result<void> GrowBuffer(test::GuestRam& ram, uint32_t needed, uint64_t& address,
 
 }  // namespace
 
+// gpu::CommandName names response types too; an undefined one is shown as its number.
 std::string ResponseName(uint32_t type) {
-  switch (static_cast<gpu::ResponseType>(type)) {
-    case gpu::ResponseType::kOkNodata:
-      return "OK_NODATA";
-    case gpu::ResponseType::kOkDisplayInfo:
-      return "OK_DISPLAY_INFO";
-    case gpu::ResponseType::kErrUnspec:
-      return "ERR_UNSPEC";
-    case gpu::ResponseType::kErrOutOfMemory:
-      return "ERR_OUT_OF_MEMORY";
-    case gpu::ResponseType::kErrInvalidScanoutId:
-      return "ERR_INVALID_SCANOUT_ID";
-    case gpu::ResponseType::kErrInvalidResourceId:
-      return "ERR_INVALID_RESOURCE_ID";
-    case gpu::ResponseType::kErrInvalidContextId:
-      return "ERR_INVALID_CONTEXT_ID";
-    case gpu::ResponseType::kErrInvalidParameter:
-      return "ERR_INVALID_PARAMETER";
-    default: {
-      char text[16];
-      std::snprintf(text, sizeof(text), "0x%x", type);
-      return text;
-    }
-  }
+  const std::string name = gpu::CommandName(type);
+  if (name != "UNKNOWN") return name;
+  char text[16];
+  std::snprintf(text, sizeof(text), "0x%x", type);
+  return text;
 }
 
 Result<std::unique_ptr<GuestGpu>> GuestGpu::Create(test::Session& session) {

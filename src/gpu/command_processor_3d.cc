@@ -12,21 +12,6 @@
 #include "gpu/response.h"
 
 namespace vgpu::gpu {
-namespace {
-
-// Host bytes a 3D resource is counted as against the memory cap: 4 bytes per texel of every
-// layer and slice (mip levels add at most a third; the cap is an estimate for the renderer's
-// memory, which we cannot see).
-std::optional<uint64_t> RendererResourceBytes(const ResourceCreate3d& request) {
-  std::optional<uint64_t> texels = CheckedMul<uint64_t>(request.width, request.height);
-  if (texels) texels = CheckedMul<uint64_t>(*texels, std::max<uint32_t>(request.depth, 1));
-  if (texels) texels = CheckedMul<uint64_t>(*texels, std::max<uint32_t>(request.array_size, 1));
-  if (texels) texels = CheckedMul<uint64_t>(*texels, 4);
-  return texels;
-}
-
-}  // namespace
-
 ControlOutcome CommandProcessor::GetCapsetInfo(const virtio::DescriptorChain& chain,
                                                const CtrlHdr& header, Completion& on_complete) {
   std::optional<gpu::GetCapsetInfo> request = ReadRequest<gpu::GetCapsetInfo>(chain);
@@ -161,11 +146,6 @@ ResponseType CommandProcessor::ResourceCreate3d(const virtio::DescriptorChain& c
   if (id.value() == 0 || resources_.Find(id) != nullptr) {
     return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_CREATE_3D id %u", id.value());
   }
-  std::optional<uint64_t> bytes = RendererResourceBytes(*request);
-  if (!bytes || !resources_.Fits(*bytes)) {
-    return Reject(ResponseType::kErrOutOfMemory, "RESOURCE_CREATE_3D %ux%ux%u over the memory cap",
-                  request->width, request->height, request->depth);
-  }
   renderer::ResourceParams params;
   params.resource_id = request->resource_id;
   params.target = request->target;
@@ -178,6 +158,11 @@ ResponseType CommandProcessor::ResourceCreate3d(const virtio::DescriptorChain& c
   params.last_level = request->last_level;
   params.nr_samples = request->nr_samples;
   params.flags = request->flags;
+  std::optional<uint64_t> bytes = renderer::ResourceBytes(params);
+  if (!bytes || !resources_.Fits(*bytes)) {
+    return Reject(ResponseType::kErrOutOfMemory, "RESOURCE_CREATE_3D %ux%ux%u over the memory cap",
+                  request->width, request->height, request->depth);
+  }
   Result<void> created = renderer_->CreateResource(params);
   if (!created) {
     return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_CREATE_3D: %s",

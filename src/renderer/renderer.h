@@ -15,6 +15,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/checked_math.h"
 #include "base/result.h"
 
 namespace vgpu::renderer {
@@ -46,6 +48,17 @@ struct ResourceParams {
   uint32_t nr_samples = 0;
   uint32_t flags = 0;
 };
+
+// Host bytes a 3D resource is counted as: 4 per texel of every layer and slice, without
+// overflow (nullopt when it would). Mip levels add at most a third; the renderer's own memory
+// cannot be seen, so this is the estimate the memory cap and the backends' limits use.
+inline std::optional<uint64_t> ResourceBytes(const ResourceParams& params) {
+  std::optional<uint64_t> bytes = CheckedMul<uint64_t>(params.width, params.height);
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.depth, 1));
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.array_size, 1));
+  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, 4);
+  return bytes;
+}
 
 struct Box {
   uint32_t x = 0, y = 0, z = 0;

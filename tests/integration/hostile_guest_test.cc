@@ -234,8 +234,9 @@ TEST_F(HostileGuestTest, Class02EveryResponseIsFullyInitialised) {
   // Errors, short requests and unknown commands: a 24-byte header, nothing more.
   check(Send(Header(static_cast<CommandType>(0x0199)), 1024), sizeof(gpu::CtrlHdr), "unknown");
   const uint8_t short_request[10] = {0x00, 0x01};
-  check(SendRaw(short_request, 1024), sizeof(gpu::CtrlHdr), "10-byte request");
-  EXPECT_EQ(SendRaw(short_request, 1024).type(), static_cast<uint32_t>(ResponseType::kErrUnspec));
+  const RawOutcome short_outcome = SendRaw(short_request, 1024);
+  check(short_outcome, sizeof(gpu::CtrlHdr), "10-byte request");
+  EXPECT_EQ(short_outcome.type(), static_cast<uint32_t>(ResponseType::kErrUnspec));
 }
 
 // Class 3: scanout ids beyond the 16 that exist (CVE-2016-10029) in SET_SCANOUT, GET_EDID, the

@@ -187,10 +187,8 @@ TEST_F(SandboxTest, NoSandboxOptionLeavesTheDaemonUnconfinedWithAWarning) {
 // drawn by a transfer and shown through read-back, then a second frontend, all under the filter.
 TEST_F(SandboxTest, ConfinedVirglrendererShowsA3dResourceAcrossReconnects) {
   if (std::optional<std::string> reason = WhyNotConfined()) GTEST_SKIP() << *reason;
-  Result<std::unique_ptr<DaemonProcess>> daemon =
-      DaemonProcess::Start({.arguments = {"--gpu-mode", "virglrenderer"}});
-  if (!daemon) GTEST_SKIP() << "virglrenderer does not start here: " << daemon.error().message;
-  daemon_ = std::move(*daemon);
+  StartVirglDaemonOrSkip();
+  if (IsSkipped()) return;
 
   for (uint32_t round = 1; round <= 2; ++round) {
     SCOPED_TRACE("frontend " + std::to_string(round));

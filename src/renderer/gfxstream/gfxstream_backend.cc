@@ -8,6 +8,7 @@
 
 #include "base/checked_math.h"
 #include "base/log.h"
+#include "gpu/protocol.h"
 
 namespace vgpu::renderer::gfxstream {
 namespace {
@@ -17,8 +18,6 @@ std::atomic<bool> instance_alive{false};
 
 // Spec: struct virtio_gpu_ctx_create.debug_name is char[64].
 constexpr size_t kMaxDebugNameBytes = 64;
-// §5.7.6.7: ring_idx of a fence with VIRTIO_GPU_FLAG_INFO_RING_IDX is below 64.
-constexpr uint32_t kMaxRings = 64;
 // Host bytes gfxstream may allocate for a backing: it keeps a linear copy of the whole backing
 // (VirtioGpuResource::AttachIov), so a guest could make it allocate any size it can map. A real
 // backing holds the resource (4 bytes per texel at most for the formats gfxstream takes) plus
@@ -48,15 +47,6 @@ tl::unexpected<Error> LibraryFailure(const std::string& what, int code) {
 
 tl::unexpected<Error> UnknownContext(uint32_t context_id) {
   return MakeError(ErrorKind::kNotFound, "unknown context " + std::to_string(context_id));
-}
-
-// What RESOURCE_CREATE_3D's sizes describe, in bytes (4 per texel), without overflow.
-std::optional<uint64_t> ResourceBytes(const ResourceParams& params) {
-  std::optional<uint64_t> bytes = CheckedMul<uint64_t>(params.width, params.height);
-  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.depth, 1));
-  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.array_size, 1));
-  if (bytes) bytes = CheckedMul<uint64_t>(*bytes, 4);
-  return bytes;
 }
 
 bool BoxInside(const Box& box, const ResourceParams& params) {
@@ -447,7 +437,8 @@ Result<void> GfxstreamBackend::CreateFence(const FenceSignal& fence) {
       .flags = STREAM_RENDERER_FLAG_FENCE, .fence_id = fence.fence_id, .ctx_id = 0, .ring_idx = 0};
   if (fence.per_context) {
     if (Result<void> known = CheckContext(fence.context_id); !known) return known;
-    if (fence.ring_index >= kMaxRings) {
+    // §5.7.6.7: a fence's ring_idx is below 64.
+    if (fence.ring_index >= gpu::kMaxRingIdx) {
       return MakeError(ErrorKind::kInvalidArgument,
                        "fence ring " + std::to_string(fence.ring_index) + " out of range");
     }
