@@ -152,11 +152,8 @@ TEST_F(GpuDeviceTest, GetConfigIsAnsweredWhileTheDeviceThreadIsBlocked) {
   Connect(options);
   const uint32_t width = 1024, height = 1024;
   ShowResource(1, width, height, Pattern(width, height, 9));
-  ASSERT_TRUE(display().WaitFor(
-      [](const FakeDisplayState& state) {
-        return state.Count(gpu::display::Request::kScanout) > 0;
-      },
-      std::chrono::seconds(3)));
+  // The whole first frame is in: nothing of SET_SCANOUT's UPDATE is still on its way.
+  ASSERT_TRUE(WaitForFrame(0, Pattern(width, height, 9), width));
 
   display().SetReading(false);
   gpu::ResourceFlush flush{};

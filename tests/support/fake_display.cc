@@ -129,9 +129,10 @@ struct FakeDisplay::Shared {
 
   mutable std::mutex mutex;
   mutable std::condition_variable changed;
-  FakeDisplayState state;  // Guarded by mutex.
-  bool reading = true;     // Guarded by mutex.
-  bool stop = false;       // Guarded by mutex.
+  FakeDisplayState state;       // Guarded by mutex.
+  bool reading = true;          // Guarded by mutex.
+  bool reading_applied = true;  // Guarded by mutex: what the serving thread last acted on.
+  bool stop = false;            // Guarded by mutex.
 
   std::mutex write_mutex;  // Replies (thread) and SendRaw (test) do not interleave.
 
@@ -204,6 +205,9 @@ void FakeDisplay::Shared::Run() {
       std::lock_guard lock(mutex);
       if (stop) return;
       read_socket = reading && !state.peer_closed;
+      // SetReading waits for this: from here on the socket is read only if `reading` says so.
+      reading_applied = reading;
+      changed.notify_all();
     }
     pollfd fds[2] = {{read_socket ? socket.get() : -1, POLLIN, 0}, {wake.get(), POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -553,6 +557,12 @@ void FakeDisplay::SetReading(bool reading) {
     shared_->reading = reading;
   }
   shared_->Wake();
+  // Returns once the serving thread has acted on it, so that no read is still under way when the
+  // caller goes on to make the daemon send.
+  std::unique_lock lock(shared_->mutex);
+  shared_->changed.wait(lock, [&] {
+    return shared_->reading_applied == reading || shared_->stop || shared_->state.peer_closed;
+  });
 }
 
 bool FakeDisplay::WaitForUnreadBytes(std::chrono::milliseconds timeout) const {
