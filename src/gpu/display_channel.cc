@@ -53,6 +53,21 @@ void RaiseSendBuffer(int socket) {
   }
 }
 
+// Moves `message`'s iovecs past `count` bytes that a partial sendmsg took.
+void SkipSentBytes(msghdr& message, size_t count) {
+  while (count > 0 && message.msg_iovlen > 0) {
+    iovec& first = message.msg_iov[0];
+    if (count < first.iov_len) {
+      first.iov_base = static_cast<uint8_t*>(first.iov_base) + count;
+      first.iov_len -= count;
+      return;
+    }
+    count -= first.iov_len;
+    ++message.msg_iov;
+    --message.msg_iovlen;
+  }
+}
+
 }  // namespace
 
 DisplayChannel::DisplayChannel(EventLoop& loop, DisplayChannelOptions options)
@@ -453,24 +468,36 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
   message.msg_iovlen = 1 + payload.size();
   const uint64_t total = sizeof(header) + payload_size;
 
-  // The one sendmsg of this message. EINTR means nothing was sent yet (with bytes sent, sendmsg
-  // returns their count), so retrying keeps the message whole.
-  ssize_t sent;
-  do {
+  // One sendmsg normally carries the whole message (the socket's buffer is raised above). It may
+  // return a partial count twice over: when SO_SNDTIMEO ran out with some bytes sent (the VMM
+  // stopped reading), and when a signal (a debugger, `strace -p`) interrupted it after some bytes.
+  // Only the first is a failure: the rest is sent until the message is whole or the send timeout,
+  // counted from the first call, has passed. EINTR with nothing sent is retried the same way.
+  const auto deadline = std::chrono::steady_clock::now() + options_.send_timeout;
+  uint64_t sent_total = 0;
+  ssize_t sent = 0;
+  while (true) {
     sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent >= 0 && static_cast<uint64_t>(sent) == total) {
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) break;
+    sent_total += static_cast<uint64_t>(sent);
+    if (sent_total == total || std::chrono::steady_clock::now() >= deadline) break;
+    ++statistics_.partial_sends_resumed;
+    SkipSentBytes(message, static_cast<size_t>(sent));
+  }
+  if (sent_total == total) {
     ++statistics_.messages_sent;
     statistics_.bytes_sent += total;
     return {};
   }
   const int error = errno;
   Result<void> failure;
-  if (sent >= 0) {
+  if (sent_total > 0) {
     LogError(
-        "display: %s went out partly (%zd of %llu bytes; send timeout %lld ms): the VMM stopped "
+        "display: %s went out partly (%llu of %llu bytes; send timeout %lld ms): the VMM stopped "
         "reading its display socket; dropping it",
-        display::RequestName(header.request), sent, static_cast<unsigned long long>(total),
+        display::RequestName(header.request), static_cast<unsigned long long>(sent_total),
+        static_cast<unsigned long long>(total),
         static_cast<long long>(options_.send_timeout.count()));
     failure = MakeError(ErrorKind::kTimedOut, "display message sent partly");
   } else if (error == EAGAIN || error == EWOULDBLOCK) {

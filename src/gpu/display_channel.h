@@ -77,6 +77,8 @@ struct DisplayChannelStatistics {
   uint64_t messages_sent = 0;
   uint64_t bytes_sent = 0;
   uint64_t updates_sent = 0;  // UPDATE messages.
+  // Sends a signal cut short and that then went on with the rest (display_channel.cc).
+  uint64_t partial_sends_resumed = 0;
 };
 
 class DisplayChannel {

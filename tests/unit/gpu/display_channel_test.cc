@@ -3,12 +3,17 @@
 #include "gpu/display_channel.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "base/event_fd.h"
@@ -682,6 +687,57 @@ TEST_F(DisplayChannelTest, PeerThatStopsReadingMakesSendFailWithinTheTimeoutAndD
   EXPECT_LT(elapsed, milliseconds(3000));
   EXPECT_FALSE(channel.attached());
   EXPECT_EQ(channel.statistics().updates_sent, 0u);
+}
+
+// A signal that lands while a big UPDATE is half sent (a debugger attaching, `strace -p`) cuts
+// sendmsg short. The channel sends the rest, and the VMM gets the whole message.
+int signal_event_fd = -1;
+void NoteSignal(int) {
+  const uint64_t one = 1;
+  (void)!write(signal_event_fd, &one, sizeof(one));
+}
+
+TEST_F(DisplayChannelTest, SignalDuringAPartialSendDoesNotDropTheDisplay) {
+  Result<EventFd> created = EventFd::Create();
+  ASSERT_TRUE(created);
+  EventFd signal_event = std::move(*created);
+  signal_event_fd = signal_event.fd();
+  struct sigaction action {};
+  action.sa_handler = NoteSignal;  // No SA_RESTART: as a signal the daemon does not expect.
+  struct sigaction previous {};
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+
+  DisplayChannel channel(loop_, {.send_timeout = milliseconds(10000)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
+  const uint32_t size = 1024;
+  const std::vector<uint32_t> pixels = Pattern(size * size, 3);
+  ASSERT_TRUE(channel.SendScanout(0, size, size));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  display.SetReading(false);
+  const pthread_t sender = pthread_self();
+  std::thread interrupter([&] {
+    // Bytes waiting unread prove the 4 MiB UPDATE's sendmsg is under way and blocked.
+    ASSERT_TRUE(display.WaitForUnreadBytes(kWait));
+    pthread_kill(sender, SIGUSR1);
+    pollfd handled{signal_event.fd(), POLLIN, 0};
+    ASSERT_EQ(poll(&handled, 1, static_cast<int>(kWait.count())), 1);
+    display.SetReading(true);
+  });
+
+  Result<void> sent = channel.SendUpdate(0, 0, 0, size, size,
+                                         reinterpret_cast<const uint8_t*>(pixels.data()), size * 4);
+  interrupter.join();
+  sigaction(SIGUSR1, &previous, nullptr);
+
+  ASSERT_TRUE(sent) << sent.error().message;
+  EXPECT_TRUE(channel.attached());
+  EXPECT_GE(channel.statistics().partial_sends_resumed, 1u);
+  EXPECT_EQ(channel.statistics().updates_sent, 1u);
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->pixels, pixels);
+  EXPECT_TRUE(display.Anomalies().empty());
 }
 
 }  // namespace
