@@ -14,7 +14,7 @@ file has to be polled for. Every process runs in its own process group and is ki
 exit path.
 
 Usage:
-  e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|virgl|demo
+  e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|qemu-kill-streaming|virgl|demo
          [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
 
 CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
@@ -59,6 +59,12 @@ STOP_TIMEOUT = 5.0
 QMP_TIMEOUT = 20.0
 # How often the screen is sampled while waiting for it to match.
 SCREEN_POLL_INTERVAL = 0.1
+# qemu-kill-streaming: from "stream" to the frame marker (the guest first computes its patterns),
+# and from QEMU's death to the daemon having logged it and closed that connection's descriptors.
+STREAM_TIMEOUT = 30.0
+RELEASE_TIMEOUT = 10.0
+# How often the daemon's log and descriptor table are sampled meanwhile.
+RELEASE_POLL_INTERVAL = 0.05
 
 MARKER = "@@vgpu "
 PANIC_TEXT = "Kernel panic"
@@ -788,6 +794,93 @@ def case_qemu_kill(run):
         raise
 
 
+def open_descriptors(pid):
+    """Returns {fd: target} of process `pid`'s open file descriptors (from /proc/PID/fd)."""
+    descriptors = {}
+    directory = f"/proc/{pid}/fd"
+    for name in os.listdir(directory):
+        try:
+            descriptors[int(name)] = os.readlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass  # Closed between the listing and the readlink.
+    return descriptors
+
+
+def case_qemu_kill_streaming(run):
+    """QEMU dies (SIGKILL) while the guest streams full-screen updates, three times over.
+
+    Each QEMU boots, draws a pattern on fb0 that must show exactly (so each one after a kill
+    proves the daemon accepted it and serves it right), then runs `kms_draw --stream`: page
+    flips between two framebuffers as fast as the device takes them (about 300 full-screen
+    frames a second here, each a 4 MB UPDATE to QEMU). Once the guest reports frame N (1, 20,
+    500: right after the first flip, early in the stream, after about 1.5 s of it) QEMU gets
+    SIGKILL with the stream running, often with an UPDATE half sent. The daemon must still be
+    running, log the disconnect and close every descriptor of that connection: its descriptor
+    table returns to what it was before the first QEMU connected. A last QEMU then draws a
+    pattern that must show exactly too.
+    """
+    kill_frames = (1, 20, 500)
+    stream_pattern = 5  # Patterns 5..8 stream; the fb0 patterns are 1..4: no stale frame passes.
+    run.start_daemon()
+    pid = run.daemon.process.popen.pid
+    idle = open_descriptors(pid)
+    print(f"  daemon (pid {pid}) {len(idle)} descriptors before any QEMU: "
+          f"{', '.join(f'{fd}->{target}' for fd, target in sorted(idle.items()))}", flush=True)
+    updates_before = 0
+    for round_number, kill_frame in enumerate(kill_frames, 1):
+        qemu = run.start_qemu("vhost-user-gpu-pci")
+        run.boot(qemu)
+        run.draw_fb(qemu, round_number)
+        connected = open_descriptors(pid)
+        qemu.serial.send(f"stream {stream_pattern}")
+        match = run.wait_for_marker(qemu, r"streaming head=0 (\d+)x(\d+)", STREAM_TIMEOUT)
+        run.note(qemu, f"guest streams full-screen page flips ({match.group(1)}x"
+                       f"{match.group(2)}); daemon holds {len(connected)} descriptors")
+        run.wait_for_marker(qemu, rf"frame {kill_frame}", STREAM_TIMEOUT)
+        qemu.process.kill(signal.SIGKILL)
+        qemu.process.popen.wait()
+        run.note(qemu, f"QEMU killed with SIGKILL after frame {kill_frame}, guest still flipping")
+        qemu.stop()  # Our ends of its serial and QMP sockets.
+        log = wait_for_release(run, pid, idle, round_number)
+        # For the record, from the totals the daemon logs after a disconnect (if it has yet): how
+        # many updates it sent this QEMU, boot and fb0 included.
+        totals = re.findall(r"totals so far: .*, (\d+) display updates sent",
+                            log.rsplit("frontend disconnected", 1)[-1])
+        updates = ""
+        if totals:
+            updates = f"; {int(totals[-1]) - updates_before} display updates sent to it"
+            updates_before = int(totals[-1])
+        run.note(qemu, f"daemon alive, logged the disconnect, back to {len(idle)} descriptors"
+                       + updates)
+    last = run.start_qemu("vhost-user-gpu-pci")
+    run.boot(last)
+    run.draw_fb(last, len(kill_frames) + 1)
+
+
+def wait_for_release(run, pid, idle, disconnects):
+    """Waits until the daemon has logged `disconnects` disconnects in all and holds exactly the
+    descriptors `idle` again; fails if it exits or RELEASE_TIMEOUT passes. Returns the log."""
+    deadline = time.monotonic() + RELEASE_TIMEOUT
+    while True:
+        status = run.daemon.process.exit_status()
+        if status is not None:
+            raise Failure(f"daemon exited (status {status}) after QEMU was killed; log: "
+                          f"{run.daemon.process.log_tail()}")
+        log = run.daemon_log()
+        logged = len(re.findall(r"frontend disconnected", log))
+        current = open_descriptors(pid)
+        if logged >= disconnects and current == idle:
+            return log
+        if time.monotonic() > deadline:
+            extra = {fd: target for fd, target in current.items() if idle.get(fd) != target}
+            missing = sorted(set(idle) - set(current))
+            raise Failure(f"{RELEASE_TIMEOUT:.0f} s after QEMU was killed the daemon has logged "
+                          f"{logged} of {disconnects} disconnects and holds {len(current)} "
+                          f"descriptors, {len(idle)} before any QEMU (left open: {extra or 'none'}"
+                          f", closed: {missing or 'none'})")
+        time.sleep(RELEASE_POLL_INTERVAL)  # No event for either: sampled, with a deadline.
+
+
 def case_demo(run):
     """The demo of ./run.sh: boot through vhost-user-vga, draw, save a PNG and report.
 
@@ -863,6 +956,7 @@ CASES = {
     "reboot": case_reboot,
     "two-heads": case_two_heads,
     "qemu-kill": case_qemu_kill,
+    "qemu-kill-streaming": case_qemu_kill_streaming,
     "virgl": case_virgl,
 }
 # Cases that need the GL guest (prepare-e2e-guest.sh --gl).
