@@ -25,6 +25,14 @@ Result<void> RunIdle(WorkloadRun& run) {
   const double seconds = SecondsBetween(start, Clock::now());
   if (!after) return MakeError(ErrorKind::kClosed, "the backend exited while idle");
   run.result.Add("resident_memory", "kB", static_cast<double>(after->resident_kb), Better::kLower);
+  run.result.Add("private_dirty_memory", "kB", static_cast<double>(after->private_dirty_kb),
+                 Better::kLower);
+  run.result.Add("proportional_memory", "kB", static_cast<double>(after->proportional_kb),
+                 Better::kLower);
+  run.result.Add("anonymous_memory", "kB", static_cast<double>(after->resident_anonymous_kb),
+                 Better::kLower);
+  run.result.Add("guest_ram_touched", "kB", static_cast<double>(after->resident_shared_memory_kb),
+                 Better::kNeither);
   run.result.Add("threads", "", static_cast<double>(after->threads), Better::kNeither);
   run.result.Add("backend_cpu_percent", "%",
                  (after->cpu_seconds - before->cpu_seconds) / seconds * 100, Better::kLower);
@@ -36,8 +44,9 @@ Result<void> RunIdle(WorkloadRun& run) {
                      seconds,
                  Better::kLower);
   run.result.notes.push_back(
-      "resident memory includes the 1920x1080 resource (8.3 MB) and the mapped guest RAM pages "
-      "the backend touched");
+      "resident memory includes the 1920x1080 resource (8.3 MB, anonymous), the guest RAM pages "
+      "the backend touched (QEMU's memory, shared) and library pages shared host-wide; private "
+      "dirty memory is what one more backend costs the host");
   return {};
 }
 

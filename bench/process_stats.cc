@@ -21,7 +21,7 @@ std::optional<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
-// The number after `name` ("VmRSS:", "Threads:") in a /proc status file.
+// The number after `name` ("VmRSS:", "Threads:") in a /proc status or smaps_rollup file.
 std::optional<uint64_t> StatusField(const std::string& status, const char* name) {
   const size_t at = status.find(name);
   if (at == std::string::npos) return std::nullopt;
@@ -67,6 +67,12 @@ std::optional<ProcessSample> SampleProcess(pid_t pid) {
   sample.cpu_seconds =
       static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   sample.resident_kb = StatusField(*status, "VmRSS:").value_or(0);
+  sample.resident_anonymous_kb = StatusField(*status, "RssAnon:").value_or(0);
+  sample.resident_shared_memory_kb = StatusField(*status, "RssShmem:").value_or(0);
+  if (std::optional<std::string> rollup = ReadFile(base + "/smaps_rollup")) {
+    sample.private_dirty_kb = StatusField(*rollup, "Private_Dirty:").value_or(0);
+    sample.proportional_kb = StatusField(*rollup, "\nPss:").value_or(0);
+  }
   sample.threads = StatusField(*status, "Threads:").value_or(0);
   sample.context_switches = ContextSwitches(pid);
   return sample;

@@ -1,7 +1,9 @@
 #include "renderer/virgl/egl_probe.h"
 
-#include <EGL/egl.h>
-#include <EGL/eglext.h>
+// Through libepoxy, as virglrenderer itself: it loads libEGL on the first call, so a daemon that
+// never starts virgl (null mode) never maps libEGL and libGLdispatch (~120 KiB of private,
+// relocated pages per process).
+#include <epoxy/egl.h>
 
 #include <cstdio>
 #include <cstring>
