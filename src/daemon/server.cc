@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "vhost_user/message_record.h"
 
 namespace vgpu::daemon {
 namespace {
@@ -162,6 +163,9 @@ void Server::OnConnectionReadable() {
   if (!message) {
     CloseConnection(message.error().message.c_str());
     return;
+  }
+  if (message_recorder_.enabled()) {
+    message_recorder_.RecordBytes(vhost_user::EncodeMessageRecord(*message));
   }
   Result<void> handled = handler_->Handle(*message, *connection_);
   if (!handled) CloseConnection(handled.error().message.c_str());

@@ -16,6 +16,7 @@
 #include "base/event_loop.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "gpu/command_recorder.h"
 #include "vhost_user/backend_handler.h"
 #include "vhost_user/connection.h"
 #include "vhost_user/device_thread.h"
@@ -72,6 +73,10 @@ class Server {
   std::unique_ptr<vhost_user::BackendHandler> handler_;
   WatchId connection_watch_ = 0;
   uint64_t connections_served_ = 0;
+  // Debug: every message received, when VHOST_DEVICE_GPU_RECORD_VHOST_USER names a file (opened
+  // here, before the sandbox; gpu/command_recorder.h).
+  gpu::CommandRecorder message_recorder_ =
+      gpu::CommandRecorder::FromEnvironment(gpu::kRecordVhostUserEnvironmentVariable);
 };
 
 }  // namespace vgpu::daemon

@@ -24,11 +24,16 @@ CommandRecorder CommandRecorder::ToFile(const std::string& path, const char* var
                std::strerror(errno));
     return CommandRecorder();
   }
-  LogInfo("recording commands to %s (%s)", path.c_str(), variable);
-  return CommandRecorder(std::move(file));
+  LogInfo("recording to %s (%s)", path.c_str(), variable);
+  return CommandRecorder(std::move(file), variable);
 }
 
 void CommandRecorder::Append(std::span<const uint8_t> request, std::span<const uint8_t> payload) {
+  if (request.size() > kMaxRecordLength || payload.size() > kMaxRecordLength - request.size()) {
+    LogWarning("%s: a record of %zu bytes is over the limit (%u); not written", variable_,
+               request.size() + payload.size(), kMaxRecordLength);
+    return;
+  }
   const RecordHeader header{kRecordMagic, static_cast<uint32_t>(request.size() + payload.size())};
   iovec parts[3] = {
       {const_cast<RecordHeader*>(&header), sizeof(header)},
@@ -43,8 +48,8 @@ void CommandRecorder::Append(std::span<const uint8_t> request, std::span<const u
     written = writev(file_.get(), parts, 3);
   } while (written < 0 && errno == EINTR);
   if (written != static_cast<ssize_t>(total)) {
-    LogWarning("%s: write failed (%s); no longer recording 3D commands",
-               kRecord3dEnvironmentVariable, written < 0 ? std::strerror(errno) : "short write");
+    LogWarning("%s: write failed (%s); no longer recording", variable_,
+               written < 0 ? std::strerror(errno) : "short write");
     file_.reset();
   }
 }

@@ -2,8 +2,10 @@
 
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "base/log.h"
+#include "virtio/ring_record.h"
 
 namespace vgpu::gpu {
 
@@ -151,6 +153,7 @@ void GpuDevice::SetDisplaySocket(UniqueFd socket) {
 }
 
 void GpuDevice::QueueNotified(uint32_t queue_index) {
+  if (ring_recorder_.enabled()) RecordRing(queue_index);
   if (queue_index == kControlQueue) {
     ProcessControlQueue();
   } else {
@@ -172,6 +175,15 @@ void GpuDevice::CompleteInFlight(uint64_t token, uint32_t used_length) {
     // Resume the commands queued behind it, from the loop rather than from inside this callback.
     loop_->Post([this] { ProcessControlQueue(); });
   }
+}
+
+void GpuDevice::RecordRing(uint32_t queue_index) {
+  const virtio::SplitVirtqueue* queue = queues_[queue_index];
+  if (queue == nullptr || recorded_kicks_[queue_index] >= kMaxRecordedKicks) return;
+  std::vector<uint8_t> record = virtio::EncodeRingRecord(*queue, queue_index);
+  if (record.empty()) return;
+  ring_recorder_.RecordBytes(record);
+  ++recorded_kicks_[queue_index];
 }
 
 void GpuDevice::ProcessControlQueue() {

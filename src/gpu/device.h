@@ -77,6 +77,7 @@ class GpuDevice final : public virtio::Device {
   void CompleteInFlight(uint64_t token, uint32_t used_length);
   void ReturnInFlightUnanswered();
   void OnRendererReadable();
+  void RecordRing(uint32_t queue_index);
 
   const GpuDeviceConfig config_;
   mutable std::mutex config_mutex_;
@@ -94,6 +95,11 @@ class GpuDevice final : public virtio::Device {
   std::map<uint64_t, uint16_t> in_flight_;
   std::optional<uint64_t> blocking_token_;  // The one waiting for the VMM: later ones wait too.
   uint64_t next_token_ = 1;
+  // Debug: the rings at each kick, when VHOST_DEVICE_GPU_RECORD_VIRTQUEUE names a file
+  // (command_recorder.h; opened with the device, before the sandbox).
+  CommandRecorder ring_recorder_ =
+      CommandRecorder::FromEnvironment(kRecordVirtqueueEnvironmentVariable);
+  std::array<uint32_t, 2> recorded_kicks_{};
 };
 
 }  // namespace vgpu::gpu

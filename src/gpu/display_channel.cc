@@ -95,6 +95,7 @@ void DisplayChannel::Attach(UniqueFd socket) {
     return;
   }
   LogInfo("display: socket attached");
+  recorder_.RecordBytes({});  // Marks a new socket in the recording.
   StartHandshake();
 }
 
@@ -331,6 +332,7 @@ void DisplayChannel::OnSocketReadable() {
       Detach();
       return;
     }
+    recorder_.RecordBytes({read_buffer_.data() + read_length_, static_cast<size_t>(received)});
     if (!replies_trusted_) {
       // Late replies to timed-out requests: read (to see EOF) and drop.
       read_length_ = 0;
@@ -490,26 +492,21 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
     statistics_.bytes_sent += total;
     return {};
   }
-  const int error = errno;
+  // Here either the last call failed (sent < 0, errno says why) or it sent only part of the
+  // rest after the send timeout had passed.
+  const int error = sent < 0 ? errno : EAGAIN;
   Result<void> failure;
-  if (sent_total > 0) {
-    LogError(
-        "display: %s went out partly (%llu of %llu bytes; send timeout %lld ms): the VMM stopped "
-        "reading its display socket; dropping it",
-        display::RequestName(header.request), static_cast<unsigned long long>(sent_total),
-        static_cast<unsigned long long>(total),
-        static_cast<long long>(options_.send_timeout.count()));
-    failure = MakeError(ErrorKind::kTimedOut, "display message sent partly");
-  } else if (error == EAGAIN || error == EWOULDBLOCK) {
-    LogError(
-        "display: %s timed out after %lld ms: the VMM stopped reading its display socket; "
-        "dropping it",
-        display::RequestName(header.request),
-        static_cast<long long>(options_.send_timeout.count()));
-    failure = MakeError(ErrorKind::kTimedOut, "display send timed out");
-  } else if (error == EPIPE || error == ECONNRESET) {
+  if (error == EPIPE || error == ECONNRESET) {
+    // QEMU exiting or resetting the device, also in the middle of a message.
     LogInfo("display: the VMM closed the display socket");
     failure = MakeError(ErrorKind::kClosed, "display socket closed");
+  } else if (error == EAGAIN || error == EWOULDBLOCK) {
+    LogError(
+        "display: %s timed out after %lld ms with %llu of %llu bytes sent: the VMM stopped "
+        "reading its display socket; dropping it",
+        display::RequestName(header.request), static_cast<long long>(options_.send_timeout.count()),
+        static_cast<unsigned long long>(sent_total), static_cast<unsigned long long>(total));
+    failure = MakeError(ErrorKind::kTimedOut, "display send timed out");
   } else {
     LogError("display: sending %s: %s", display::RequestName(header.request),
              ErrnoText(error).c_str());

@@ -60,6 +60,7 @@
 #include "base/event_loop.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "gpu/command_recorder.h"
 #include "gpu/display_protocol.h"
 #include "gpu/display_reply_parser.h"
 #include "gpu/protocol.h"
@@ -186,6 +187,9 @@ class DisplayChannel {
   std::vector<iovec> iovecs_;     // Reused for UPDATE rows.
   std::vector<uint8_t> staging_;  // Reused when an UPDATE has too many strided rows.
   DisplayChannelStatistics statistics_;
+  // Debug: what the VMM sends, when VHOST_DEVICE_GPU_RECORD_DISPLAY names a file
+  // (command_recorder.h). The channel is made during setup, before the sandbox.
+  CommandRecorder recorder_ = CommandRecorder::FromEnvironment(kRecordDisplayEnvironmentVariable);
 };
 
 }  // namespace vgpu::gpu

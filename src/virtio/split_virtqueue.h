@@ -75,6 +75,8 @@ class SplitVirtqueue {
   bool broken() const { return broken_; }
   uint16_t next_available_index() const { return next_available_; }
   uint16_t size() const { return size_; }
+  const SplitVirtqueueLayout& layout() const { return layout_; }
+  const QueueFeatures& features() const { return features_; }
   uint32_t in_flight() const { return in_flight_; }
   const std::shared_ptr<const GuestMemory>& memory() const { return memory_; }
 

@@ -740,5 +740,33 @@ TEST_F(DisplayChannelTest, SignalDuringAPartialSendDoesNotDropTheDisplay) {
   EXPECT_TRUE(display.Anomalies().empty());
 }
 
+// QEMU exiting while a big UPDATE is half sent is a closed socket, not a VMM that stopped
+// reading: the channel says so (kClosed) at once instead of after the send timeout.
+TEST_F(DisplayChannelTest, VmmThatExitsDuringASendIsClosedNotTimedOut) {
+  const milliseconds send_timeout(10000);
+  DisplayChannel channel(loop_, {.send_timeout = send_timeout});
+  FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
+  const uint32_t size = 1024;
+  const std::vector<uint32_t> pixels(size * size);
+  ASSERT_TRUE(channel.SendScanout(0, size, size));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  display.SetReading(false);
+  std::thread vmm_exit([&] {
+    ASSERT_TRUE(display.WaitForUnreadBytes(kWait));
+    display.Disconnect();
+  });
+  const auto start = std::chrono::steady_clock::now();
+
+  Result<void> sent = channel.SendUpdate(0, 0, 0, size, size,
+                                         reinterpret_cast<const uint8_t*>(pixels.data()), size * 4);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  vmm_exit.join();
+
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().kind, ErrorKind::kClosed);
+  EXPECT_LT(elapsed, send_timeout);
+  EXPECT_FALSE(channel.attached());
+}
+
 }  // namespace
 }  // namespace vgpu::gpu
