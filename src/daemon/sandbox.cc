@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/sanitizer_build.h"
 
 namespace vgpu::daemon {
 namespace {
@@ -224,26 +225,6 @@ std::optional<int> NativeSyscallNumber(const char* name) {
   // architecture does not have.
   if (number < 0) return std::nullopt;
   return number;
-}
-
-const char* SanitizerInThisBuild() {
-#if defined(__SANITIZE_ADDRESS__)
-  return "AddressSanitizer";
-#elif defined(__SANITIZE_THREAD__)
-  return "ThreadSanitizer";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return "AddressSanitizer";
-#elif __has_feature(thread_sanitizer)
-  return "ThreadSanitizer";
-#elif __has_feature(memory_sanitizer)
-  return "MemorySanitizer";
-#else
-  return nullptr;
-#endif
-#else
-  return nullptr;
-#endif
 }
 
 namespace {

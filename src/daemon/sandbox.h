@@ -81,9 +81,6 @@ SyscallVerdict VerdictFor(std::string_view name);
 // filter.
 std::optional<int> NativeSyscallNumber(const char* name);
 
-// The sanitizer this binary was compiled with ("AddressSanitizer", "ThreadSanitizer"), or null.
-const char* SanitizerInThisBuild();
-
 // A filter built from SandboxPolicy(), not yet loaded.
 class SeccompFilter {
  public:

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "base/sanitizer_build.h"
 #include "support/daemon_process.h"
 #include "support/driver_queue.h"
 #include "support/vhost_user_frontend.h"
@@ -37,14 +38,9 @@ inline constexpr uint32_t kDisplayInfoResponseSize = 408;
 // (virtio 1.2 §5.7.6.7).
 bool IsDefinedResponseType(uint32_t type);
 
-// Whether this build (and so the daemon it runs) has a sanitizer: its allocator keeps freed
-// memory in quarantine, so resident memory grows by design and says nothing about leaks
-// (LeakSanitizer checks those at the daemon's exit instead).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitizerBuild = true;
-#else
-inline constexpr bool kSanitizerBuild = false;
-#endif
+// kSanitizerBuild (base/sanitizer_build.h): the daemon these tests run has the same sanitizer.
+// Its allocator keeps freed memory in quarantine, so resident memory grows by design and says
+// nothing about leaks (LeakSanitizer checks those at the daemon's exit instead).
 
 inline constexpr std::chrono::milliseconds kCommandTimeout{3000};
 inline constexpr std::chrono::milliseconds kConnectTimeout{5000};

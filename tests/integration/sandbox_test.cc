@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sanitizer_build.h"
 #include "integration/gpu_daemon_fixture.h"
 
 namespace vgpu::test {
@@ -57,7 +58,7 @@ class SandboxTest : public GpuDaemonTest {
   }
   // The daemon does not confine itself in a sanitizer build; this test binary was built alike.
   static std::optional<std::string> WhyNotConfined() {
-    const char* sanitizer = daemon::SanitizerInThisBuild();
+    const char* sanitizer = SanitizerInThisBuild();
     if (sanitizer == nullptr) return std::nullopt;
     return std::string("the daemon does not install its seccomp filter in a ") + sanitizer +
            " build (the sanitizer runtime needs calls the filter refuses)";

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "base/sanitizer_build.h"
+
 namespace vgpu::daemon {
 namespace {
 

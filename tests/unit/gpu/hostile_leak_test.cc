@@ -7,17 +7,12 @@
 
 #include <functional>
 
+#include "base/sanitizer_build.h"
 #include "command_fixture.h"
 #include "gpu/command_processor.h"
 
 namespace vgpu::gpu {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizedHeap = true;
-#else
-constexpr bool kSanitizedHeap = false;
-#endif
 
 size_t HeapBytesInUse() { return mallinfo2().uordblks; }
 
@@ -28,7 +23,7 @@ class HostileLeakTest : public testing::CommandFixture {
         std::make_unique<CommandProcessor>(CommandProcessorConfig{64ull << 20, true}, nullptr);
   }
   void SetUp() override {
-    if (kSanitizedHeap) {
+    if (kSanitizerBuild) {
       GTEST_SKIP() << "the sanitizer's allocator does not report mallinfo2; LeakSanitizer "
                       "checks these paths in that build instead";
     }
