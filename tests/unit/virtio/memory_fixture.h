@@ -25,6 +25,10 @@ struct RegionSpec {
 // Builds GuestMemory whose user (frontend) addresses equal guest addresses plus a fixed offset,
 // so tests can compute both.
 inline constexpr uint64_t kUserAddressOffset = 0x7f0000000000ull;
+// Where the ring tests lay out a queue's three parts in guest memory.
+inline constexpr uint64_t kDescriptors = 0x1000;
+inline constexpr uint64_t kAvailable = 0x2000;
+inline constexpr uint64_t kUsed = 0x3000;
 
 inline std::shared_ptr<const GuestMemory> MakeMemory(const std::vector<RegionSpec>& specs) {
   std::vector<GuestMemoryRegion> regions;

@@ -14,13 +14,13 @@ namespace vgpu::virtio {
 namespace {
 
 using testing::HostPointer;
+using testing::kAvailable;
+using testing::kDescriptors;
+using testing::kUsed;
 using testing::kUserAddressOffset;
 using testing::MakeMemory;
 using testing::WriteDescriptor;
 
-constexpr uint64_t kDescriptors = 0x1000;
-constexpr uint64_t kAvailable = 0x2000;
-constexpr uint64_t kUsed = 0x3000;
 constexpr uint64_t kIndirectTable = 0x4000;
 constexpr uint16_t kSize = 8;
 
