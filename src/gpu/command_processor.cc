@@ -32,6 +32,11 @@ CommandProcessor::CommandProcessor(const CommandProcessorConfig& config, Display
 
 void CommandProcessor::Reset() {
   held_.clear();
+  flush_waits_.clear();
+  ++display_epoch_;
+  for (uint32_t i = 0; i < kMaxScanouts; ++i) StopDmabuf(i, DmabufEnd::kDisable);
+  spare_exports_.clear();
+  unexportable_.clear();
   resources_.ForEach([this](Resource& resource) {
     if (resource.in_renderer && renderer_ != nullptr)
       (void)renderer_->UnrefResource(resource.id.value());
@@ -116,7 +121,11 @@ void CommandProcessor::OnFenceSignalled(const renderer::FenceSignal& fence) {
   }
 }
 
-void CommandProcessor::DropHeldCommands() { held_.clear(); }
+void CommandProcessor::DropHeldCommands() {
+  held_.clear();
+  // Their DMABUF_UPDATEs stay in flight; the replies find no flush to answer.
+  flush_waits_.clear();
+}
 
 ControlOutcome CommandProcessor::HandleControl(const virtio::DescriptorChain& chain,
                                                Completion on_complete) {
@@ -155,7 +164,7 @@ ControlOutcome CommandProcessor::Dispatch(const virtio::DescriptorChain& chain,
     case CommandType::kSetScanout:
       return finish(SetScanout(chain));
     case CommandType::kResourceFlush:
-      return finish(ResourceFlush(chain));
+      return ResourceFlush(chain, header, on_complete);
     case CommandType::kTransferToHost2d:
       return finish(TransferToHost2d(chain));
     case CommandType::kResourceAttachBacking:
@@ -328,6 +337,7 @@ void CommandProcessor::DisableScanout(uint32_t scanout_id) {
   Scanout& scanout = scanouts_[scanout_id];
   scanout.resource = ResourceId{0};
   scanout.rect = Rect{};
+  StopDmabuf(scanout_id, DmabufEnd::kDisable);
   if (scanout.announced_width != 0 && display_ != nullptr && display_->attached()) {
     (void)display_->SendScanout(scanout_id, 0, 0);
   }
@@ -340,6 +350,9 @@ void CommandProcessor::DestroyResource(Resource& resource) {
   for (uint32_t i = 0; i < kMaxScanouts; ++i) {
     if (scanouts_[i].resource == resource.id) DisableScanout(i);
   }
+  // Its export goes before the texture does.
+  std::erase_if(spare_exports_, [&](const auto& spare) { return spare.first == resource.id; });
+  unexportable_.erase(resource.id.value());
   // The renderer detaches the backing before destroying (CVE-2021-3544 / CVE-2017-5857 class).
   if (resource.in_renderer) (void)renderer_->UnrefResource(resource.id.value());
   resources_.Erase(resource.id);  // Drops our backing too (CVE-2016-9912 class).
@@ -385,6 +398,13 @@ ResponseType CommandProcessor::SetScanout(const virtio::DescriptorChain& chain) 
   scanout.resource = id;
   scanout.rect = rect;
   if (display_ != nullptr && display_->attached()) {
+    if (resource->in_renderer && renderer_ != nullptr &&
+        ShowThroughDmabuf(scanout_id, *resource, changed)) {
+      return ResponseType::kOkNodata;
+    }
+    // A 2D resource, or a 3D one read back: a dmabuf shown so far is disabled (ours is kept for
+    // a flip back).
+    StopDmabuf(scanout_id, DmabufEnd::kDisableKeepSpare);
     if (scanout.announced_width != rect.width || scanout.announced_height != rect.height) {
       (void)display_->SendScanout(scanout_id, rect.width, rect.height);
       scanout.announced_width = rect.width;
@@ -443,30 +463,65 @@ void CommandProcessor::SendUpdate(uint32_t scanout_id, Resource& resource,
   if (sent) ++statistics_.display_updates;
 }
 
-void CommandProcessor::SendToScanouts(Resource& resource, const Rect& rect) {
+void CommandProcessor::SendToScanouts(Resource& resource, const Rect& rect, uint64_t flush) {
   if (display_ == nullptr || !display_->attached()) return;
   for (uint32_t i = 0; i < kMaxScanouts; ++i) {
     const Scanout& scanout = scanouts_[i];
     if (scanout.resource != resource.id) continue;
     std::optional<Rect> damage = Intersect(rect, scanout.rect);
-    if (damage) SendUpdate(i, resource, *damage);
+    if (!damage) continue;
+    if (!scanout.dmabuf.active()) {
+      SendUpdate(i, resource, *damage);
+      continue;
+    }
+    // A new display socket has not seen the dmabuf yet.
+    if (scanout.dmabuf.display_generation != display_->generation() && !AnnounceDmabuf(i)) {
+      continue;
+    }
+    const Rect relative{damage->x - scanout.rect.x, damage->y - scanout.rect.y, damage->width,
+                        damage->height};
+    QueueDmabufUpdate(i, relative, flush);
   }
 }
 
-ResponseType CommandProcessor::ResourceFlush(const virtio::DescriptorChain& chain) {
+bool CommandProcessor::ShowsDmabuf(const Resource& resource, const Rect& rect) const {
+  if (display_ == nullptr || !display_->attached()) return false;
+  return std::any_of(scanouts_.begin(), scanouts_.end(), [&](const Scanout& scanout) {
+    return scanout.resource == resource.id && scanout.dmabuf.active() &&
+           Intersect(rect, scanout.rect).has_value();
+  });
+}
+
+ControlOutcome CommandProcessor::ResourceFlush(const virtio::DescriptorChain& chain,
+                                               const CtrlHdr& header, Completion& on_complete) {
+  auto finish = [&](ResponseType type) { return FinishHeader(chain, header, type, on_complete); };
   std::optional<gpu::ResourceFlush> request = ReadRequest<gpu::ResourceFlush>(chain);
-  if (!request) return Reject(ResponseType::kErrUnspec, "RESOURCE_FLUSH truncated");
+  if (!request) return finish(Reject(ResponseType::kErrUnspec, "RESOURCE_FLUSH truncated"));
   Resource* resource = resources_.Find(ResourceId{request->resource_id});
   if (resource == nullptr) {
-    return Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_FLUSH resource %u",
-                  request->resource_id);
+    return finish(Reject(ResponseType::kErrInvalidResourceId, "RESOURCE_FLUSH resource %u",
+                         request->resource_id));
   }
   if (!RectInside(request->r, resource->width, resource->height)) {
-    return Reject(ResponseType::kErrInvalidParameter, "RESOURCE_FLUSH rect outside resource %u",
-                  request->resource_id);
+    return finish(Reject(ResponseType::kErrInvalidParameter,
+                         "RESOURCE_FLUSH rect outside resource %u", request->resource_id));
   }
-  SendToScanouts(*resource, request->r);
-  return ResponseType::kOkNodata;
+  if (!ShowsDmabuf(*resource, request->r)) {
+    SendToScanouts(*resource, request->r);
+    return finish(ResponseType::kOkNodata);
+  }
+  // Answered when the VMM has drawn it (its DMABUF_UPDATE replies), without holding the queue:
+  // later commands go on meanwhile. Registered first, with one count for this call itself,
+  // because a reply that will never come is reported at once, from inside the send.
+  const uint64_t flush = next_flush_id_++;
+  flush_waits_.emplace(flush, FlushWait{chain, header, std::move(on_complete), 1});
+  SendToScanouts(*resource, request->r, flush);
+  FlushWait& wait = flush_waits_.at(flush);
+  if (--wait.outstanding > 0) return ControlOutcome{ControlOutcome::State::kWaitingForFence, 0};
+  // Every reply came (or failed) during the sends: answer now.
+  on_complete = std::move(wait.on_complete);
+  flush_waits_.erase(flush);
+  return finish(ResponseType::kOkNodata);
 }
 
 ResponseType CommandProcessor::TransferToHost2d(const virtio::DescriptorChain& chain) {

@@ -9,9 +9,11 @@
 //   processor.HandleCursor(cursor_chain);                 // Cursor queue: nothing to write.
 //
 // 2D resources live in host memory (software2d) in every mode. With a 3D renderer (virgl), 3D
-// resources, contexts and SUBMIT_3D go to it, 3D scanouts are read back for the display, and
-// every fenced command is answered only when the renderer signals its fence (§5.7.6.7), in
-// fence order per timeline.
+// resources, contexts and SUBMIT_3D go to it, and every fenced command is answered only when
+// the renderer signals its fence (§5.7.6.7), in fence order per timeline. A 3D scanout is shown
+// through a dmabuf where the renderer exports one (DMABUF_SCANOUT once, DMABUF_UPDATE per flush,
+// the flush answered when the VMM has drawn: command_processor_dmabuf.cc); otherwise flushed
+// rectangles are read back and sent as UPDATE. The choice is made per scanout and logged.
 //
 // Decode before use: each request is copied out of the chain into a struct, validated with
 // overflow-safe arithmetic, then executed. A bad request gets the matching ERR_* response and a
@@ -22,7 +24,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -54,9 +60,11 @@ struct CommandStatistics {
 
 struct ControlOutcome {
   enum class State {
-    kDone,             // Answered: used_length bytes written.
-    kWaitingForVmm,    // GET_DISPLAY_INFO / GET_EDID forwarded; later commands must wait.
-    kWaitingForFence,  // Fenced; later commands may proceed.
+    kDone,           // Answered: used_length bytes written.
+    kWaitingForVmm,  // GET_DISPLAY_INFO / GET_EDID forwarded; later commands must wait.
+    // Fenced, or a RESOURCE_FLUSH waiting for the VMM to draw a dmabuf; later commands may
+    // proceed.
+    kWaitingForFence,
   };
   State state = State::kDone;
   uint32_t used_length = 0;
@@ -78,7 +86,8 @@ class CommandProcessor {
   // A fence the renderer signalled: answers, in order, every held command of that timeline whose
   // fence id is at most the signalled one.
   void OnFenceSignalled(const renderer::FenceSignal& fence);
-  // Forgets held fenced commands without answering them (their queue stopped).
+  // Forgets held fenced commands and flushes waiting for the display without answering them
+  // (their queue stopped).
   void DropHeldCommands();
 
   // Drops every resource, context and scanout (device reset or disconnect).
@@ -87,7 +96,8 @@ class CommandProcessor {
   const ResourceTable& resources() const { return resources_; }
   const CommandStatistics& statistics() const { return statistics_; }
   const Scanout& scanout(uint32_t index) const { return scanouts_[index]; }
-  size_t held_commands() const { return held_.size(); }
+  // Fenced commands and flushes that wait for the display.
+  size_t held_commands() const { return held_.size() + flush_waits_.size(); }
 
  private:
   // A fenced command's response, held until its fence signals.
@@ -96,6 +106,13 @@ class CommandProcessor {
     virtio::DescriptorChain chain;
     std::vector<uint8_t> response;
     Completion on_complete;
+  };
+  // A RESOURCE_FLUSH whose response waits for the replies to the DMABUF_UPDATEs of its damage.
+  struct FlushWait {
+    virtio::DescriptorChain chain;
+    CtrlHdr header;
+    Completion on_complete;
+    uint32_t outstanding = 0;  // Replies still to come (+1 while the flush is being sent).
   };
 
   // VHOST_DEVICE_GPU_RECORD_CONTROL: the chain's readable bytes, as the guest laid them out.
@@ -128,7 +145,8 @@ class CommandProcessor {
   ResponseType ResourceCreate2d(const virtio::DescriptorChain& chain);
   ResponseType ResourceUnref(const virtio::DescriptorChain& chain);
   ResponseType SetScanout(const virtio::DescriptorChain& chain);
-  ResponseType ResourceFlush(const virtio::DescriptorChain& chain);
+  ControlOutcome ResourceFlush(const virtio::DescriptorChain& chain, const CtrlHdr& header,
+                               Completion& on_complete);
   ResponseType TransferToHost2d(const virtio::DescriptorChain& chain);
   ResponseType AttachBacking(const virtio::DescriptorChain& chain);
   ResponseType DetachBacking(const virtio::DescriptorChain& chain);
@@ -152,8 +170,30 @@ class CommandProcessor {
   ResponseType AttachRendererBacking(Resource& resource, BackingStore backing);
 
   void DisableScanout(uint32_t scanout_id);
-  // Sends the part of `resource` inside `rect` (resource coordinates) to every scanout showing it.
-  void SendToScanouts(Resource& resource, const Rect& rect);
+  // Sends the part of `resource` inside `rect` (resource coordinates) to every scanout showing
+  // it. DMABUF_UPDATEs answer flush `flush` (0: none) when their replies come.
+  void SendToScanouts(Resource& resource, const Rect& rect, uint64_t flush = 0);
+  bool ShowsDmabuf(const Resource& resource, const Rect& rect) const;
+
+  // The dmabuf path (command_processor_dmabuf.cc). SET_SCANOUT of a 3D resource: true when the
+  // scanout is now shown through a dmabuf (or needs nothing more), false to read it back.
+  bool ShowThroughDmabuf(uint32_t scanout_id, const Resource& resource, bool changed);
+  Result<renderer::ScanoutExport> ExportFor(uint32_t scanout_id, ResourceId resource);
+  Result<void> AnnounceDmabuf(uint32_t scanout_id);
+  // What becomes of a scanout's dmabuf that it stops showing.
+  enum class DmabufEnd {
+    kDisable,           // DMABUF_SCANOUT without an fd; our fd closed (SET_SCANOUT 0, UNREF).
+    kDisableKeepSpare,  // The same, our fd kept for a flip back (the scanout is read back now).
+    kReplaceKeepSpare,  // No message (a new DMABUF_SCANOUT follows); our fd kept.
+  };
+  void StopDmabuf(uint32_t scanout_id, DmabufEnd end);
+  void QueueDmabufUpdate(uint32_t scanout_id, const Rect& damage, uint64_t flush);
+  void SendDmabufUpdate(uint32_t scanout_id, const Rect& damage, std::vector<uint64_t> flushes);
+  void OnDmabufUpdateDone(uint32_t scanout_id, bool drawn);
+  // One reply a flush waited for has come (or never will); answers it after the last.
+  void ReleaseFlush(uint64_t flush);
+  void LogScanoutPath(uint32_t scanout_id, ScanoutPath path, const char* format, ...)
+      __attribute__((format(printf, 4, 5)));
   void SendUpdate(uint32_t scanout_id, Resource& resource, const Rect& resource_rect);
   void DestroyResource(Resource& resource);
   bool CursorImage(uint32_t resource_id, std::array<uint32_t, kCursorSize * kCursorSize>& pixels);
@@ -168,7 +208,18 @@ class CommandProcessor {
   std::array<Scanout, kMaxScanouts> scanouts_{};
   std::vector<uint32_t> contexts_;  // Live 3D context ids.
   std::deque<HeldCommand> held_;    // Fenced commands waiting for the renderer, in order.
-  std::vector<uint8_t> staging_;    // Display conversion and read-back, reused.
+  std::map<uint64_t, FlushWait> flush_waits_;  // By id; ids are never reused.
+  uint64_t next_flush_id_ = 1;
+  // Exports of 3D resources that no scanout shows any more, newest last, kept for a flip back
+  // (a double-buffered guest alternates between two resources on every frame). Few, so that a
+  // guest cannot make the daemon hold an fd per resource.
+  std::deque<std::pair<ResourceId, renderer::ScanoutExport>> spare_exports_;
+  std::set<uint32_t> unexportable_;  // 3D resources whose export failed: not tried again.
+  // Changes with Reset(): a DMABUF_UPDATE reply from before it finds nothing to answer.
+  uint64_t display_epoch_ = 0;
+  // Display callbacks hold a weak_ptr to it: one that outlives the processor does nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::vector<uint8_t> staging_;  // Display conversion and read-back, reused.
   std::vector<uint8_t> submit_buffer_;
   CommandStatistics statistics_;
   RateLimitedLog guest_errors_;

@@ -22,8 +22,9 @@ using display::Request;
 constexpr uint64_t kNegotiableFeatures =
     (uint64_t{1} << display::kFeatureEdid) | (uint64_t{1} << display::kFeatureDmabuf2);
 constexpr uint32_t kBytesPerPixel = 4;  // x8r8g8b8.
-// The largest fixed payload part that SendMessage copies next to the header (UPDATE's).
-constexpr size_t kMaxPayloadHeader = sizeof(display::Update);
+// The largest fixed payload part that SendMessage copies next to the header (DMABUF_SCANOUT2's).
+constexpr size_t kMaxPayloadHeader =
+    std::max(sizeof(display::Update), sizeof(display::DmabufScanout2));
 // Reads per wake-up, so that a VMM flooding the socket cannot hold the device thread.
 constexpr int kMaxReadsPerWakeup = 64;
 // The send buffer asked for on the display socket (SO_SNDBUF; Linux doubles it for its
@@ -167,22 +168,22 @@ void DisplayChannel::Detach() {
 }
 
 void DisplayChannel::CompleteAll(std::deque<PendingRequest> requests) {
-  for (PendingRequest& request : requests) request.complete({});
+  for (PendingRequest& request : requests) request.complete(std::nullopt);
 }
 
 void DisplayChannel::StartHandshake() {
   PendingRequest request;
   request.request = Request::kGetProtocolFeatures;
-  request.complete = [this](std::span<const uint8_t> payload) { FinishHandshake(payload); };
+  request.complete = [this](ReplyPayload payload) { FinishHandshake(payload); };
   SendRequest(std::move(request));
 }
 
-void DisplayChannel::FinishHandshake(std::span<const uint8_t> payload) {
+void DisplayChannel::FinishHandshake(ReplyPayload payload) {
   // No reply: the socket is gone (Detach already ended the waiting requests) or the request
   // timed out (TimeOutRequests did).
-  if (payload.size() != sizeof(uint64_t)) return;
+  if (!payload || payload->size() != sizeof(uint64_t)) return;
   uint64_t offered = 0;
-  std::memcpy(&offered, payload.data(), sizeof(offered));
+  std::memcpy(&offered, payload->data(), sizeof(offered));
   // QEMU ignores SET_PROTOCOL_FEATURES, but the spec asks for it, and it tells the VMM which
   // messages (GET_EDID, DMABUF_SCANOUT2) may come.
   const uint64_t accepted = offered & kNegotiableFeatures;
@@ -202,13 +203,13 @@ void DisplayChannel::FinishHandshake(std::span<const uint8_t> payload) {
 void DisplayChannel::RequestDisplayInfo(DisplayInfoCallback callback) {
   PendingRequest request;
   request.request = Request::kGetDisplayInfo;
-  request.complete = [this, callback = std::move(callback)](std::span<const uint8_t> payload) {
-    if (payload.size() != sizeof(RespDisplayInfo)) {
+  request.complete = [this, callback = std::move(callback)](ReplyPayload payload) {
+    if (!payload || payload->size() != sizeof(RespDisplayInfo)) {
       callback(std::nullopt);
       return;
     }
     RespDisplayInfo info;
-    std::memcpy(&info, payload.data(), sizeof(info));
+    std::memcpy(&info, payload->data(), sizeof(info));
     // QEMU answers GET_EDID only for scanout_id < max_outputs, and reports as enabled only
     // outputs below that: those (and 0, which always exists) are safe to ask about.
     uint32_t scanouts = 1;
@@ -225,13 +226,13 @@ void DisplayChannel::RequestEdid(uint32_t scanout_id, EdidCallback callback) {
   PendingRequest request;
   request.request = Request::kGetEdid;
   request.scanout_id = scanout_id;
-  request.complete = [callback = std::move(callback)](std::span<const uint8_t> payload) {
-    if (payload.size() != sizeof(RespEdid)) {
+  request.complete = [callback = std::move(callback)](ReplyPayload payload) {
+    if (!payload || payload->size() != sizeof(RespEdid)) {
       callback(std::nullopt);
       return;
     }
     RespEdid edid;
-    std::memcpy(&edid, payload.data(), sizeof(edid));
+    std::memcpy(&edid, payload->data(), sizeof(edid));
     callback(edid);
   };
   Submit(std::move(request));
@@ -239,7 +240,7 @@ void DisplayChannel::RequestEdid(uint32_t scanout_id, EdidCallback callback) {
 
 void DisplayChannel::Submit(PendingRequest request) {
   if (!attached() || !replies_trusted_) {
-    request.complete({});
+    request.complete(std::nullopt);
     return;
   }
   if (!handshake_done_) {
@@ -251,7 +252,7 @@ void DisplayChannel::Submit(PendingRequest request) {
     const bool known_scanout =
         request.scanout_id < kMaxScanouts && (edid_scanouts_ & (1u << request.scanout_id)) != 0;
     if (!supports_edid() || !known_scanout) {
-      request.complete({});
+      request.complete(std::nullopt);
       return;
     }
   }
@@ -261,8 +262,10 @@ void DisplayChannel::Submit(PendingRequest request) {
 void DisplayChannel::SendRequest(PendingRequest request) {
   const Request type = request.request;
   const display::EdidRequest edid_request{request.scanout_id};
+  const display::Update update = request.update;
   std::span<const uint8_t> payload;
   if (type == Request::kGetEdid) payload = BytesOf(edid_request);
+  if (type == Request::kDmabufUpdate) payload = BytesOf(update);
   request.deadline = std::chrono::steady_clock::now() + options_.reply_timeout;
   // Queued before the send, so that a failed send (which detaches) ends it too.
   const bool first = in_flight_.empty();
@@ -363,7 +366,7 @@ bool DisplayChannel::ProcessReplies() {
     ArmTimer();
     offset += (*parsed)->consumed;
     // The payload still lies in read_buffer_; `complete` copies it before anything else runs.
-    request.complete((*parsed)->payload);
+    request.complete(ReplyPayload((*parsed)->payload));
     if (generation != generation_) return false;
   }
   std::memmove(read_buffer_.data(), read_buffer_.data() + offset, read_length_ - offset);
@@ -443,8 +446,36 @@ Result<void> DisplayChannel::SendCursorUpdate(uint32_t scanout_id, uint32_t x, u
   return SendMessage(Request::kCursorUpdate, BytesOf(fixed), std::span<const iovec>(&image, 1));
 }
 
+Result<void> DisplayChannel::SendDmabufScanout(const display::DmabufScanout2& scanout, int dmabuf) {
+  if (dmabuf < 0) return MakeError(ErrorKind::kInvalidArgument, "DMABUF_SCANOUT without a dmabuf");
+  // QEMU takes DMABUF_SCANOUT2 only with DMABUF2 negotiated (8.2+); older ones know just the
+  // first 40 bytes, and import with DRM_FORMAT_MOD_INVALID.
+  if (supports_dmabuf2()) {
+    return SendMessage(Request::kDmabufScanout2, BytesOf(scanout), {}, dmabuf);
+  }
+  return SendMessage(Request::kDmabufScanout, BytesOf(scanout.dmabuf_scanout), {}, dmabuf);
+}
+
+Result<void> DisplayChannel::SendDmabufScanoutDisable(uint32_t scanout_id) {
+  // QEMU: no fd disables the scanout (dpy_gl_scanout_disable), whatever the other fields say.
+  display::DmabufScanout disable{};
+  disable.scanout_id = scanout_id;
+  return SendMessage(Request::kDmabufScanout, BytesOf(disable), {});
+}
+
+void DisplayChannel::SendDmabufUpdate(const display::Update& update, DmabufUpdateCallback done) {
+  PendingRequest request;
+  request.request = Request::kDmabufUpdate;
+  request.update = update;
+  request.complete = [done = std::move(done)](ReplyPayload payload) {
+    // The parser checked the reply's size (0).
+    done(payload.has_value());
+  };
+  Submit(std::move(request));
+}
+
 Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_t> payload_header,
-                                         std::span<const iovec> payload) {
+                                         std::span<const iovec> payload, int fd) {
   if (!attached()) return MakeError(ErrorKind::kClosed, "display socket not attached");
   if (payload_header.size() > kMaxPayloadHeader || payload.size() > IOV_MAX - 1) {
     return MakeError(ErrorKind::kInternal, "display message layout");
@@ -469,6 +500,18 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
   message.msg_iov = message_iovecs.data();
   message.msg_iovlen = 1 + payload.size();
   const uint64_t total = sizeof(header) + payload_size;
+  // The fd rides on the message's first bytes: QEMU picks it up with the header
+  // (qemu_chr_fe_get_msgfd).
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+  if (fd >= 0) {
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    cmsghdr* rights = CMSG_FIRSTHDR(&message);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(rights), &fd, sizeof(int));
+  }
 
   // One sendmsg normally carries the whole message (the socket's buffer is raised above). It may
   // return a partial count twice over: when SO_SNDTIMEO ran out with some bytes sent (the VMM
@@ -486,6 +529,9 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
     if (sent_total == total || std::chrono::steady_clock::now() >= deadline) break;
     ++statistics_.partial_sends_resumed;
     SkipSentBytes(message, static_cast<size_t>(sent));
+    // The fd went with the first part (a failed or interrupted call passes none).
+    message.msg_control = nullptr;
+    message.msg_controllen = 0;
   }
   if (sent_total == total) {
     ++statistics_.messages_sent;

@@ -6,6 +6,8 @@
 //   display.RequestDisplayInfo([](std::optional<RespDisplayInfo> info) { ... });
 //   display.SendScanout(0, 1280, 800);
 //   display.SendUpdate(0, 0, 0, 1280, 800, pixels, stride);   // x8r8g8b8 rows.
+//   display.SendDmabufScanout(scanout, dmabuf.get());          // Or a dmabuf the VMM draws...
+//   display.SendDmabufUpdate(update, [](bool drawn) { ... });  // ...and a reply when it has.
 //
 // Spec: QEMU docs/interop/vhost-user-gpu.rst; what QEMU does with each message is in
 // shared/reference/qemu-vhost-user-gpu-and-specs.md §2.
@@ -26,10 +28,10 @@
 //
 // Callbacks. Each request's callback runs exactly once, on the device thread: from the event loop
 // (a reply, a timeout, the VMM closing the socket), or synchronously inside the call that ends
-// it: Request*() itself when the answer is known to be nullopt (not attached, EDID not
-// negotiated, replies no longer trusted), Attach()/Detach(), and any Send*() that fails and
-// detaches. Callbacks may call back into the channel. Destroying the channel drops pending
-// callbacks without running them.
+// it: Request*() and SendDmabufUpdate() themselves when the answer is known to be nullopt (not
+// attached, EDID not negotiated, replies no longer trusted), Attach()/Detach(), and any Send*()
+// that fails and detaches. Callbacks may call back into the channel. Destroying the channel drops
+// pending callbacks without running them.
 //
 // Sends. Each message is exactly one sendmsg(MSG_NOSIGNAL) of header + payload: QEMU reads
 // messages with blocking reads in its main loop, so a torn message would stall it. The socket
@@ -41,8 +43,10 @@
 // Protocol errors (a reply that is unsolicited, oversized, of the wrong size or without the reply
 // flag), EOF and connection resets also detach the socket.
 //
-// Not yet here: DMABUF_SCANOUT, DMABUF_SCANOUT2 and DMABUF_UPDATE (with its reply, which paces
-// the 3D path).
+// Dmabufs. DMABUF_SCANOUT(2) carries the dmabuf as SCM_RIGHTS on its one sendmsg; the VMM keeps
+// its own reference. DMABUF_UPDATE is a request like the others: QEMU answers it (empty payload)
+// once its UI has drawn the rectangle, and stops reading this socket until then, so its reply is
+// awaited through the same queue and timeout, never by blocking the thread.
 #pragma once
 
 #include <sys/uio.h>
@@ -86,6 +90,8 @@ class DisplayChannel {
  public:
   using DisplayInfoCallback = std::function<void(std::optional<RespDisplayInfo>)>;
   using EdidCallback = std::function<void(std::optional<RespEdid>)>;
+  // True: the VMM replied (it has drawn). False: no reply will come (see the file comment).
+  using DmabufUpdateCallback = std::function<void(bool drawn)>;
 
   explicit DisplayChannel(EventLoop& loop, DisplayChannelOptions options = {});
   ~DisplayChannel();
@@ -99,6 +105,9 @@ class DisplayChannel {
   void Detach();
 
   bool attached() const { return socket_.valid(); }
+  // Changes with every Attach/Detach: whether the socket is still the one a scanout was
+  // announced on.
+  uint64_t generation() const { return generation_; }
   bool handshake_done() const { return handshake_done_; }
   bool supports_edid() const;
   bool supports_dmabuf2() const;
@@ -126,14 +135,24 @@ class DisplayChannel {
   // full 16404-byte payload, because QEMU copies that much whatever `size` says.
   Result<void> SendCursorUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t hot_x,
                                 uint32_t hot_y, const uint32_t* pixels);
+  // DMABUF_SCANOUT2 when DMABUF2 was negotiated, else DMABUF_SCANOUT (the modifier is then left
+  // to the VMM): from now on the scanout shows `dmabuf` (one plane at offset 0), sent along as
+  // SCM_RIGHTS. The caller keeps its fd.
+  Result<void> SendDmabufScanout(const display::DmabufScanout2& scanout, int dmabuf);
+  // DMABUF_SCANOUT without an fd: the VMM stops showing the scanout's dmabuf and releases it.
+  Result<void> SendDmabufScanoutDisable(uint32_t scanout_id);
+  // DMABUF_UPDATE of a scanout-relative rectangle; `done` runs once, as any request's callback.
+  void SendDmabufUpdate(const display::Update& update, DmabufUpdateCallback done);
 
  private:
-  // A request that expects a reply. `complete` gets the validated payload, or an empty span when
-  // no reply will come.
+  // A reply's validated payload (empty for DMABUF_UPDATE's), or nullopt when none will come.
+  using ReplyPayload = std::optional<std::span<const uint8_t>>;
+  // A request that expects a reply.
   struct PendingRequest {
     display::Request request = display::Request::kNone;
-    uint32_t scanout_id = 0;  // GET_EDID only.
-    std::function<void(std::span<const uint8_t> payload)> complete;
+    uint32_t scanout_id = 0;   // GET_EDID only.
+    display::Update update{};  // DMABUF_UPDATE only.
+    std::function<void(ReplyPayload payload)> complete;
     std::chrono::steady_clock::time_point deadline{};
   };
 
@@ -143,7 +162,7 @@ class DisplayChannel {
 
   bool SetUpSocket(UniqueFd socket);
   void StartHandshake();
-  void FinishHandshake(std::span<const uint8_t> payload);
+  void FinishHandshake(ReplyPayload payload);
   void Submit(PendingRequest request);
   void SendRequest(PendingRequest request);
   void ArmTimer();
@@ -155,9 +174,10 @@ class DisplayChannel {
   bool ProcessReplies();
   void CompleteAll(std::deque<PendingRequest> requests);
 
-  // Sends header (+ payload_header) + `payload` iovecs as one message.
+  // Sends header (+ payload_header) + `payload` iovecs as one message, with `fd` (if not -1)
+  // attached as SCM_RIGHTS.
   Result<void> SendMessage(display::Request request, std::span<const uint8_t> payload_header,
-                           std::span<const iovec> payload);
+                           std::span<const iovec> payload, int fd = -1);
   Result<void> SendCursorPosition(display::Request request, uint32_t scanout_id, uint32_t x,
                                   uint32_t y);
 

@@ -2,11 +2,35 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "gpu/ids.h"
 #include "gpu/protocol.h"
+#include "renderer/renderer.h"
 
 namespace vgpu::gpu {
+
+// How a 3D scanout reaches the VMM's display, as last logged.
+enum class ScanoutPath { kUnknown, kReadBack, kDmabuf };
+
+// A 3D scanout that the VMM shows from a dmabuf of its resource: DMABUF_SCANOUT(2) sent once,
+// then a DMABUF_UPDATE per flush. QEMU stops reading the display socket until it has answered a
+// DMABUF_UPDATE, so one is in flight per scanout at a time; the damage of flushes that come
+// meanwhile is merged and goes in the next one, and each flush is answered by the reply to the
+// DMABUF_UPDATE that carried its damage.
+struct ScanoutDmabuf {
+  ResourceId resource;               // What `exported` shows (0: no dmabuf scanout).
+  renderer::ScanoutExport exported;  // Our fd (the VMM holds its own), valid while shown.
+  uint64_t display_generation = 0;   // The display socket it was announced on.
+
+  bool update_in_flight = false;
+  std::vector<uint64_t> in_flight_flushes;  // Flushes the update in flight answers.
+  std::optional<Rect> pending_damage;       // Scanout-relative, for the next update.
+  std::vector<uint64_t> pending_flushes;    // Flushes the next update answers.
+
+  bool active() const { return exported.dmabuf.valid(); }
+};
 
 struct Scanout {
   ResourceId resource;  // 0: disabled.
@@ -19,6 +43,8 @@ struct Scanout {
   // The size last announced to the VMM with a SCANOUT message (0x0: none or disabled).
   uint32_t announced_width = 0;
   uint32_t announced_height = 0;
+  ScanoutDmabuf dmabuf;
+  ScanoutPath logged_path = ScanoutPath::kUnknown;
 };
 
 // QEMU's defaults for output 0 (xres/yres properties).

@@ -6,6 +6,7 @@
 //   renderer->CreateContext(ContextParams{...});
 //   renderer->Submit(ctx_id, command_bytes);
 //   renderer->CreateFence(FenceSignal{ctx_id, ring_idx, fence_id, per_context});
+//   renderer->ExportScanout(resource_id);   // A dmabuf for the display, else ReadRect.
 //
 // Everything runs on the device thread (GL contexts are thread-bound), fence callbacks included.
 // Ids are the guest's virtio-gpu ids; a backend validates them against what exists, because the
@@ -20,11 +21,13 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/checked_math.h"
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace vgpu::renderer {
 
@@ -92,6 +95,22 @@ struct FenceSignal {
 
 inline constexpr uint32_t kCursorPixels = 64 * 64;
 
+// DRM_FORMAT_MOD_INVALID (drm_fourcc.h): no explicit modifier; the importer assumes the
+// driver's implicit layout, as QEMU does for DMABUF_SCANOUT (which carries none).
+inline constexpr uint64_t kDrmFormatModInvalid = 0x00ffffffffffffffull;
+
+// A resource's texture exported as a dmabuf for the display (vhost-user-gpu DMABUF_SCANOUT):
+// one plane at offset 0, described the way VhostUserGpuDMABUFScanout describes it.
+struct ScanoutExport {
+  UniqueFd dmabuf;
+  uint32_t width = 0;  // The buffer's size (fd_width, fd_height), not the scanout's.
+  uint32_t height = 0;
+  uint32_t stride = 0;  // Bytes per row.
+  uint32_t fourcc = 0;  // DRM_FORMAT_*.
+  uint64_t modifier = kDrmFormatModInvalid;
+  bool y0_top = false;  // Row 0 of the buffer is the top row (else the display flips it).
+};
+
 class Renderer {
  public:
   virtual ~Renderer() = default;
@@ -126,11 +145,23 @@ class Renderer {
   virtual void Poll() = 0;
 
   // Reads `width` x `height` pixels at (x, y) back as x8r8g8b8 rows (top row first) into
-  // `destination`, `stride` bytes apart: how 3D results reach a display without dmabufs.
+  // `destination`, `stride` bytes apart: how 3D results reach a display without a dmabuf.
   virtual Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
                                 uint32_t height, std::span<uint8_t> destination,
                                 uint32_t stride) = 0;
   virtual Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) = 0;
+
+  // Exports the resource's texture as a dmabuf that the display can show itself (no read-back).
+  // Each call makes a new export; the caller owns the fd. Fails where the backend cannot export
+  // (no render node, no EGL_MESA_image_dma_buf_export, a texture that is not one 2D plane): the
+  // caller then reads flushed rectangles back with ReadRect. Unsupported by default.
+  virtual Result<ScanoutExport> ExportScanout(uint32_t resource_id) {
+    (void)resource_id;
+    return MakeError(ErrorKind::kUnsupported, std::string(name()) + " exports no dmabufs");
+  }
+  // Before DMABUF_UPDATE: makes what was rendered into exported textures visible to the
+  // display's own GL context (QEMU's daemon calls glFlush there). Nothing to do by default.
+  virtual void FlushForScanout() {}
 };
 
 }  // namespace vgpu::renderer

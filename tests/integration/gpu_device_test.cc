@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include "gpu/protocol.h"
@@ -220,6 +222,55 @@ TEST_F(VirglDeviceTest, ThreeDimensionalResourceIsShownThroughReadBack) {
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_TRUE(WaitForFrame(0, pixels, width));
   EXPECT_TRUE(display().Anomalies().empty());
+}
+
+// Which way a 3D scanout reaches the display is chosen by what the renderer can export, and
+// logged. Without a DRM device (/dev/dri) no EGL here can export a texture as a dmabuf: Mesa's
+// llvmpipe lacks EGL_MESA_image_dma_buf_export, and NVIDIA's EGL on the GPU machine offers it but
+// fails the export (EGL_BAD_MATCH). The export must then fail cleanly and the scanout be read
+// back. Where one is exported, the display must get the dmabuf instead.
+TEST_F(VirglDeviceTest, ScanoutPathFollowsWhatTheRendererCanExportAndIsLogged) {
+  Connect();
+  ASSERT_FALSE(HasFatalFailure());
+  const uint32_t width = 64, height = 64;
+  const std::vector<uint32_t> pixels = Pattern(width, height, 7);
+  Show3dResource(1, 10, width, height, pixels);
+  ASSERT_FALSE(HasFatalFailure());
+  Flush(10, gpu::Rect{0, 0, width, height});
+  ASSERT_FALSE(HasFatalFailure());
+  // The device thread logs before it answers SET_SCANOUT: the line is in the log by now.
+  const std::string log = daemon_->StderrText();
+  const bool dmabuf =
+      log.find("scanout path: dmabuf (scanout 0 shows resource 10") != std::string::npos;
+  const bool read_back =
+      log.find("scanout path: read-back for scanout 0 (resource 10 has no dmabuf: ") !=
+      std::string::npos;
+  ASSERT_NE(dmabuf, read_back) << "exactly one path must be logged:\n" << log;
+  // In the test's XML output (--gtest_output=xml): which path this host took, and why.
+  const size_t line = log.find("scanout path: ");
+  RecordProperty("scanout_path", log.substr(line, log.find('\n', line) - line));
+  if (!std::filesystem::exists("/dev/dri")) {
+    EXPECT_TRUE(read_back) << "no DRM device, yet:\n" << log;
+    EXPECT_NE(log.find("virgl_renderer_get_fd_for_texture2 on resource 10 failed"),
+              std::string::npos)
+        << log;
+  }
+  const FakeDisplayState state = display().Snapshot();
+  const size_t dmabuf_scanouts = state.Count(gpu::display::Request::kDmabufScanout) +
+                                 state.Count(gpu::display::Request::kDmabufScanout2);
+  if (read_back) {
+    EXPECT_TRUE(WaitForFrame(0, pixels, width));
+    EXPECT_EQ(dmabuf_scanouts, 0u);
+  } else {
+    // A real dmabuf: its layout may be tiled, so only what the message says is checked.
+    ASSERT_EQ(dmabuf_scanouts, 1u);
+    ASSERT_TRUE(state.dmabufs[0]);
+    EXPECT_EQ(state.dmabufs[0]->scanout.fd_width, width);
+    EXPECT_EQ(state.dmabufs[0]->scanout.fd_height, height);
+    EXPECT_GE(state.dmabufs[0]->buffer_bytes, uint64_t{width} * height * 4);
+    EXPECT_EQ(state.Count(gpu::display::Request::kUpdate), 0u);
+  }
+  EXPECT_TRUE(state.anomalies.empty()) << state.anomalies.front();
 }
 
 TEST_F(VirglDeviceTest, FencedSubmitIsAnsweredAfterItsFence) {

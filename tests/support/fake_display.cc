@@ -1,10 +1,12 @@
 #include "support/fake_display.h"
 
 #include <fcntl.h>
+#include <linux/dma-buf.h>
 #include <pixman.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +29,41 @@ using gpu::display::Request;
 constexpr size_t kReadChunk = 64 * 1024;
 // A SCANOUT surface larger than this is recorded as an anomaly and not allocated.
 constexpr uint64_t kMaxSurfaceBytes = 1ull << 30;
+// DRM_FORMAT_XRGB8888 and DRM_FORMAT_ARGB8888 (drm_fourcc.h): the dmabufs the fake can read.
+constexpr uint32_t kFourccXrgb8888 = 0x34325258;  // "XR24"
+constexpr uint32_t kFourccArgb8888 = 0x34325241;  // "AR24"
+
+bool TakesFd(Request request) {
+  return request == Request::kDmabufScanout || request == Request::kDmabufScanout2;
+}
+
+// A read-only mapping of a dmabuf (or memfd), bracketed by DMA_BUF_IOCTL_SYNC as a CPU reader
+// of a real dmabuf must be (the ioctl fails harmlessly on a memfd).
+class DmabufView {
+ public:
+  DmabufView(int fd, size_t size) : fd_(fd), size_(size) {
+    void* mapped = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (mapped == MAP_FAILED) return;
+    bytes_ = static_cast<const uint8_t*>(mapped);
+    dma_buf_sync sync{DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ};
+    (void)ioctl(fd_, DMA_BUF_IOCTL_SYNC, &sync);
+  }
+  ~DmabufView() {
+    if (bytes_ == nullptr) return;
+    dma_buf_sync sync{DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ};
+    (void)ioctl(fd_, DMA_BUF_IOCTL_SYNC, &sync);
+    munmap(const_cast<uint8_t*>(bytes_), size_);
+  }
+  DmabufView(const DmabufView&) = delete;
+  DmabufView& operator=(const DmabufView&) = delete;
+
+  const uint8_t* bytes() const { return bytes_; }
+
+ private:
+  int fd_;
+  size_t size_;
+  const uint8_t* bytes_ = nullptr;
+};
 
 std::string Format(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string Format(const char* format, ...) {
@@ -129,17 +166,20 @@ struct FakeDisplay::Shared {
 
   mutable std::mutex mutex;
   mutable std::condition_variable changed;
-  FakeDisplayState state;       // Guarded by mutex.
-  bool reading = true;          // Guarded by mutex.
-  bool reading_applied = true;  // Guarded by mutex: what the serving thread last acted on.
-  bool stop = false;            // Guarded by mutex.
+  FakeDisplayState state;          // Guarded by mutex.
+  bool reading = true;             // Guarded by mutex.
+  bool reading_applied = true;     // Guarded by mutex: what the serving thread last acted on.
+  bool stop = false;               // Guarded by mutex.
+  bool release_requested = false;  // Guarded by mutex: ReleaseDmabufUpdates() waits for it.
 
   std::mutex write_mutex;  // Replies (thread) and SendRaw (test) do not interleave.
 
   // Serving thread only.
   std::vector<uint8_t> buffer;
   size_t length = 0;
-  bool fd_pending = false;
+  // fds received, by the buffer offset of the message they came with.
+  std::vector<std::pair<size_t, UniqueFd>> received_fds;
+  std::vector<UniqueFd> dmabuf_fds;  // Per output: the dmabuf shown (also read under mutex).
 
   void Wake() {
     const uint64_t one = 1;
@@ -147,10 +187,17 @@ struct FakeDisplay::Shared {
   }
   void Run();
   bool ReadAvailable();
-  void Handle(const MessageHeader& header, std::span<const uint8_t> payload, bool had_fd);
+  // Handles the complete messages in `buffer`, up to one that blocks (DMABUF_UPDATE).
+  void ProcessBuffered();
+  void ReleaseBlocked();
+  void Handle(const MessageHeader& header, std::span<const uint8_t> payload,
+              std::vector<UniqueFd> fds);
   // Under mutex: updates the state, returns what to send back.
-  std::vector<uint8_t> Apply(const MessageHeader& header, std::span<const uint8_t> payload);
+  std::vector<uint8_t> Apply(const MessageHeader& header, std::span<const uint8_t> payload,
+                             std::vector<UniqueFd> fds);
   void Update(const gpu::display::Update& update, std::span<const uint8_t> pixels);
+  void DmabufScanout(Request request, std::span<const uint8_t> payload, std::vector<UniqueFd> fds);
+  void DmabufUpdate(const gpu::display::Update& update);
   bool ValidScanout(uint32_t scanout_id, const char* what);
   void Write(std::span<const uint8_t> bytes);
   void GiveUp(std::string reason);
@@ -178,6 +225,8 @@ std::pair<FakeDisplay, UniqueFd> FakeDisplay::Create(FakeDisplayOptions options)
   shared->reading = options.reading;
   shared->state.framebuffers.resize(options.outputs.size());
   shared->state.cursors.resize(options.outputs.size());
+  shared->state.dmabufs.resize(options.outputs.size());
+  shared->dmabuf_fds.resize(options.outputs.size());
   shared->options = std::move(options);
   Shared* raw = shared.get();
   shared->thread = std::thread([raw] { raw->Run(); });
@@ -201,13 +250,20 @@ FakeDisplay::~FakeDisplay() {
 void FakeDisplay::Shared::Run() {
   for (;;) {
     bool read_socket;
+    bool release;
     {
       std::lock_guard lock(mutex);
       if (stop) return;
-      read_socket = reading && !state.peer_closed;
+      release = release_requested;
+      // Blocked on a DMABUF_UPDATE, QEMU removes the socket's read handler.
+      read_socket = reading && !state.peer_closed && !state.blocked;
       // SetReading waits for this: from here on the socket is read only if `reading` says so.
       reading_applied = reading;
       changed.notify_all();
+    }
+    if (release) {
+      ReleaseBlocked();
+      continue;
     }
     pollfd fds[2] = {{read_socket ? socket.get() : -1, POLLIN, 0}, {wake.get(), POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -221,6 +277,29 @@ void FakeDisplay::Shared::Run() {
     }
     if (fds[0].revents != 0) ReadAvailable();
   }
+}
+
+void FakeDisplay::Shared::ReleaseBlocked() {
+  bool was_blocked;
+  {
+    std::lock_guard lock(mutex);
+    was_blocked = state.blocked;
+  }
+  if (was_blocked) {
+    // QEMU's vhost_user_gpu_gl_flushed: the reply, then the read handler back.
+    const MessageHeader reply{static_cast<uint32_t>(Request::kDmabufUpdate),
+                              gpu::display::kReplyFlag, 0};
+    Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&reply), sizeof(reply)));
+    {
+      std::lock_guard lock(mutex);
+      state.blocked = false;
+      ++state.dmabuf_updates_answered;
+    }
+    ProcessBuffered();
+  }
+  std::lock_guard lock(mutex);
+  release_requested = false;
+  changed.notify_all();
 }
 
 bool FakeDisplay::Shared::ReadAvailable() {
@@ -252,47 +331,84 @@ bool FakeDisplay::Shared::ReadAvailable() {
     changed.notify_all();
     return false;
   }
+  std::vector<UniqueFd> fds;
   for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
        header = CMSG_NXTHDR(&message, header)) {
-    if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
       int fd;
-      std::memcpy(&fd, CMSG_DATA(header), sizeof(fd));
-      close(fd);  // DMABUF fds: only their arrival is recorded.
-      fd_pending = true;
+      std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(fd));
+      fds.emplace_back(fd);
     }
   }
+  const size_t old_length = length;
   length += static_cast<size_t>(received);
+  if (!fds.empty()) {
+    // Which message the fds came with: the kernel ends a read right after the bytes that carry
+    // fds, and those bytes start the message their sendmsg sent, so it is the last message that
+    // starts within this read.
+    std::optional<size_t> owner;
+    size_t start = 0;
+    while (start < length) {
+      if (start >= old_length) owner = start;
+      if (length - start < sizeof(MessageHeader)) break;
+      MessageHeader header;
+      std::memcpy(&header, buffer.data() + start, sizeof(header));
+      start += sizeof(MessageHeader) + size_t{header.size};
+    }
+    if (!owner) {
+      std::lock_guard lock(mutex);
+      state.anomalies.push_back("an fd came in the middle of a message");
+      changed.notify_all();
+    } else {
+      for (UniqueFd& fd : fds) received_fds.emplace_back(*owner, std::move(fd));
+    }
+  }
+  ProcessBuffered();
+  return true;
+}
 
+void FakeDisplay::Shared::ProcessBuffered() {
   size_t offset = 0;
   while (length - offset >= sizeof(MessageHeader)) {
+    {
+      std::lock_guard lock(mutex);
+      if (state.blocked || state.peer_closed) break;
+    }
     MessageHeader header;
     std::memcpy(&header, buffer.data() + offset, sizeof(header));
     if (header.size > options.max_message_size) {
       GiveUp(Format("%s with size %u: QEMU's g_malloc would abort",
                     gpu::display::RequestName(header.request), header.size));
-      return false;
+      return;
     }
     const size_t total = sizeof(MessageHeader) + header.size;
     if (length - offset < total) break;
-    const bool had_fd = std::exchange(fd_pending, false);
+    std::vector<UniqueFd> fds;
+    for (auto& [start, fd] : received_fds) {
+      if (start == offset && fd) fds.push_back(std::move(fd));
+    }
+    std::erase_if(received_fds, [](const auto& entry) { return !entry.second; });
     Handle(header, std::span<const uint8_t>(buffer.data() + offset + sizeof(header), header.size),
-           had_fd);
+           std::move(fds));
     offset += total;
   }
   std::memmove(buffer.data(), buffer.data() + offset, length - offset);
   length -= offset;
+  for (auto& entry : received_fds) entry.first -= offset;
   // The buffer keeps its size: shrinking and regrowing would zero-fill every large frame again,
   // which QEMU (g_malloc, no zeroing) does not pay and which would throttle benchmarks.
-  return true;
 }
 
 void FakeDisplay::Shared::Handle(const MessageHeader& header, std::span<const uint8_t> payload,
-                                 bool had_fd) {
+                                 std::vector<UniqueFd> fds) {
   std::vector<uint8_t> reply;
   {
     std::lock_guard lock(mutex);
-    state.messages.push_back(ReceivedMessage{header.request, header.flags, header.size, had_fd});
-    reply = Apply(header, payload);
+    state.messages.push_back(
+        ReceivedMessage{header.request, header.flags, header.size, !fds.empty()});
+    reply = Apply(header, payload, std::move(fds));
     changed.notify_all();
   }
   if (!reply.empty()) Write(reply);
@@ -307,10 +423,16 @@ bool FakeDisplay::Shared::ValidScanout(uint32_t scanout_id, const char* what) {
 }
 
 std::vector<uint8_t> FakeDisplay::Shared::Apply(const MessageHeader& header,
-                                                std::span<const uint8_t> payload) {
+                                                std::span<const uint8_t> payload,
+                                                std::vector<UniqueFd> fds) {
   std::vector<uint8_t> reply;
   const auto request = static_cast<Request>(header.request);
   const char* name = gpu::display::RequestName(header.request);
+  if (!fds.empty() && !TakesFd(request)) {
+    // QEMU would leave it open (or pass it to the next DMABUF_SCANOUT).
+    state.anomalies.push_back(Format("%s carried %zu fd(s)", name, fds.size()));
+    fds.clear();
+  }
   const std::optional<uint32_t> fixed_size = FixedSize(request);
   if (request != Request::kUpdate && !fixed_size) {
     // QEMU: g_warning("unhandled message"), no reply.
@@ -421,12 +543,22 @@ std::vector<uint8_t> FakeDisplay::Shared::Apply(const MessageHeader& header,
       break;
     }
     case Request::kDmabufScanout:
+      DmabufScanout(request, payload, std::move(fds));
       break;
     case Request::kDmabufUpdate: {
-      // A console without GL: QEMU answers at once.
+      gpu::display::Update update;
+      std::memcpy(&update, payload.data(), sizeof(update));
+      // QEMU answers an invalid scanout at once; a valid one once its UI has drawn.
+      const bool valid = ValidScanout(update.scanout_id, name);
+      if (valid) DmabufUpdate(update);
+      if (valid && options.dmabuf_update_reply != DmabufUpdateReply::kAtOnce) {
+        state.blocked = true;
+        break;
+      }
       const MessageHeader empty{header.request, gpu::display::kReplyFlag, 0};
       const auto* bytes = reinterpret_cast<const uint8_t*>(&empty);
       reply.assign(bytes, bytes + sizeof(empty));
+      ++state.dmabuf_updates_answered;
       break;
     }
     case Request::kGetEdid: {
@@ -449,6 +581,7 @@ std::vector<uint8_t> FakeDisplay::Shared::Apply(const MessageHeader& header,
       if ((negotiated & (uint64_t{1} << gpu::display::kFeatureDmabuf2)) == 0) {
         state.anomalies.push_back("DMABUF_SCANOUT2 without the DMABUF2 protocol feature");
       }
+      DmabufScanout(request, payload, std::move(fds));
       break;
     default:
       break;
@@ -483,6 +616,96 @@ void FakeDisplay::Shared::Update(const gpu::display::Update& update,
   }
   if (source != nullptr) pixman_image_unref(source);
   if (destination != nullptr) pixman_image_unref(destination);
+  framebuffer->shown = true;
+  ++framebuffer->updates;
+}
+
+void FakeDisplay::Shared::DmabufScanout(Request request, std::span<const uint8_t> payload,
+                                        std::vector<UniqueFd> fds) {
+  gpu::display::DmabufScanout scanout;
+  std::memcpy(&scanout, payload.data(), sizeof(scanout));
+  std::optional<uint64_t> modifier;
+  if (request == Request::kDmabufScanout2) {
+    modifier.emplace();
+    std::memcpy(&*modifier, payload.data() + offsetof(gpu::display::DmabufScanout2, modifier),
+                sizeof(uint64_t));
+  }
+  // QEMU closes the fd of a message for an unknown scanout.
+  if (!ValidScanout(scanout.scanout_id, gpu::display::RequestName(static_cast<uint32_t>(request))))
+    return;
+  std::optional<FakeDmabuf>& dmabuf = state.dmabufs[scanout.scanout_id];
+  std::optional<FakeFramebuffer>& framebuffer = state.framebuffers[scanout.scanout_id];
+  UniqueFd& held = dmabuf_fds[scanout.scanout_id];
+  if (fds.empty()) {
+    // dpy_gl_scanout_disable, and the previous dmabuf released.
+    held.reset();
+    dmabuf.reset();
+    framebuffer.reset();
+    return;
+  }
+  if (fds.size() > 1) state.anomalies.push_back(Format("DMABUF_SCANOUT with %zu fds", fds.size()));
+  held = std::move(fds[0]);
+  FakeDmabuf received;
+  received.scanout = scanout;
+  received.modifier = modifier;
+  const off_t size = lseek(held.get(), 0, SEEK_END);
+  received.buffer_bytes = size > 0 ? static_cast<uint64_t>(size) : 0;
+  const uint64_t needed = uint64_t{scanout.fd_stride} * scanout.fd_height;
+  if (scanout.width == 0 || scanout.height == 0 || scanout.width > scanout.fd_width ||
+      scanout.height > scanout.fd_height) {
+    state.anomalies.push_back(Format("DMABUF_SCANOUT %ux%u of a %ux%u buffer", scanout.width,
+                                     scanout.height, scanout.fd_width, scanout.fd_height));
+  } else if (needed > received.buffer_bytes || scanout.fd_stride < uint64_t{scanout.fd_width} * 4) {
+    state.anomalies.push_back(Format(
+        "DMABUF_SCANOUT: stride %u x %u rows does not fit the %llu-byte buffer", scanout.fd_stride,
+        scanout.fd_height, static_cast<unsigned long long>(received.buffer_bytes)));
+  }
+  dmabuf = received;
+  if (uint64_t{scanout.width} * scanout.height * 4 > kMaxSurfaceBytes) {
+    framebuffer.reset();
+    return;
+  }
+  framebuffer = FakeFramebuffer{};
+  framebuffer->width = scanout.width;
+  framebuffer->height = scanout.height;
+  framebuffer->pixels.assign(size_t{scanout.width} * scanout.height, 0);
+}
+
+void FakeDisplay::Shared::DmabufUpdate(const gpu::display::Update& update) {
+  std::optional<FakeDmabuf>& dmabuf = state.dmabufs[update.scanout_id];
+  std::optional<FakeFramebuffer>& framebuffer = state.framebuffers[update.scanout_id];
+  if (!dmabuf || !framebuffer) {
+    state.anomalies.push_back(
+        Format("DMABUF_UPDATE for scanout %u without a dmabuf", update.scanout_id));
+    return;
+  }
+  ++dmabuf->updates;
+  dmabuf->readable = false;
+  const gpu::display::DmabufScanout& layout = dmabuf->scanout;
+  const auto fourcc = static_cast<uint32_t>(layout.fd_drm_fourcc);
+  const uint64_t needed = uint64_t{layout.fd_stride} * layout.fd_height;
+  if ((fourcc != kFourccXrgb8888 && fourcc != kFourccArgb8888) || needed == 0 ||
+      needed > dmabuf->buffer_bytes || layout.fd_stride < uint64_t{layout.fd_width} * 4 ||
+      layout.width > layout.fd_width || layout.height > layout.fd_height) {
+    return;  // Not a layout this fake reads (the anomaly, if any, was noted at DMABUF_SCANOUT).
+  }
+  DmabufView view(dmabuf_fds[update.scanout_id].get(), needed);
+  if (view.bytes() == nullptr) return;
+  // Clipped to the scanout, as QEMU's GL blit is. Row r of the scanout is row r of the buffer
+  // when Y_0_TOP is set; otherwise QEMU flips the buffer.
+  const uint64_t right = std::min<uint64_t>(uint64_t{update.x} + update.width, framebuffer->width);
+  const uint64_t bottom =
+      std::min<uint64_t>(uint64_t{update.y} + update.height, framebuffer->height);
+  const bool y0_top = (layout.fd_flags & gpu::display::kDmabufFlagY0Top) != 0;
+  for (uint64_t y = update.y; y < bottom; ++y) {
+    const uint64_t source_row = y0_top ? y : layout.fd_height - 1 - y;
+    for (uint64_t x = update.x; x < right; ++x) {
+      uint32_t pixel;
+      std::memcpy(&pixel, view.bytes() + source_row * layout.fd_stride + x * 4, sizeof(pixel));
+      framebuffer->pixels[y * framebuffer->width + x] = pixel;
+    }
+  }
+  dmabuf->readable = true;
   framebuffer->shown = true;
   ++framebuffer->updates;
 }
@@ -522,6 +745,18 @@ bool FakeDisplay::WaitFor(const std::function<bool(const FakeDisplayState&)>& pr
                           std::chrono::milliseconds timeout) const {
   std::unique_lock lock(shared_->mutex);
   return shared_->changed.wait_for(lock, timeout, [&] { return predicate(shared_->state); });
+}
+
+void FakeDisplay::ReleaseDmabufUpdates() {
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->release_requested = true;
+  }
+  shared_->Wake();
+  std::unique_lock lock(shared_->mutex);
+  shared_->changed.wait(lock, [&] {
+    return !shared_->release_requested || shared_->stop || shared_->state.peer_closed;
+  });
 }
 
 FakeDisplayState FakeDisplay::Snapshot() const {

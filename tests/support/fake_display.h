@@ -16,7 +16,14 @@
 // message, and a list of everything QEMU would choke on or silently drop ("anomalies"): a size
 // that does not match the message type, an UPDATE without a surface, a scanout id out of range,
 // a message that needs a protocol feature that was not negotiated, GET_EDID that QEMU would not
-// answer. A correct back-end leaves `anomalies` empty.
+// answer, an fd on a message that takes none. A correct back-end leaves `anomalies` empty.
+//
+// Dmabufs, like a QEMU whose console has GL: DMABUF_SCANOUT(2) keeps the fd it carries (the
+// previous one closed) and makes the scanout's framebuffer; DMABUF_UPDATE reads the rectangle
+// through the fd (mmap, so a memfd serves as well as a real dmabuf) into it, flipped unless
+// Y_0_TOP; DMABUF_SCANOUT without an fd drops both. QEMU answers DMABUF_UPDATE once its UI has
+// drawn and reads nothing more from the socket until then: so does this fake, at once, when
+// ReleaseDmabufUpdates() is called, or never (dmabuf_update_reply).
 #pragma once
 
 #include <atomic>
@@ -45,6 +52,13 @@ struct FakeOutput {
   uint32_t height = 800;
 };
 
+// When DMABUF_UPDATE is answered. Until then the fake reads nothing more (QEMU's gl_block).
+enum class DmabufUpdateReply {
+  kAtOnce,        // A console that draws synchronously (or has no GL).
+  kWhenReleased,  // At the next ReleaseDmabufUpdates().
+  kNever,         // A UI that never draws: the back-end's reply timeout must save it.
+};
+
 struct FakeDisplayOptions {
   // What GET_PROTOCOL_FEATURES answers: 0 like QEMU 7.2, EDID like 8.1, EDID|DMABUF2 like 8.2+.
   uint64_t protocol_features =
@@ -66,6 +80,7 @@ struct FakeDisplayOptions {
   int daemon_send_buffer = 0;
   // Largest message accepted before the fake gives up on the stream (QEMU would g_malloc it).
   uint32_t max_message_size = 256u << 20;
+  DmabufUpdateReply dmabuf_update_reply = DmabufUpdateReply::kAtOnce;
 };
 
 // A surface created by SCANOUT, x8r8g8b8, `width` pixels per row, no padding.
@@ -90,6 +105,16 @@ struct FakeCursor {
   std::vector<uint32_t> image;  // 64 x 64 a8r8g8b8 once defined.
 };
 
+// The dmabuf a scanout shows (DMABUF_SCANOUT or DMABUF_SCANOUT2 with an fd).
+struct FakeDmabuf {
+  gpu::display::DmabufScanout scanout{};  // The message's fields.
+  std::optional<uint64_t> modifier;       // DMABUF_SCANOUT2 only.
+  uint64_t buffer_bytes = 0;              // The fd's size (lseek SEEK_END).
+  uint64_t updates = 0;                   // DMABUF_UPDATEs drawn from it.
+  // The last DMABUF_UPDATE could read the buffer and composite it (x8r8g8b8 or a8r8g8b8).
+  bool readable = false;
+};
+
 struct ReceivedMessage {
   uint32_t request = 0;
   uint32_t flags = 0;
@@ -102,8 +127,11 @@ struct FakeDisplayState {
   std::vector<std::string> anomalies;
   std::vector<std::optional<FakeFramebuffer>> framebuffers;  // Per output.
   std::vector<FakeCursor> cursors;                           // Per output.
-  std::optional<uint64_t> negotiated_features;               // From SET_PROTOCOL_FEATURES.
-  bool peer_closed = false;  // EOF, a reset, or the stream given up on.
+  std::vector<std::optional<FakeDmabuf>> dmabufs;            // Per output.
+  bool blocked = false;  // A DMABUF_UPDATE waits for its reply; nothing more is read.
+  uint64_t dmabuf_updates_answered = 0;
+  std::optional<uint64_t> negotiated_features;  // From SET_PROTOCOL_FEATURES.
+  bool peer_closed = false;                     // EOF, a reset, or the stream given up on.
 
   size_t Count(gpu::display::Request request) const;
 };
@@ -135,6 +163,9 @@ class FakeDisplay {
   // Waits until bytes from the daemon wait unread in QEMU's end (FIONREAD > 0): with reading
   // off, the proof that a send has started. False when `timeout` passes first.
   bool WaitForUnreadBytes(std::chrono::milliseconds timeout) const;
+  // Answers the DMABUF_UPDATE that waits (kWhenReleased, kNever) and reads on, until the next
+  // one; returns once the reply went out (at once when none waits).
+  void ReleaseDmabufUpdates();
   // Writes raw bytes to the daemon (malformed replies). Blocks until they are written.
   void SendRaw(std::span<const uint8_t> bytes);
   // Shuts QEMU's end down (like QEMU closing the chardev on reset): the daemon sees EOF.

@@ -43,6 +43,10 @@ class VirglBackend final : public Renderer {
   Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
                         uint32_t height, std::span<uint8_t> destination, uint32_t stride) override;
   Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) override;
+  Result<ScanoutExport> ExportScanout(uint32_t resource_id) override {
+    return virgl_->ExportScanout(gpu::ResourceId{resource_id});
+  }
+  void FlushForScanout() override { virgl_->FlushForScanout(); }
 
  private:
   VirglBackend(std::unique_ptr<VirglRenderer> virgl, size_t max_submit_bytes)

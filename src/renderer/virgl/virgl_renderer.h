@@ -12,6 +12,7 @@
 //   (*renderer)->Submit(ContextId{1}, command_bytes, kMaxSubmitBytes);
 //   (*renderer)->CreateFence(fence_id, ContextId{1}, 0, FenceScope::kGlobal);
 //   (*renderer)->ReadRect(ResourceId{5}, damage, frame_bytes, frame_stride);   // For UPDATE.
+//   (*renderer)->ExportScanout(ResourceId{5});   // Or a dmabuf, where EGL can export one.
 //
 // Threading: every call, Create included, must come from one thread (the device thread): GL
 // contexts are bound to the thread that made them current, and virglrenderer is not thread-safe.
@@ -200,6 +201,13 @@ class VirglRenderer {
   // UPDATE_CURSOR: the resource's 64x64 pixels (virgl_renderer_get_cursor_data) in the guest's
   // row order, as the resource holds them (not converted); any other size fails.
   Result<CursorImage> CursorData(gpu::ResourceId resource);
+
+  // The resource's texture as a dmabuf for DMABUF_SCANOUT (virgl_export.cc): a new export per
+  // call. Fails (kUnsupported) where EGL cannot export, e.g. llvmpipe on the surfaceless
+  // platform, and for textures that are not one plane at offset 0.
+  Result<renderer::ScanoutExport> ExportScanout(gpu::ResourceId resource);
+  // Before DMABUF_UPDATE: flushes the GL work that drew into exported textures.
+  void FlushForScanout();
 
  private:
   struct ResourceState {

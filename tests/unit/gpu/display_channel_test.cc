@@ -18,6 +18,7 @@
 
 #include "base/event_fd.h"
 #include "base/event_loop.h"
+#include "loop_pump.h"
 #include "support/fake_display.h"
 
 namespace vgpu::gpu {
@@ -63,12 +64,7 @@ class DisplayChannelTest : public ::testing::Test {
 
   // Runs the loop until `condition` holds; false after `timeout`.
   bool PumpUntil(const std::function<bool()>& condition, milliseconds timeout = kWait) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      loop_.RunOnce(10);
-    }
-    return true;
+    return testing::PumpLoopUntil(loop_, condition, timeout);
   }
 
   FakeDisplay Connect(DisplayChannel& channel, FakeDisplayOptions options = {}) {

@@ -2,7 +2,14 @@
 // call, keeps the contexts and resources it was given, and signals fences only when the test
 // says so. The real backend (virglrenderer) is exercised by its own tests and the integration
 // tests; this fake lets the device's rules (id checks, fence order) be tested one by one.
+//
+// Dmabufs: with `exportable` set, each 3D resource's "texture" is a memfd of width x height
+// x8r8g8b8 pixels holding ExportedPixel(id, x, y), and ExportScanout hands out a new fd of it,
+// so a display that reads through the fd sees whose pixels it got.
 #pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <map>
 #include <set>
@@ -53,6 +60,7 @@ class FakeRenderer final : public renderer::Renderer {
   Result<void> UnrefResource(uint32_t id) override {
     resources.erase(id);
     backings.erase(id);
+    textures.erase(id);
     return {};
   }
   Result<void> AttachBacking(uint32_t id, std::vector<iovec> backing) override {
@@ -93,6 +101,43 @@ class FakeRenderer final : public renderer::Renderer {
   Result<std::array<uint32_t, renderer::kCursorPixels>> CursorImage(uint32_t) override {
     return std::array<uint32_t, renderer::kCursorPixels>{};
   }
+  Result<renderer::ScanoutExport> ExportScanout(uint32_t id) override {
+    ++export_calls;
+    if (!exportable) return MakeError(ErrorKind::kUnsupported, "fake: no dmabuf export here");
+    auto resource = resources.find(id);
+    if (resource == resources.end()) return MakeError(ErrorKind::kNotFound, "fake: no resource");
+    const renderer::ResourceParams& params = resource->second;
+    if (!textures.contains(id)) {
+      UniqueFd texture(memfd_create("fake-texture", MFD_CLOEXEC));
+      std::vector<uint32_t> pixels(size_t{params.width} * params.height);
+      for (uint32_t y = 0; y < params.height; ++y) {
+        for (uint32_t x = 0; x < params.width; ++x) {
+          pixels[size_t{y} * params.width + x] = ExportedPixel(id, x, y);
+        }
+      }
+      const auto bytes = static_cast<ssize_t>(pixels.size() * 4);
+      if (!texture || write(texture.get(), pixels.data(), bytes) != bytes) {
+        return MakeError(ErrorKind::kInternal, "fake: memfd");
+      }
+      textures[id] = std::move(texture);
+    }
+    UniqueFd dmabuf(dup(textures[id].get()));
+    return renderer::ScanoutExport{.dmabuf = std::move(dmabuf),
+                                   .width = params.width,
+                                   .height = params.height,
+                                   .stride = params.width * 4,
+                                   .fourcc = kFourccXrgb8888,
+                                   .modifier = modifier,
+                                   .y0_top = true};
+  }
+  void FlushForScanout() override { ++scanout_flushes; }
+
+  // A pixel of resource `id`'s exported texture: the id in the top byte (not shown: x8r8g8b8),
+  // the id again in red, then x and y.
+  static uint32_t ExportedPixel(uint32_t id, uint32_t x, uint32_t y) {
+    return (id & 0xff) << 24 | (id & 0xff) << 16 | (x & 0xff) << 8 | (y & 0xff);
+  }
+  static constexpr uint32_t kFourccXrgb8888 = 0x34325258;  // DRM_FORMAT_XRGB8888, "XR24".
 
   std::vector<renderer::CapsetInfo> capsets = {{1, 1, 308}, {2, 2, 1376}};
   std::map<uint32_t, std::string> contexts;
@@ -104,6 +149,12 @@ class FakeRenderer final : public renderer::Renderer {
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> submitted;
   std::vector<renderer::FenceSignal> created_fences;
   std::function<void(const renderer::FenceSignal&)> fence_handler;
+
+  bool exportable = false;
+  uint64_t modifier = renderer::kDrmFormatModInvalid;
+  std::map<uint32_t, UniqueFd> textures;  // By resource, once exported.
+  int export_calls = 0;
+  int scanout_flushes = 0;
 };
 
 }  // namespace vgpu::gpu::testing
