@@ -355,6 +355,13 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens) {
   if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_CTL_TSYNC, 1); result != 0) {
     return LibseccompError("TSYNC attribute", result);
   }
+  // Every system call runs the filter. By default libseccomp tests the rules one after another
+  // (about 100 here); a binary tree over the syscall numbers takes about 7 tests. Level 2 exists
+  // since libseccomp 2.5.
+  if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_CTL_OPTIMIZE, 2); result != 0) {
+    LogWarning("sandbox: libseccomp cannot build a binary-tree filter (%s); using a linear one",
+               std::strerror(-result));
+  }
   // A call through another architecture's ABI (int 0x80 on x86_64) would dodge every rule.
   if (int result = seccomp_attr_set(raw_context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
       result != 0) {
