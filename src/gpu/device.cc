@@ -1,5 +1,6 @@
 #include "gpu/device.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <vector>
@@ -95,7 +96,7 @@ void GpuDevice::QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue
 void GpuDevice::ReturnInFlightUnanswered() {
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue != nullptr) {
-    for (const auto& [token, head] : in_flight_) queue->PushUsed(head, 0);
+    for (const InFlightCommand& command : in_flight_) queue->PushUsed(command.head, 0);
     queue->NotifyIfNeeded();
   }
   in_flight_.clear();
@@ -161,11 +162,19 @@ void GpuDevice::QueueNotified(uint32_t queue_index) {
   }
 }
 
+std::vector<GpuDevice::InFlightCommand>::iterator GpuDevice::FindInFlight(uint64_t token) {
+  // Tokens only grow, so the list is sorted; the one asked for is nearly always the last.
+  auto it = std::lower_bound(
+      in_flight_.begin(), in_flight_.end(), token,
+      [](const InFlightCommand& command, uint64_t value) { return command.token < value; });
+  return it != in_flight_.end() && it->token == token ? it : in_flight_.end();
+}
+
 void GpuDevice::CompleteInFlight(uint64_t token, uint32_t used_length) {
   // An unknown token: the queue stopped or the device reset while the answer was coming.
-  auto it = in_flight_.find(token);
+  auto it = FindInFlight(token);
   if (it == in_flight_.end()) return;
-  const uint16_t head = it->second;
+  const uint16_t head = it->head;
   in_flight_.erase(it);
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue != nullptr) queue->PushUsed(head, used_length);
@@ -210,17 +219,17 @@ void GpuDevice::ProcessControlQueue() {
       }
       // In flight before the call, so that an answer that comes at once finds it.
       const uint64_t token = next_token_++;
-      in_flight_.emplace(token, popped->head_index);
+      in_flight_.push_back(InFlightCommand{token, popped->head_index});
       ControlOutcome outcome = processor_->HandleControl(
           *popped->chain,
           [this, token](uint32_t used_length) { CompleteInFlight(token, used_length); });
       switch (outcome.state) {
         case ControlOutcome::State::kDone:
-          in_flight_.erase(token);
+          if (auto it = FindInFlight(token); it != in_flight_.end()) in_flight_.erase(it);
           queue->PushUsed(popped->head_index, outcome.used_length);
           break;
         case ControlOutcome::State::kWaitingForVmm:
-          if (in_flight_.contains(token)) blocking_token_ = token;
+          if (FindInFlight(token) != in_flight_.end()) blocking_token_ = token;
           break;
         case ControlOutcome::State::kWaitingForFence:
           break;

@@ -13,10 +13,10 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "gpu/command_processor.h"
@@ -91,8 +91,16 @@ class GpuDevice final : public virtio::Device {
   std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
   uint32_t num_capsets_ = 0;                     // Read by the control thread once set.
   std::array<virtio::SplitVirtqueue*, 2> queues_{};
-  // Control commands answered later (waiting for the VMM or a fence), by token.
-  std::map<uint64_t, uint16_t> in_flight_;
+  // Control commands being answered, by token, in token order. Almost every command is answered
+  // at once and removed again from the end, so a vector (its capacity kept) spares the control
+  // path an allocation per command; the few held for a fence or the VMM stay a short list.
+  struct InFlightCommand {
+    uint64_t token;
+    uint16_t head;
+  };
+  std::vector<InFlightCommand> in_flight_;
+  // in_flight_'s entry for `token`, or end().
+  std::vector<InFlightCommand>::iterator FindInFlight(uint64_t token);
   std::optional<uint64_t> blocking_token_;  // The one waiting for the VMM: later ones wait too.
   uint64_t next_token_ = 1;
   // Debug: the rings at each kick, when VHOST_DEVICE_GPU_RECORD_VIRTQUEUE names a file
