@@ -24,11 +24,15 @@ namespace {
 
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
-  // Resource images are large and come and go with the guest: a fixed mmap threshold keeps
-  // glibc from raising it after the first free (its default), so every image is its own mapping
-  // and returns to the host at UNREF. Resident memory then follows what the guest holds, which
-  // is what a host running one daemon per VM pays for, instead of the high-water mark.
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // In null mode the guest's resource images live in this process's heap, large, coming and
+  // going with the guest: a fixed mmap threshold keeps glibc from raising it after the first free
+  // (its default), so every image is its own mapping and returns to the host at UNREF. Resident
+  // memory then follows what the guest holds, which is what a host running one daemon per VM
+  // pays for, instead of the high-water mark. The 3D renderers keep their images in GL, and
+  // virglrenderer mallocs a frame-sized buffer for each read-back: there a fixed threshold would
+  // map and fault in 8 MB per full-HD frame (llvmpipe read-back fell from 200 to 28 frames/s), so
+  // they keep glibc's adaptive one.
+  if (options.gpu_mode == GpuMode::kNull) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // One heap for all threads: the device thread's small allocations would otherwise open a
   // second arena (~100 KiB resident per daemon); per-thread caches keep the lock off the hot path.
   mallopt(M_ARENA_MAX, 1);
