@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "base/event_loop.h"
+#include "display_channel_fixture.h"
 #include "gpu/display_channel.h"
-#include "loop_pump.h"
 #include "support/fake_display.h"
 
 namespace vgpu::gpu {
@@ -47,26 +47,11 @@ display::DmabufScanout2 Layout(uint64_t modifier) {
   return scanout;
 }
 
-class DisplayChannelDmabufTest : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_TRUE(loop_.Init()); }
-
-  bool PumpUntil(const std::function<bool()>& condition, milliseconds timeout = kWait) {
-    return testing::PumpLoopUntil(loop_, condition, timeout);
-  }
-  FakeDisplay Connect(DisplayChannel& channel, FakeDisplayOptions options = {}) {
-    auto [display, socket] = FakeDisplay::Create(std::move(options));
-    channel.Attach(std::move(socket));
-    EXPECT_TRUE(PumpUntil([&] { return channel.handshake_done(); }));
-    return std::move(display);
-  }
-
-  EventLoop loop_;
-};
+using DisplayChannelDmabufTest = testing::DisplayChannelFixture;
 
 TEST_F(DisplayChannelDmabufTest, ScanoutCarriesTheDmabufAndTheCallerKeepsItsFd) {
   DisplayChannel channel(loop_);
-  FakeDisplay display = Connect(channel);
+  FakeDisplay display = ConnectAndHandshake(channel);
   UniqueFd dmabuf = FakeDmabuf(0x123456);
   ASSERT_TRUE(channel.SendDmabufScanout(Layout(0), dmabuf.get()));
   std::optional<bool> drawn;
@@ -88,7 +73,7 @@ TEST_F(DisplayChannelDmabufTest, ScanoutCarriesTheDmabufAndTheCallerKeepsItsFd) 
 
 TEST_F(DisplayChannelDmabufTest, WithoutDmabuf2ItIsDmabufScanoutWithoutModifier) {
   DisplayChannel channel(loop_);
-  FakeDisplay display = Connect(channel, {.protocol_features = 0});  // QEMU 7.2.
+  FakeDisplay display = ConnectAndHandshake(channel, {.protocol_features = 0});  // QEMU 7.2.
   UniqueFd dmabuf = FakeDmabuf(0);
   ASSERT_TRUE(channel.SendDmabufScanout(Layout(0), dmabuf.get()));
   ASSERT_TRUE(display.WaitFor(
@@ -102,7 +87,7 @@ TEST_F(DisplayChannelDmabufTest, WithoutDmabuf2ItIsDmabufScanoutWithoutModifier)
 
 TEST_F(DisplayChannelDmabufTest, DisableCarriesNoFd) {
   DisplayChannel channel(loop_);
-  FakeDisplay display = Connect(channel);
+  FakeDisplay display = ConnectAndHandshake(channel);
   UniqueFd dmabuf = FakeDmabuf(0);
   ASSERT_TRUE(channel.SendDmabufScanout(Layout(0), dmabuf.get()));
   ASSERT_TRUE(channel.SendDmabufScanoutDisable(0));
@@ -139,7 +124,8 @@ TEST_F(DisplayChannelDmabufTest, UpdateWithoutSocketEndsAtOnce) {
 
 TEST_F(DisplayChannelDmabufTest, UnansweredUpdateEndsWithTheReplyTimeout) {
   DisplayChannel channel(loop_, {.reply_timeout = milliseconds(100)});
-  FakeDisplay display = Connect(channel, {.dmabuf_update_reply = DmabufUpdateReply::kNever});
+  FakeDisplay display =
+      ConnectAndHandshake(channel, {.dmabuf_update_reply = DmabufUpdateReply::kNever});
   std::optional<bool> drawn;
   channel.SendDmabufUpdate(display::Update{0, 0, 0, 1, 1}, [&](bool result) { drawn = result; });
   ASSERT_TRUE(PumpUntil([&] { return drawn.has_value(); }));
@@ -155,7 +141,8 @@ TEST_F(DisplayChannelDmabufTest, UnansweredUpdateEndsWithTheReplyTimeout) {
 
 TEST_F(DisplayChannelDmabufTest, RepliesComeInOrderWithOtherRequests) {
   DisplayChannel channel(loop_);
-  FakeDisplay display = Connect(channel, {.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased});
+  FakeDisplay display =
+      ConnectAndHandshake(channel, {.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased});
   std::vector<int> order;
   channel.SendDmabufUpdate(display::Update{0, 0, 0, 1, 1}, [&](bool) { order.push_back(1); });
   channel.RequestDisplayInfo([&](std::optional<RespDisplayInfo> info) {

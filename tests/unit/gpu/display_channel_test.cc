@@ -18,7 +18,7 @@
 
 #include "base/event_fd.h"
 #include "base/event_loop.h"
-#include "loop_pump.h"
+#include "display_channel_fixture.h"
 #include "support/fake_display.h"
 
 namespace vgpu::gpu {
@@ -58,30 +58,7 @@ bool Saw(const FakeDisplay& display, Request request, size_t count = 1) {
       [&](const FakeDisplayState& state) { return state.Count(request) >= count; }, kWait);
 }
 
-class DisplayChannelTest : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_TRUE(loop_.Init()); }
-
-  // Runs the loop until `condition` holds; false after `timeout`.
-  bool PumpUntil(const std::function<bool()>& condition, milliseconds timeout = kWait) {
-    return testing::PumpLoopUntil(loop_, condition, timeout);
-  }
-
-  FakeDisplay Connect(DisplayChannel& channel, FakeDisplayOptions options = {}) {
-    auto [display, socket] = FakeDisplay::Create(std::move(options));
-    channel.Attach(std::move(socket));
-    return std::move(display);
-  }
-
-  // Attaches and waits for the handshake.
-  FakeDisplay ConnectAndHandshake(DisplayChannel& channel, FakeDisplayOptions options = {}) {
-    FakeDisplay display = Connect(channel, std::move(options));
-    EXPECT_TRUE(PumpUntil([&] { return channel.handshake_done(); }));
-    return display;
-  }
-
-  EventLoop loop_;
-};
+using DisplayChannelTest = testing::DisplayChannelFixture;
 
 // --- Handshake ----------------------------------------------------------------------------------
 
