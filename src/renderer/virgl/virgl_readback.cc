@@ -61,15 +61,31 @@ Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d:
     return MakeError(ErrorKind::kOutOfRange, "read rectangle too large");
   }
 
-  // 1. Read the rows packed into a host buffer. The iovec given here overrides any guest
-  //    backing. For a Y_0_TOP resource vrend inverts while reading (GL_PACK_INVERT_MESA), so
-  //    the rows come in the guest's order either way: no flip here.
-  read_buffer_.resize(*total);
-  iovec host{.iov_base = read_buffer_.data(), .iov_len = read_buffer_.size()};
+  // Formats the display takes as they are (B8G8R8X8, B8G8R8A8) are read straight into the
+  // caller's rows, at its stride: one copy per frame fewer than reading packed and converting.
+  // Others are read packed into a host buffer, then converted. The iovec given here overrides any
+  // guest backing. For a Y_0_TOP resource vrend inverts while reading (GL_PACK_INVERT_MESA), so
+  // the rows come in the guest's order either way: no flip here.
+  const bool direct = software2d::IsDisplayNative(info->virgl_format);
+  iovec target{};
+  uint32_t target_stride = *row_bytes;
+  if (direct) {
+    // The last row needs only its own bytes, not a whole stride.
+    const std::optional<size_t> needed =
+        CheckedAdd<size_t>(size_t{destination_stride} * (rect.height - 1), size_t{*row_bytes});
+    if (destination_stride < *row_bytes || !needed || *needed > destination.size()) {
+      return MakeError(ErrorKind::kOutOfRange, "read-back destination too small");
+    }
+    target = iovec{.iov_base = destination.data(), .iov_len = *needed};
+    target_stride = destination_stride;
+  } else {
+    read_buffer_.resize(*total);
+    target = iovec{.iov_base = read_buffer_.data(), .iov_len = read_buffer_.size()};
+  }
   virgl_box box{.x = rect.x, .y = rect.y, .z = 0, .w = rect.width, .h = rect.height, .d = 1};
   virgl_renderer_force_ctx_0();
-  const int result =
-      virgl_renderer_transfer_read_iov(resource.value(), 0, 0, *row_bytes, 0, &box, 0, &host, 1);
+  const int result = virgl_renderer_transfer_read_iov(resource.value(), 0, 0, target_stride, 0,
+                                                      &box, 0, &target, 1);
   if (result != 0) {
     return VirglFailure("reading back resource " + std::to_string(resource.value()), result);
   }
@@ -83,7 +99,8 @@ Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d:
     read_back_announced_ = true;
   }
 
-  // 2. Convert into the caller's layout (a plain row copy for B8G8R8X8/B8G8R8A8).
+  if (direct) return {};
+  // Convert into the caller's layout.
   const software2d::ImageView packed{.bytes = read_buffer_,
                                      .width = rect.width,
                                      .height = rect.height,
