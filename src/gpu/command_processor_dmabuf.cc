@@ -10,10 +10,7 @@
 // (DMABUF_SCANOUT's x and y are ignored) and stops reading the socket until it has answered a
 // DMABUF_UPDATE. Where the renderer cannot export (software GL, no render node), or the scanout
 // starts inside its resource, flushed rectangles are read back instead (command_processor.cc).
-#include <fcntl.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -100,15 +97,7 @@ Result<renderer::ScanoutExport> CommandProcessor::ExportFor(uint32_t scanout_id,
   for (uint32_t i = 0; i < kMaxScanouts; ++i) {
     const ScanoutDmabuf& other = scanouts_[i].dmabuf;
     if (i == scanout_id || !other.active() || other.resource != resource) continue;
-    UniqueFd copy(fcntl(other.exported.dmabuf.get(), F_DUPFD_CLOEXEC, 0));
-    if (!copy) return MakeSystemError("dup(dmabuf)", errno);
-    return renderer::ScanoutExport{.dmabuf = std::move(copy),
-                                   .width = other.exported.width,
-                                   .height = other.exported.height,
-                                   .stride = other.exported.stride,
-                                   .fourcc = other.exported.fourcc,
-                                   .modifier = other.exported.modifier,
-                                   .y0_top = other.exported.y0_top};
+    return other.exported.Duplicate();
   }
   // 2. A flip back to a resource shown before.
   auto spare = std::find_if(spare_exports_.begin(), spare_exports_.end(),

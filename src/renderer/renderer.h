@@ -14,10 +14,12 @@
 // not range-checked against backend limits: that is the backend's job.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -109,6 +111,19 @@ struct ScanoutExport {
   uint32_t fourcc = 0;  // DRM_FORMAT_*.
   uint64_t modifier = kDrmFormatModInvalid;
   bool y0_top = false;  // Row 0 of the buffer is the top row (else the display flips it).
+
+  // The same buffer described the same way, through a second fd (for a second scanout).
+  Result<ScanoutExport> Duplicate() const {
+    UniqueFd copy(fcntl(dmabuf.get(), F_DUPFD_CLOEXEC, 0));
+    if (!copy) return MakeSystemError("dup(dmabuf)", errno);
+    return ScanoutExport{.dmabuf = std::move(copy),
+                         .width = width,
+                         .height = height,
+                         .stride = stride,
+                         .fourcc = fourcc,
+                         .modifier = modifier,
+                         .y0_top = y0_top};
+  }
 };
 
 class Renderer {

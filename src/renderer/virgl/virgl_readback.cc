@@ -6,7 +6,6 @@
 #include <string>
 
 #include "base/checked_math.h"
-#include "base/log.h"
 #include "renderer/software2d/pixel_conversion.h"
 #include "renderer/software2d/pixel_format.h"
 #include "renderer/virgl/virgl_api.h"
@@ -88,15 +87,6 @@ Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d:
                                                       &box, 0, &target, 1);
   if (result != 0) {
     return VirglFailure("reading back resource " + std::to_string(resource.value()), result);
-  }
-
-  if (!read_back_announced_) {
-    // Which way 3D results reach the display is the first thing to know about a setup.
-    LogInfo(
-        "virgl: scanout path: read-back (flushed rectangles of resource %u are read from "
-        "the host texture and sent as display UPDATEs, no dmabuf)",
-        resource.value());
-    read_back_announced_ = true;
   }
 
   if (direct) return {};

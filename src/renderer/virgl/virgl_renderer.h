@@ -238,7 +238,6 @@ class VirglRenderer {
   FenceHandler fence_handler_;
   std::vector<uint32_t> submit_buffer_;  // Dword-aligned copy of the last command stream.
   std::vector<uint8_t> read_buffer_;     // Packed rows of the last ReadRect.
-  bool read_back_announced_ = false;     // The log names the scanout path once (ReadRect).
 };
 
 }  // namespace vgpu::renderer::virgl

@@ -88,6 +88,20 @@ class CommandFixture : public ::testing::Test {
   }
   ResponseType RunType(const auto& request) { return static_cast<ResponseType>(Run(request).type); }
 
+  // RESOURCE_CREATE_3D of a width x height 2D texture (PIPE_TEXTURE_2D) bound as a render target.
+  ResponseType Create3dTexture(uint32_t id, uint32_t format, uint32_t width, uint32_t height) {
+    ResourceCreate3d request{};
+    request.hdr = Header(CommandType::kResourceCreate3d);
+    request.resource_id = id;
+    request.target = 2;  // PIPE_TEXTURE_2D.
+    request.format = format;
+    request.bind = 2;  // VIRGL_BIND_RENDER_TARGET.
+    request.width = width;
+    request.height = height;
+    request.depth = 1;
+    request.array_size = 1;
+    return RunType(request);
+  }
   ResponseType Create(uint32_t id, uint32_t width, uint32_t height,
                       Format format = Format::kB8G8R8X8Unorm) {
     ResourceCreate2d request{};

@@ -29,17 +29,7 @@ class CommandProcessor3dTest : public testing::CommandFixture {
     return RunType(request);
   }
   ResponseType Create3d(uint32_t id, uint32_t width = 64, uint32_t height = 64) {
-    ResourceCreate3d request{};
-    request.hdr = Header(CommandType::kResourceCreate3d);
-    request.resource_id = id;
-    request.target = 2;
-    request.format = 1;
-    request.bind = 2;
-    request.width = width;
-    request.height = height;
-    request.depth = 1;
-    request.array_size = 1;
-    return RunType(request);
+    return Create3dTexture(id, 1, width, height);
   }
   // Runs a fenced command and returns its outcome (it is held until the fence signals).
   ControlOutcome RunFenced(CommandType type, uint64_t fence, uint32_t ctx = 0, bool ring = false,

@@ -113,17 +113,7 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
   }
 
   ResponseType Create3d(uint32_t id, uint32_t width = kSize, uint32_t height = kSize) {
-    ResourceCreate3d request{};
-    request.hdr = Header(CommandType::kResourceCreate3d);
-    request.resource_id = id;
-    request.target = 2;
-    request.format = static_cast<uint32_t>(Format::kB8G8R8X8Unorm);
-    request.bind = 2;
-    request.width = width;
-    request.height = height;
-    request.depth = 1;
-    request.array_size = 1;
-    return RunType(request);
+    return Create3dTexture(id, static_cast<uint32_t>(Format::kB8G8R8X8Unorm), width, height);
   }
   ResponseType ShowOn(uint32_t scanout, uint32_t id, Rect rect = Rect{0, 0, kSize, kSize}) {
     return SetScanoutTo(scanout, id, rect);
