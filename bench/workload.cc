@@ -14,7 +14,7 @@ const std::vector<Workload>& AllWorkloads() {
   static const std::vector<Workload> workloads = [] {
     std::vector<Workload> all;
     for (std::vector<Workload> (*group)() :
-         {FrameWorkloads, CommandWorkloads, IdleWorkloads, VirglWorkloads}) {
+         {FrameWorkloads, CommandWorkloads, IdleWorkloads, VirglWorkloads, GfxstreamWorkloads}) {
       for (Workload& workload : group()) all.push_back(std::move(workload));
     }
     return all;

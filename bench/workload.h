@@ -104,5 +104,6 @@ std::vector<Workload> FrameWorkloads();
 std::vector<Workload> CommandWorkloads();
 std::vector<Workload> IdleWorkloads();
 std::vector<Workload> VirglWorkloads();
+std::vector<Workload> GfxstreamWorkloads();
 
 }  // namespace vgpu::bench

@@ -8,8 +8,8 @@ BUILD_PACKAGES=(
   clang libclang-rt-14-dev clang-format clang-tidy
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpixman-1-dev libseccomp-dev
-  libvirglrenderer-dev libepoxy-dev libegl-dev libgbm-dev libdrm-dev
-  libegl-mesa0 libgl1-mesa-dri
+  libvirglrenderer-dev libepoxy-dev libegl-dev libgbm-dev libdrm-dev libvulkan-dev
+  libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers
 )
 # End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),
 # a guest kernel and busybox for the initramfs the tests build.

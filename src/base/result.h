@@ -28,6 +28,7 @@ enum class ErrorKind {
   kSystem,  // A system call failed; `system_errno` says why.
   kClosed,  // The peer closed the connection.
   kTimedOut,
+  kCancelled,  // Given up on request (a termination signal).
   kInternal,
 };
 

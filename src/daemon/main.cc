@@ -1,6 +1,8 @@
 // vhost-device-gpu: a vhost-user virtio-gpu backend daemon.
 #include <malloc.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -16,11 +18,28 @@
 #ifdef VGPU_HAVE_GFXSTREAM
 #include "gpu/scanout.h"
 #include "renderer/gfxstream/gfxstream_backend.h"
+#include "renderer/gfxstream/host_preparation.h"
 #endif
 #include "vhost_user/device_thread.h"
 
 namespace vgpu::daemon {
 namespace {
+
+// How long the renderer may take to start: $VHOST_DEVICE_GPU_START_TIMEOUT_MS, else 20 s (virgl
+// on llvmpipe starts in well under a second, gfxstream with lavapipe in about one).
+std::chrono::milliseconds RendererStartTimeout() {
+  constexpr std::chrono::milliseconds kDefault{20000};
+  const char* text = std::getenv(kStartTimeoutEnvironmentVariable);
+  if (text == nullptr || *text == '\0') return kDefault;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (*end != '\0' || value == 0 || value > 3'600'000) {
+    LogWarning("%s=%s is not a number of milliseconds in 1..3600000; using %lld",
+               kStartTimeoutEnvironmentVariable, text, static_cast<long long>(kDefault.count()));
+    return kDefault;
+  }
+  return std::chrono::milliseconds(value);
+}
 
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
@@ -36,6 +55,12 @@ int RunDaemon(const Options& options) {
   // One heap for all threads: the device thread's small allocations would otherwise open a
   // second arena (~100 KiB resident per daemon); per-thread caches keep the lock off the hot path.
   mallopt(M_ARENA_MAX, 1);
+  // The sandbox refuses opening files once the daemon serves, so Mesa's on-disk shader cache
+  // could not be read or written anyway: told so before any driver loads, Mesa does not try
+  // (each try would be a refused openat in the log). A value the user set is kept.
+  if (options.sandbox && options.gpu_mode != GpuMode::kNull) {
+    setenv("MESA_SHADER_CACHE_DISABLE", "true", /*overwrite=*/0);
+  }
   Result<UniqueFd> gpu_device = OpenGpuDevice(options);
   if (!gpu_device) {
     std::fprintf(stderr, "error: %s\n", gpu_device.error().message.c_str());
@@ -71,35 +96,63 @@ int RunDaemon(const Options& options) {
 #endif
 #ifdef VGPU_HAVE_GFXSTREAM
   if (options.gpu_mode == GpuMode::kGfxstream) {
+    renderer::gfxstream::GfxstreamOptions gfxstream_options;
+    gfxstream_options.library_path = renderer::gfxstream::GfxstreamLibraryPath();
+    gfxstream_options.use_egl = options.use_egl;
+    gfxstream_options.use_glx = options.use_glx;
+    gfxstream_options.use_gles = options.use_gles;
+    gfxstream_options.use_surfaceless = options.use_surfaceless;
+    gfxstream_options.capsets.clear();
+    for (Capset capset : options.capsets) {
+      gfxstream_options.capsets.push_back(static_cast<uint32_t>(capset));
+    }
+    gfxstream_options.window_width = gpu::kDefaultDisplayWidth;
+    gfxstream_options.window_height = gpu::kDefaultDisplayHeight;
+    // Here, before any thread: it may set EGL_PLATFORM.
+    if (Result<void> ready = renderer::gfxstream::PrepareGfxstreamHost(gfxstream_options); !ready) {
+      std::fprintf(stderr, "error: --gpu-mode gfxstream: %s\n", ready.error().message.c_str());
+      return kExitConfigurationError;
+    }
     // libgfxstream_backend is loaded here, on the device thread; without it Start() below fails
     // with the library's name and VHOST_DEVICE_GPU_GFXSTREAM_LIBRARY, before the socket listens.
-    device_config.renderer_factory = [options]() {
-      renderer::gfxstream::GfxstreamOptions gfxstream_options;
-      gfxstream_options.library_path = renderer::gfxstream::GfxstreamLibraryPath();
-      gfxstream_options.use_egl = options.use_egl;
-      gfxstream_options.use_glx = options.use_glx;
-      gfxstream_options.use_gles = options.use_gles;
-      gfxstream_options.use_surfaceless = options.use_surfaceless;
-      gfxstream_options.capsets.clear();
-      for (Capset capset : options.capsets) {
-        gfxstream_options.capsets.push_back(static_cast<uint32_t>(capset));
-      }
-      gfxstream_options.window_width = gpu::kDefaultDisplayWidth;
-      gfxstream_options.window_height = gpu::kDefaultDisplayHeight;
-      return renderer::gfxstream::GfxstreamBackend::Create(std::move(gfxstream_options),
-                                                           gpu::kMaxSubmitBytes);
+    LogDebug("gfxstream: colour buffers up to %u texels per side",
+             gfxstream_options.max_image_dimension);
+    device_config.renderer_factory = [gfxstream_options]() {
+      return renderer::gfxstream::GfxstreamBackend::Create(gfxstream_options, gpu::kMaxSubmitBytes);
     };
     device_config.context_init = true;
   }
 #endif
   gpu::GpuDevice device(device_config);
   vhost_user::DeviceThread device_thread(device);
-  if (Result<void> started = device_thread.Start(); !started) {
+  // A renderer library that never returns from its start-up (gfxstream waits forever for a
+  // display it cannot open) must not leave a daemon that neither serves nor exits: the start is
+  // bounded, and SIGTERM/SIGINT end it. Both leave the device thread stuck in the library, so
+  // they end the process with _exit.
+  Result<UniqueFd> start_signals = Server::TerminationSignalFd();
+  if (!start_signals) {
+    LogError("%s", start_signals.error().message.c_str());
+    return 1;
+  }
+  const std::chrono::milliseconds start_timeout = RendererStartTimeout();
+  if (Result<void> started = device_thread.Start(start_timeout, start_signals->get()); !started) {
+    if (started.error().kind == ErrorKind::kCancelled) {
+      LogInfo("terminated while the renderer was starting");
+      _exit(0);
+    }
     // Fail early (QEMU's backend-program conventions): the renderer cannot start as asked.
+    if (started.error().kind == ErrorKind::kTimedOut) {
+      std::fprintf(stderr,
+                   "error: --gpu-mode %s: the renderer did not start within %lld ms (its library "
+                   "never returned; on a host without a display keep --use-surfaceless true)\n",
+                   GpuModeName(options.gpu_mode), static_cast<long long>(start_timeout.count()));
+      _exit(kExitConfigurationError);
+    }
     std::fprintf(stderr, "error: --gpu-mode %s: %s\n", GpuModeName(options.gpu_mode),
                  started.error().message.c_str());
     return kExitConfigurationError;
   }
+  start_signals->reset();
   auto gpu_socket_receiver = [&](UniqueFd socket) {
     device_thread.RunSync([&] { device.SetDisplaySocket(std::move(socket)); });
   };
@@ -121,7 +174,9 @@ int RunDaemon(const Options& options) {
     sandbox_mode = RendererOpensDeviceNodesAtRunTime() ? SandboxMode::kEnforceAllowingOpens
                                                        : SandboxMode::kEnforce;
   }
-  if (Result<void> sandboxed = EnterSandbox(sandbox_mode); !sandboxed) {
+  const RendererAllowances renderer_allowances{.memory_files =
+                                                   options.gpu_mode == GpuMode::kGfxstream};
+  if (Result<void> sandboxed = EnterSandbox(sandbox_mode, renderer_allowances); !sandboxed) {
     LogError("%s", sandboxed.error().message.c_str());
     return 1;
   }

@@ -42,6 +42,8 @@ BuildFeatures CompiledFeatures();
 
 // The environment variable that sets the default log level; --log-level wins over it.
 inline constexpr const char* kLogLevelEnvironmentVariable = "VHOST_DEVICE_GPU_LOG";
+// How long the renderer may take to start, in milliseconds (default 20000).
+inline constexpr const char* kStartTimeoutEnvironmentVariable = "VHOST_DEVICE_GPU_START_TIMEOUT_MS";
 
 struct Options {
   // -s/--socket-path: the daemon listens here. Exactly one of socket_path and inherited_fd is set

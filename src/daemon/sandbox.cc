@@ -340,7 +340,8 @@ bool RendererOpensDeviceNodesAtRunTime() {
   return found;
 }
 
-Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens) {
+Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
+                                           RendererAllowances renderer) {
   // SCMP_ACT_KILL_PROCESS needs API level 3 (Linux 4.14); TSYNC needs level 2.
   if (seccomp_api_get() < 3) {
     return MakeError(ErrorKind::kUnsupported,
@@ -400,6 +401,16 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens) {
     }
     filter.allowed_count_ += 2;
   }
+  if (renderer.memory_files) {
+    for (const char* name : {"memfd_create", "ftruncate", "dup"}) {
+      std::optional<int> number = NativeSyscallNumber(name);
+      if (!number) continue;
+      if (int result = seccomp_rule_add(raw_context, SCMP_ACT_ALLOW, *number, 0); result != 0) {
+        return LibseccompError(name, result);
+      }
+      ++filter.allowed_count_;
+    }
+  }
   return filter;
 }
 
@@ -453,7 +464,7 @@ Result<void> SeccompFilter::Load() {
   return {};
 }
 
-Result<void> EnterSandbox(SandboxMode mode) {
+Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer) {
   if (mode == SandboxMode::kOff) {
     LogWarning("sandbox: off (--no-sandbox): no seccomp filter, every system call is allowed");
     return {};
@@ -470,7 +481,7 @@ Result<void> EnterSandbox(SandboxMode mode) {
         "opening existing files stays allowed; creating files, exec, sockets, mounts and "
         "tracing stay refused");
   }
-  Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), allow_opens);
+  Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), allow_opens, renderer);
   if (!filter) return tl::unexpected(filter.error());
   const char* probe = std::getenv(kForbiddenSyscallTestVariable);
   // A probe that is meant to kill must not leave a core dump behind (core_pattern may be a pipe,

@@ -58,6 +58,16 @@ enum class SandboxMode {
 // its driver will open more at run time, so the daemon needs kEnforceAllowingOpens.
 bool RendererOpensDeviceNodesAtRunTime();
 
+// Calls a renderer needs beyond the common table, added to the filter only in its mode.
+struct RendererAllowances {
+  // memfd_create, ftruncate and dup: gfxstream's Vulkan colour buffers are exportable memory,
+  // which Mesa's lavapipe makes from a memfd it sizes and duplicates (seen under strace with a
+  // real gfxstream). An anonymous file in memory: no path, nothing on the host's file systems.
+  // ftruncate reaches every fd the daemon holds, guest memory included; shrinking that would
+  // fault the VMM, which a compromised daemon could do by writing guest memory anyway.
+  bool memory_files = false;
+};
+
 // What the filter does with one system call.
 enum class SyscallVerdict {
   kAllow,           // Allowed whatever its arguments.
@@ -85,7 +95,8 @@ std::optional<int> NativeSyscallNumber(const char* name);
 class SeccompFilter {
  public:
   // `own_pid` is the only process tgkill may signal (abort() and thread signals need it).
-  static Result<SeccompFilter> Build(pid_t own_pid, bool allow_opens = false);
+  static Result<SeccompFilter> Build(pid_t own_pid, bool allow_opens = false,
+                                     RendererAllowances renderer = {});
 
   // Sets no_new_privs and loads the filter into every thread of the process. Irreversible.
   Result<void> Load();
@@ -116,6 +127,6 @@ inline constexpr const char* kForbiddenSyscallTestVariable =
 // allowed" (in a sanitizer build: logs why it does not). kOff: logs a warning. Call after setup,
 // right before serving. An error means the filter could not be loaded; the daemon should not
 // serve unconfined when it was asked to confine itself.
-Result<void> EnterSandbox(SandboxMode mode);
+Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer = {});
 
 }  // namespace vgpu::daemon

@@ -60,6 +60,13 @@ Result<void> Server::InstallSignalHandling() {
   return {};
 }
 
+Result<UniqueFd> Server::TerminationSignalFd() {
+  sigset_t signals = TerminationSignals();
+  UniqueFd fd(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!fd) return MakeSystemError("signalfd");
+  return fd;
+}
+
 Result<void> Server::Init() {
   if (Result<void> initialised = loop_.Init(); !initialised) return initialised;
   sigset_t signals = TerminationSignals();

@@ -40,6 +40,9 @@ class Server {
   // Blocks SIGTERM/SIGINT into a signalfd and ignores SIGPIPE. Call before any other thread starts
   // so that every thread inherits the mask.
   static Result<void> InstallSignalHandling();
+  // A signalfd of the termination signals (blocked by InstallSignalHandling), for waiting on them
+  // before the server runs.
+  static Result<UniqueFd> TerminationSignalFd();
 
   // Sets up the listening socket (replacing a stale socket file) or adopts the inherited fd.
   Result<void> Init();

@@ -181,9 +181,12 @@ ResponseType CommandProcessor::AttachRendererBacking(Resource& resource, Backing
   for (std::span<uint8_t> span : backing.spans()) iovecs.push_back(iovec{span.data(), span.size()});
   Result<void> attached = renderer_->AttachBacking(resource.id.value(), std::move(iovecs));
   if (!attached) {
-    // Nothing kept on failure (CVE-2017-5552 class).
-    return Reject(ResponseType::kErrUnspec, "RESOURCE_ATTACH_BACKING: %s",
-                  attached.error().message.c_str());
+    // Nothing kept on failure (CVE-2017-5552 class). A backing of the wrong size for what the
+    // renderer will copy is the guest's parameter; anything else the renderer's own failure.
+    const bool bad_size = attached.error().kind == ErrorKind::kInvalidArgument ||
+                          attached.error().kind == ErrorKind::kOutOfRange;
+    return Reject(bad_size ? ResponseType::kErrInvalidParameter : ResponseType::kErrUnspec,
+                  "RESOURCE_ATTACH_BACKING: %s", attached.error().message.c_str());
   }
   // Keeps the guest mapping alive for the renderer; fits (checked by the caller).
   (void)resources_.SetBacking(resource, std::move(backing));

@@ -1,5 +1,13 @@
 #include "vhost_user/device_thread.h"
 
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <memory>
+
+#include "base/event_fd.h"
 #include "base/log.h"
 
 namespace vgpu::vhost_user {
@@ -8,6 +16,7 @@ DeviceThread::DeviceThread(virtio::Device& device)
     : device_(device), queues_(device.QueueCount()) {}
 
 DeviceThread::~DeviceThread() {
+  if (abandoned_) return;
   if (thread_.joinable()) {
     loop_.RunSync([this] {
       for (uint32_t index = 0; index < queues_.size(); ++index) StopQueueOnThread(index);
@@ -19,13 +28,49 @@ DeviceThread::~DeviceThread() {
   }
 }
 
-Result<void> DeviceThread::Start() {
+Result<void> DeviceThread::Start(std::chrono::milliseconds timeout, int cancel_fd) {
   Result<void> initialised = loop_.Init();
   if (!initialised) return initialised;
+  // Shared with the task: on a timeout the task may still finish, long after this returned.
+  struct Attach {
+    EventFd done;
+    Result<void> result;
+  };
+  Result<EventFd> done = EventFd::Create();
+  if (!done) return tl::unexpected(done.error());
+  auto attach = std::make_shared<Attach>(Attach{std::move(*done), {}});
   thread_ = std::thread([this] { loop_.Run(); });
-  Result<void> attached;
-  loop_.RunSync([&] { attached = device_.SetEventLoop(loop_); });
-  return attached;
+  loop_.Post([this, attach] {
+    attach->result = device_.SetEventLoop(loop_);
+    attach->done.Signal();
+  });
+
+  pollfd fds[2] = {{attach->done.fd(), POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const bool bounded = timeout != std::chrono::milliseconds::max();
+  while (true) {
+    int wait_ms = -1;
+    if (bounded) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      wait_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
+    }
+    const int ready = poll(fds, cancel_fd >= 0 ? 2 : 1, wait_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return MakeSystemError("poll");
+    if ((fds[0].revents & POLLIN) != 0) return attach->result;
+    if (cancel_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
+      abandoned_ = true;
+      thread_.detach();
+      return MakeError(ErrorKind::kCancelled, "cancelled while the device was starting");
+    }
+    if (ready == 0) {
+      abandoned_ = true;
+      thread_.detach();
+      return MakeError(ErrorKind::kTimedOut,
+                       "not started within " + std::to_string(timeout.count()) + " ms");
+    }
+  }
 }
 
 void DeviceThread::Activate(uint64_t acked_features) {

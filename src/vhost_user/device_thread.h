@@ -11,6 +11,7 @@
 //   std::optional<uint16_t> next = device_thread.StopQueue(0);
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,7 +33,13 @@ class DeviceThread {
   DeviceThread(const DeviceThread&) = delete;
   DeviceThread& operator=(const DeviceThread&) = delete;
 
-  Result<void> Start();
+  // Starts the thread and attaches the device to it; the device's renderer starts there.
+  // Returns when that is done, or fails with kTimedOut after `timeout`, or with kCancelled when
+  // `cancel_fd` (if not -1) becomes readable first, e.g. a signalfd of SIGTERM. After either
+  // failure the thread is abandoned, still blocked in what did not return (a renderer library
+  // that waits forever), and the caller must end the process with _exit: nothing can stop it.
+  Result<void> Start(std::chrono::milliseconds timeout = std::chrono::milliseconds::max(),
+                     int cancel_fd = -1);
 
   void Activate(uint64_t acked_features);
   Result<void> StartQueue(uint32_t queue_index, std::unique_ptr<virtio::SplitVirtqueue> queue,
@@ -62,6 +69,7 @@ class DeviceThread {
   virtio::Device& device_;
   EventLoop loop_;
   std::thread thread_;
+  bool abandoned_ = false;  // Start() gave up on the thread: the destructor leaves it alone.
   std::vector<QueueState> queues_;  // Device thread only.
 };
 

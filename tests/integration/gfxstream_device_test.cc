@@ -15,62 +15,32 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "base/unique_fd.h"
 #include "gpu/protocol.h"
-#include "integration/gpu_daemon_fixture.h"
+#include "integration/gfxstream_fixture.h"
 #include "support/fake_display.h"
 
 namespace vgpu::test {
 namespace {
 
-constexpr char kLibraryVariable[] = "VHOST_DEVICE_GPU_GFXSTREAM_LIBRARY";
 constexpr uint32_t kOpFill = 0x4c4c4946;  // The stand-in's FILL: resource, x, y, w, h, colour.
-constexpr uint32_t kOpNop = 0x00504f4e;
 
-// A temporary folder for the stand-in's call log and fence gate.
-class ScratchDirectory {
- public:
-  ScratchDirectory() {
-    std::string pattern = std::filesystem::temp_directory_path() / "vgpu-gfxstream-XXXXXX";
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDirectory() {
-    if (!path_.empty()) std::filesystem::remove_all(path_);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-class GfxstreamDeviceTest : public GpuDaemonTest {
+class GfxstreamDeviceTest : public GfxstreamDaemonTest {
  protected:
   void SetUp() override {
-    unsetenv(kLibraryVariable);
     ASSERT_FALSE(scratch_.path().empty());
     log_path_ = scratch_.path() + "/standin.log";
     gate_path_ = scratch_.path() + "/fence-gate";
     ASSERT_EQ(mkfifo(gate_path_.c_str(), 0600), 0);
-    Result<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start({
-        .arguments = {"--gpu-mode", "gfxstream"},
-        .environment = {std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
-                        "GFXSTREAM_STANDIN_LOG=" + log_path_,
-                        "GFXSTREAM_STANDIN_FENCE_GATE=" + gate_path_},
-    });
-    ASSERT_TRUE(daemon) << daemon.error().message;
-    daemon_ = std::move(*daemon);
+    StartGfxstreamDaemon(
+        VGPU_GFXSTREAM_STANDIN_PATH,
+        {"GFXSTREAM_STANDIN_LOG=" + log_path_, "GFXSTREAM_STANDIN_FENCE_GATE=" + gate_path_});
   }
   void TearDown() override {
-    if (HasFailure()) std::printf("---- stand-in calls ----\n%s", ReadFile(log_path_).c_str());
-    GpuDaemonTest::TearDown();
+    if (HasFailure()) std::printf("---- stand-in calls ----\n%s", ReadTextFile(log_path_).c_str());
+    GfxstreamDaemonTest::TearDown();
   }
 
   // Lets the stand-in's worker signal one queued fence.
@@ -78,39 +48,6 @@ class GfxstreamDeviceTest : public GpuDaemonTest {
     UniqueFd gate(open(gate_path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
     ASSERT_TRUE(gate.valid());
     ASSERT_EQ(write(gate.get(), "g", 1), 1);
-  }
-  void CreateGlesContext(uint32_t context_id, uint32_t flags = 0, uint64_t fence_id = 0) {
-    gpu::CtxCreate context{};
-    context.hdr = Header(CommandType::kCtxCreate);
-    context.hdr.ctx_id = context_id;
-    context.hdr.flags = flags;
-    context.hdr.fence_id = fence_id;
-    context.nlen = 7;
-    std::memcpy(context.debug_name, "standin", 7);
-    context.context_init = 8;  // gfxstream-gles (VIRTIO_GPU_F_CONTEXT_INIT is acked).
-    ASSERT_EQ(Run(context), ResponseType::kOkNodata);
-  }
-  // A width x height B8G8R8X8 render target with a guest backing, attached to the context.
-  void CreateTarget(uint32_t context_id, uint32_t id, uint32_t width, uint32_t height) {
-    ASSERT_EQ(Create3dTarget(id, width, height), ResponseType::kOkNodata);
-    AttachPixels(id, std::vector<uint32_t>(size_t{width} * height));
-    ASSERT_FALSE(HasFatalFailure());
-    gpu::CtxResource context_attach{};
-    context_attach.hdr = Header(CommandType::kCtxAttachResource);
-    context_attach.hdr.ctx_id = context_id;
-    context_attach.resource_id = id;
-    ASSERT_EQ(Run(context_attach), ResponseType::kOkNodata);
-  }
-  gpu::CmdSubmit SubmitHeader(uint32_t context_id, const std::vector<uint32_t>& words) {
-    gpu::CmdSubmit submit{};
-    submit.hdr = Header(CommandType::kSubmit3d);
-    submit.hdr.ctx_id = context_id;
-    submit.size = static_cast<uint32_t>(words.size() * 4);
-    return submit;
-  }
-  void Submit(uint32_t context_id, const std::vector<uint32_t>& words) {
-    ASSERT_EQ(Run(SubmitHeader(context_id, words), words.data(), words.size() * 4),
-              ResponseType::kOkNodata);
   }
 
   ScratchDirectory scratch_;
@@ -172,7 +109,7 @@ TEST_F(GfxstreamDeviceTest, StandinFillIsShownAndAFlushReadsBackOnlyItsRectangle
   EXPECT_TRUE(WaitForFrame(0, expected, 64));
   EXPECT_TRUE(display().Anomalies().empty());
   // The flush read back the damaged cell into a host buffer, not the whole resource.
-  const std::string calls = ReadFile(log_path_);
+  const std::string calls = ReadTextFile(log_path_);
   EXPECT_NE(calls.find("transfer_read 10 box=8,16,0,16,8,1 host_iov copied=" +
                        std::to_string(7 * 256 + 16 * 4) + " result=0"),
             std::string::npos)
@@ -188,7 +125,7 @@ TEST_F(GfxstreamDeviceTest, FencedSubmitIsAnsweredOnlyAfterTheStandinSignalsItsF
 
   // The submit leaves work pending, so its fence waits for the stand-in's worker thread, which
   // waits for the gate.
-  const std::vector<uint32_t> nop = {kOpNop};
+  const std::vector<uint32_t>& nop = kPlaceholderCommand;
   gpu::CmdSubmit submit = SubmitHeader(1, nop);
   submit.hdr.flags = gpu::kFlagFence | gpu::kFlagInfoRingIdx;
   submit.hdr.fence_id = 0x100000007ull;  // Over 32 bits: must come back whole.
@@ -207,11 +144,19 @@ TEST_F(GfxstreamDeviceTest, FencedSubmitIsAnsweredOnlyAfterTheStandinSignalsItsF
   EXPECT_EQ(response->fence_id, 0x100000007ull);
   EXPECT_EQ(response->ctx_id, 1u);
 
-  const std::string calls = ReadFile(log_path_);
+  const std::string calls = ReadTextFile(log_path_);
   EXPECT_NE(calls.find("fence_signalled 5 synchronous"), std::string::npos) << calls;
   EXPECT_NE(calls.find("fence_signalled " + std::to_string(0x100000007ull) + " worker"),
             std::string::npos)
       << calls;
+}
+
+// gfxstream opens EGL's default display whatever its flags say; asked for surfaceless (the
+// default), the daemon points EGL there before gfxstream starts (the fixture unset
+// EGL_PLATFORM in the daemon's environment).
+TEST_F(GfxstreamDeviceTest, SurfacelessIsSetForEglBeforeGfxstreamStarts) {
+  const std::string calls = ReadTextFile(log_path_);
+  EXPECT_NE(calls.find("EGL_PLATFORM=surfaceless"), std::string::npos) << calls;
 }
 
 // stream_renderer_teardown runs on the device thread at shutdown and stops the stand-in's worker.
@@ -224,7 +169,7 @@ TEST_F(GfxstreamDeviceTest, TerminationWithAStandinContextExitsZero) {
   std::optional<ExitStatus> status = daemon_->WaitForExit(std::chrono::seconds(2));
   ASSERT_TRUE(status) << "still running 2 s after SIGTERM";
   EXPECT_EQ(status->exit_code, 0) << status->ToString();
-  EXPECT_NE(ReadFile(log_path_).find("teardown"), std::string::npos);
+  EXPECT_NE(ReadTextFile(log_path_).find("teardown"), std::string::npos);
 }
 
 // Start-up without a usable library: one error line naming what was looked for, exit 1, and the
@@ -233,9 +178,11 @@ class GfxstreamStartupTest : public ::testing::Test {
  protected:
   void SetUp() override { unsetenv(kLibraryVariable); }
 
-  void ExpectRefusal(const std::vector<std::string>& environment, const std::string& message) {
-    Result<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Launch(
-        {.arguments = {"--gpu-mode", "gfxstream"}, .environment = environment});
+  void ExpectRefusal(const std::vector<std::string>& environment, const std::string& message,
+                     std::vector<std::string> arguments = {"--gpu-mode", "gfxstream"},
+                     const std::vector<std::string>& expected_lines = {}) {
+    Result<std::unique_ptr<DaemonProcess>> daemon =
+        DaemonProcess::Launch({.arguments = std::move(arguments), .environment = environment});
     ASSERT_TRUE(daemon) << daemon.error().message;
     std::optional<ExitStatus> status = (*daemon)->WaitForExit(std::chrono::seconds(5));
     ASSERT_TRUE(status) << "still running";
@@ -249,6 +196,10 @@ class GfxstreamStartupTest : public ::testing::Test {
     }
     EXPECT_EQ(error_lines, 1u) << output;
     EXPECT_FALSE(IsListeningUnixSocket((*daemon)->socket_path()));
+    for (const std::string& line : expected_lines) {
+      EXPECT_NE(output.find(line), std::string::npos) << "missing: " << line << "\n" << output;
+    }
+    EXPECT_EQ(output.find("suppressed"), std::string::npos) << output;
   }
 };
 
@@ -275,6 +226,71 @@ TEST_F(GfxstreamStartupTest, StandinLackingASymbolExitsOneNamingIt) {
   ExpectRefusal(
       {std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_WITHOUT_CREATE_FENCE_PATH},
       "lacks stream_renderer_create_fence");
+}
+
+// gfxstream waits forever in stream_renderer_init when its EGL display has no configs (a host
+// without a display, EGL_PLATFORM unset): the start is bounded, with one line and exit 1.
+TEST_F(GfxstreamStartupTest, InitThatNeverReturnsExitsOneWhenTheStartTimesOut) {
+  const auto started = std::chrono::steady_clock::now();
+  ExpectRefusal({std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
+                 "GFXSTREAM_STANDIN_HANG_INIT=1", "VHOST_DEVICE_GPU_START_TIMEOUT_MS=500"},
+                "error: --gpu-mode gfxstream: the renderer did not start within 500 ms");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+}
+
+// SIGTERM while the renderer starts ends the daemon (it used to be ignored until the renderer
+// came up, i.e. forever).
+TEST_F(GfxstreamStartupTest, TerminationWhileTheRendererStartsExitsZero) {
+  ScratchDirectory scratch;
+  const std::string log = scratch.path() + "/standin.log";
+  Result<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Launch(
+      {.arguments = {"--gpu-mode", "gfxstream"},
+       .environment = {std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
+                       "GFXSTREAM_STANDIN_HANG_INIT=1", "GFXSTREAM_STANDIN_LOG=" + log}});
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  // The stand-in logs nothing before it hangs; the daemon's debug line comes first. Wait for the
+  // library to be loaded: its init is reached once the process maps it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool loaded = false;
+  while (!loaded && std::chrono::steady_clock::now() < deadline) {
+    loaded = ReadTextFile("/proc/" + std::to_string((*daemon)->pid()) + "/maps")
+                 .find("gfxstream_standin") != std::string::npos;
+    if (!loaded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(loaded) << (*daemon)->StderrText();
+  (*daemon)->Terminate();
+  std::optional<ExitStatus> status = (*daemon)->WaitForExit(std::chrono::seconds(3));
+  ASSERT_TRUE(status) << "still running 3 s after SIGTERM";
+  EXPECT_EQ(status->exit_code, 0) << status->ToString();
+  EXPECT_NE((*daemon)->StderrText().find("terminated while the renderer was starting"),
+            std::string::npos)
+      << (*daemon)->StderrText();
+}
+
+// gfxstream logs some 60 lines while it starts, and the one that explains a failure comes last.
+// None is dropped: the start-up is not guest traffic, and the rate limit used to swallow it.
+TEST_F(GfxstreamStartupTest, EveryStartUpLineOfTheLibraryIsLoggedAtDebugLevel) {
+  ExpectRefusal({std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
+                 "GFXSTREAM_STANDIN_INIT_MESSAGES=80", "GFXSTREAM_STANDIN_FAIL_INIT=1"},
+                "error: --gpu-mode gfxstream: gfxstream initialisation failed",
+                {"--gpu-mode", "gfxstream", "--log-level", "debug"},
+                {"gfxstream: start-up line 1\n", "gfxstream: start-up line 80\n",
+                 "WARN  vhost-device-gpu: gfxstream: the start-up error\n"});
+}
+
+// gfxstream crashes in its start-up without a Vulkan driver; the daemon asks the Vulkan loader
+// first (with its driver search pointed at nothing).
+TEST_F(GfxstreamStartupTest, NoHostVulkanDriverExitsOneNamingWhatIsMissing) {
+  ExpectRefusal({std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
+                 "VK_ICD_FILENAMES=/nonexistent/icd.json", "VK_DRIVER_FILES=/nonexistent/icd.json"},
+                "error: --gpu-mode gfxstream: gfxstream-vulkan needs a host Vulkan driver");
+  // Without the Vulkan capset nothing asks for Vulkan.
+  Result<std::unique_ptr<DaemonProcess>> gles_only = DaemonProcess::Start(
+      {.arguments = {"--gpu-mode", "gfxstream", "--capset", "gfxstream-gles"},
+       .environment = {std::string(kLibraryVariable) + "=" + VGPU_GFXSTREAM_STANDIN_PATH,
+                       "VK_ICD_FILENAMES=/nonexistent/icd.json",
+                       "VK_DRIVER_FILES=/nonexistent/icd.json"}});
+  EXPECT_TRUE(gles_only) << gles_only.error().message;
 }
 
 }  // namespace

@@ -12,158 +12,10 @@
 #include <cstring>
 #include <thread>
 
-#include "integration/gpu_daemon_fixture.h"
+#include "integration/hostile_guest_fixture.h"
 
 namespace vgpu::test {
 namespace {
-
-// What a command sent as raw bytes got back.
-struct RawOutcome {
-  uint32_t used_length = 0;
-  std::vector<uint8_t> response;  // The whole writable buffer as the daemon left it.
-  uint32_t type() const {
-    uint32_t type = 0;
-    if (response.size() >= sizeof(type)) std::memcpy(&type, response.data(), sizeof(type));
-    return type;
-  }
-};
-
-class HostileGuestTest : public GpuDaemonTest {
- protected:
-  static constexpr uint8_t kFill = 0xa5;
-  static constexpr uint32_t kScratchRequestBytes = 64 << 10;
-  static constexpr uint32_t kScratchResponseBytes = 4096;
-
-  void ConnectWithScratch(NegotiationOptions options = {}) {
-    Connect(options);
-    Result<uint64_t> request = session().ram->Allocate(kScratchRequestBytes, 4096);
-    Result<uint64_t> response = session().ram->Allocate(kScratchResponseBytes, 4096);
-    ASSERT_TRUE(request && response);
-    scratch_request_ = *request;
-    scratch_response_ = *response;
-  }
-
-  // Sends `request` as one readable descriptor and a `response_size`-byte writable one (none if
-  // 0), pre-filled with kFill; reuses the same guest memory every time, so loops of thousands of
-  // commands do not use up guest RAM.
-  RawOutcome SendRaw(std::span<const uint8_t> request,
-                     uint32_t response_size = sizeof(gpu::CtrlHdr)) {
-    RawOutcome outcome;
-    EXPECT_LE(request.size(), kScratchRequestBytes);
-    EXPECT_LE(response_size, kScratchResponseBytes);
-    EXPECT_TRUE(session().ram->Write(scratch_request_, request));
-    EXPECT_TRUE(session().ram->Fill(scratch_response_, kScratchResponseBytes, kFill));
-    std::vector<Buffer> writable;
-    if (response_size > 0) writable.push_back({scratch_response_, response_size});
-    Result<uint16_t> head = session().control_queue->AddChain(
-        {{scratch_request_, static_cast<uint32_t>(request.size())}}, writable);
-    EXPECT_TRUE(head);
-    session().control_queue->Kick();
-    std::optional<UsedElement> used =
-        session().control_queue->WaitForUsedHead(head.value_or(0), kCommandTimeout);
-    EXPECT_TRUE(used) << "no response";
-    if (!used) return outcome;
-    outcome.used_length = used->length;
-    outcome.response.resize(response_size);
-    EXPECT_TRUE(session().ram->Read(scratch_response_, outcome.response));
-    return outcome;
-  }
-  template <class Request>
-  RawOutcome Send(const Request& request, uint32_t response_size = sizeof(gpu::CtrlHdr),
-                  std::span<const uint8_t> extra = {}) {
-    std::vector<uint8_t> bytes(sizeof(Request) + extra.size());
-    std::memcpy(bytes.data(), &request, sizeof(Request));
-    if (!extra.empty()) std::memcpy(bytes.data() + sizeof(Request), extra.data(), extra.size());
-    return SendRaw(bytes, response_size);
-  }
-  template <class Request>
-  ResponseType SendType(const Request& request, std::span<const uint8_t> extra = {}) {
-    return static_cast<ResponseType>(Send(request, sizeof(gpu::CtrlHdr), extra).type());
-  }
-  ResponseType Create(uint32_t id, uint32_t width, uint32_t height,
-                      uint32_t format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm)) {
-    gpu::ResourceCreate2d create{};
-    create.hdr = Header(CommandType::kResourceCreate2d);
-    create.resource_id = id;
-    create.format = format;
-    create.width = width;
-    create.height = height;
-    return SendType(create);
-  }
-  ResponseType Unref(uint32_t id) {
-    gpu::ResourceUnref unref{};
-    unref.hdr = Header(CommandType::kResourceUnref);
-    unref.resource_id = id;
-    return SendType(unref);
-  }
-  ResponseType AttachEntries(uint32_t id, const std::vector<gpu::MemEntry>& entries,
-                             std::optional<uint32_t> nr_entries = std::nullopt) {
-    gpu::ResourceAttachBacking attach{};
-    attach.hdr = Header(CommandType::kResourceAttachBacking);
-    attach.resource_id = id;
-    attach.nr_entries = nr_entries.value_or(static_cast<uint32_t>(entries.size()));
-    return SendType(attach,
-                    std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(entries.data()),
-                                             entries.size() * sizeof(gpu::MemEntry)));
-  }
-  ResponseType SetScanoutRaw(uint32_t scanout, uint32_t id, gpu::Rect rect) {
-    gpu::SetScanout set{};
-    set.hdr = Header(CommandType::kSetScanout);
-    set.r = rect;
-    set.scanout_id = scanout;
-    set.resource_id = id;
-    return SendType(set);
-  }
-  ResponseType TransferRaw(uint32_t id, gpu::Rect rect, uint64_t offset) {
-    gpu::TransferToHost2d transfer{};
-    transfer.hdr = Header(CommandType::kTransferToHost2d);
-    transfer.r = rect;
-    transfer.offset = offset;
-    transfer.resource_id = id;
-    return SendType(transfer);
-  }
-  ResponseType FlushRaw(uint32_t id, gpu::Rect rect) {
-    gpu::ResourceFlush flush{};
-    flush.hdr = Header(CommandType::kResourceFlush);
-    flush.r = rect;
-    flush.resource_id = id;
-    return SendType(flush);
-  }
-
-  ResourceSample Sample() {
-    // GET_CONFIG is answered by the control thread after every earlier message: nothing of the
-    // negotiation is still in flight when the numbers are read.
-    EXPECT_TRUE(connected_->frontend.GetConfig(0, 16));
-    return SampleDaemon();
-  }
-  // Runs `attack` `warm_up` times, samples, runs it `repetitions` more times, samples again:
-  // fds must be equal and resident memory within `allowed_growth_kb` (allocator noise), and the
-  // daemon must still answer GET_DISPLAY_INFO.
-  void ExpectNoGrowth(const std::function<void()>& attack, int repetitions, int warm_up = 20,
-                      uint64_t allowed_growth_kb = 512) {
-    for (int i = 0; i < warm_up && !HasFatalFailure(); ++i) attack();
-    const ResourceSample before = Sample();
-    for (int i = 0; i < repetitions && !HasFatalFailure(); ++i) attack();
-    const ResourceSample after = Sample();
-    std::printf("%d repetitions: fds %zu -> %zu, VmRSS %llu -> %llu kB\n", repetitions,
-                before.open_fds, after.open_fds,
-                static_cast<unsigned long long>(before.resident_kb),
-                static_cast<unsigned long long>(after.resident_kb));
-    EXPECT_EQ(after.open_fds, before.open_fds);
-    if (kSanitizerBuild) {
-      std::printf("resident memory not compared: sanitizer build (quarantine)\n");
-    } else {
-      EXPECT_LE(after.resident_kb, before.resident_kb + allowed_growth_kb);
-    }
-    gpu::CtrlHdr info = Header(CommandType::kGetDisplayInfo);
-    EXPECT_EQ(static_cast<ResponseType>(Send(info, sizeof(gpu::RespDisplayInfo)).type()),
-              ResponseType::kOkDisplayInfo);
-    EXPECT_TRUE(daemon_->IsRunning());
-  }
-
-  uint64_t scratch_request_ = 0;
-  uint64_t scratch_response_ = 0;
-};
 
 // Class 1: capset index or id out of range (CVE-2016-9845/9908/10028, CVE-2021-3545/3546). In 2D
 // mode there are no capsets at all: every index and id is out of range.
@@ -477,6 +329,66 @@ TEST_F(VirglHostileGuestTest, Class08HugeSubmit3dAndSizeMismatch) {
                   ResponseType::kErrInvalidParameter);
       },
       30, 3, 2048);
+}
+
+// Class 12: a backing shorter than what an operation touches. A renderer library trusts the
+// backing it is given: the daemon checks every transfer against it (2D), or lets a library that
+// checks its own bounds refuse it (virglrenderer), or refuses the backing itself where the
+// library copies whole resources through it (gfxstream: gfxstream_library_test.cc). The
+// sequence from the gfxstream crash: a 512x512 resource, 4 KiB of backing, transfers of a pixel
+// and of everything, a scanout of it.
+constexpr uint32_t kShortBackingBytes = 4096;
+
+TEST_F(HostileGuestTest, Class12BackingShorterThanTheTransfer) {
+  ConnectWithScratch();
+  Result<uint64_t> backing = session().ram->Allocate(kShortBackingBytes, 4096);
+  ASSERT_TRUE(backing);
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(Create(1, 512, 512), ResponseType::kOkNodata);
+        ASSERT_EQ(AttachEntries(1, {{*backing, kShortBackingBytes, 0}}), ResponseType::kOkNodata);
+        EXPECT_EQ(TransferRaw(1, gpu::Rect{0, 0, 1, 1}, 0), ResponseType::kOkNodata);
+        EXPECT_EQ(TransferRaw(1, gpu::Rect{0, 0, 512, 512}, 0), ResponseType::kErrInvalidParameter);
+        EXPECT_EQ(TransferRaw(1, gpu::Rect{0, 0, 1, 1}, kShortBackingBytes - 3),
+                  ResponseType::kErrInvalidParameter);
+        // Two rows of 4 bytes 2048 apart (the resource's stride): the second ends past 4096.
+        EXPECT_EQ(TransferRaw(1, gpu::Rect{0, 0, 1, 2}, 2048), ResponseType::kErrInvalidParameter);
+        EXPECT_EQ(SetScanoutRaw(0, 1, gpu::Rect{0, 0, 512, 512}), ResponseType::kOkNodata);
+        EXPECT_EQ(FlushRaw(1, gpu::Rect{0, 0, 512, 512}), ResponseType::kOkNodata);
+        EXPECT_EQ(SetScanoutRaw(0, 0, gpu::Rect{}), ResponseType::kOkNodata);
+        ASSERT_EQ(Unref(1), ResponseType::kOkNodata);
+      },
+      50, 5);
+}
+
+TEST_F(VirglHostileGuestTest, Class12BackingShorterThanTheTransfer) {
+  ConnectWithScratch();
+  Result<uint64_t> backing = session().ram->Allocate(kShortBackingBytes, 4096);
+  ASSERT_TRUE(backing);
+  ASSERT_EQ(CreateContextRaw(1), ResponseType::kOkNodata);
+  constexpr uint32_t kTexture2d = 2, kBindRenderTarget = 1u << 1;
+  const uint32_t format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(Create3dRaw(1, kTexture2d, format, kBindRenderTarget, 512, 512),
+                  ResponseType::kOkNodata);
+        ASSERT_EQ(AttachEntries(1, {{*backing, kShortBackingBytes, 0}}), ResponseType::kOkNodata);
+        // virglrenderer checks each transfer against the backing (its iovecs' total).
+        EXPECT_EQ(Transfer3dRaw(false, 0, 1, gpu::Box{0, 0, 0, 1, 1, 1}), ResponseType::kOkNodata);
+        EXPECT_EQ(Transfer3dRaw(true, 0, 1, gpu::Box{0, 0, 0, 1, 1, 1}), ResponseType::kOkNodata);
+        EXPECT_EQ(Transfer3dRaw(false, 0, 1, gpu::Box{0, 0, 0, 512, 512, 1}, 2048),
+                  ResponseType::kErrInvalidParameter);
+        EXPECT_EQ(Transfer3dRaw(true, 0, 1, gpu::Box{0, 0, 0, 512, 512, 1}, 2048),
+                  ResponseType::kErrInvalidParameter);
+        EXPECT_EQ(Transfer3dRaw(true, 0, 1, gpu::Box{0, 0, 0, 1, 1, 1}, 0, kShortBackingBytes),
+                  ResponseType::kErrInvalidParameter);
+        // The display reads back into the daemon's own buffer, sized for the rectangle.
+        EXPECT_EQ(SetScanoutRaw(0, 1, gpu::Rect{0, 0, 512, 512}), ResponseType::kOkNodata);
+        EXPECT_EQ(FlushRaw(1, gpu::Rect{0, 0, 512, 512}), ResponseType::kOkNodata);
+        EXPECT_EQ(SetScanoutRaw(0, 0, gpu::Rect{}), ResponseType::kOkNodata);
+        ASSERT_EQ(Unref(1), ResponseType::kOkNodata);
+      },
+      100, 10, 4096);
 }
 
 // Class 9: short or truncated headers, bodies shorter than the command, no writable buffer, a

@@ -9,20 +9,26 @@
 #include "base/checked_math.h"
 #include "base/log.h"
 #include "gpu/protocol.h"
+#include "renderer/gfxstream/gfxstream_layout.h"
 
 namespace vgpu::renderer::gfxstream {
 namespace {
 
 // gfxstream's state is process-global (one sFrontend()): one initialised instance at a time.
 std::atomic<bool> instance_alive{false};
+// True while stream_renderer_init runs (OnDebugMessage).
+std::atomic<bool> initialising{false};
 
 // Spec: struct virtio_gpu_ctx_create.debug_name is char[64].
 constexpr size_t kMaxDebugNameBytes = 64;
-// Host bytes gfxstream may allocate for a backing: it keeps a linear copy of the whole backing
-// (VirtioGpuResource::AttachIov), so a guest could make it allocate any size it can map. A real
-// backing holds the resource (4 bytes per texel at most for the formats gfxstream takes) plus
-// alignment; twice that plus 1 MiB leaves room for every layout a driver picks.
+// Host bytes gfxstream may allocate for a backing beyond what it copies: it keeps a copy of the
+// whole backing, so a guest could make it allocate any size it can map. A real backing holds the
+// resource plus row and size alignment; twice the resource plus 1 MiB leaves room for every
+// layout a driver picks.
 constexpr uint64_t kBackingSlackBytes = 1ull << 20;
+
+// Zero bytes after a copied command stream (Submit): more than gfxstream's largest command struct.
+constexpr size_t kSubmitReadSlackBytes = 64;
 
 std::string FlagNames(uint32_t flags) {
   std::string names;
@@ -81,8 +87,8 @@ Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions opti
                      "gfxstream is already initialised in this process (its state is global: one "
                      "renderer per process)");
   }
-  std::unique_ptr<GfxstreamBackend> backend(
-      new GfxstreamBackend(std::move(*library), std::move(*handoff), max_submit_bytes));
+  std::unique_ptr<GfxstreamBackend> backend(new GfxstreamBackend(
+      std::move(*library), std::move(*handoff), max_submit_bytes, options.max_image_dimension));
   if (Result<void> initialized = backend->Initialize(options); !initialized) {
     return tl::unexpected(initialized.error());  // The destructor releases instance_alive.
   }
@@ -114,7 +120,9 @@ Result<void> GfxstreamBackend::Initialize(const GfxstreamOptions& options) {
       {STREAM_RENDERER_PARAM_DEBUG_CALLBACK,
        reinterpret_cast<uintptr_t>(&GfxstreamBackend::OnDebugMessage)},
   };
+  initialising.store(true);
   const int result = api_.init(params, std::size(params));
+  initialising.store(false);
   if (result != 0) {
     return MakeError(ErrorKind::kUnsupported, "gfxstream initialisation failed with flags " +
                                                   FlagNames(flags) + " (stream_renderer_init in '" +
@@ -162,12 +170,21 @@ void GfxstreamBackend::OnFence(void* user_data, stream_renderer_fence* fence) {
 }
 
 void GfxstreamBackend::OnDebugMessage(void*, stream_renderer_debug* debug) {
-  // Any thread. Errors are mostly guest-provoked: rate-limited warnings; the rest is debug.
-  static thread_local RateLimitedLog limiter;
+  // Any thread. While stream_renderer_init runs, every line is the host's own start-up (what
+  // explains a failure to start among them): none is dropped. Later, errors are mostly
+  // guest-provoked: rate-limited warnings, with a budget of their own so that chatty debug lines
+  // cannot use it up.
+  static thread_local RateLimitedLog error_limiter;
+  static thread_local RateLimitedLog debug_limiter;
   if (debug == nullptr || debug->message == nullptr) return;
   const bool is_error = debug->debug_type == STREAM_RENDERER_DEBUG_ERROR ||
                         debug->debug_type == STREAM_RENDERER_DEBUG_WARN;
-  limiter.Log(is_error ? LogLevel::kWarning : LogLevel::kDebug, "gfxstream: %s", debug->message);
+  const LogLevel level = is_error ? LogLevel::kWarning : LogLevel::kDebug;
+  if (initialising.load()) {
+    LogMessage(level, "gfxstream: %s", debug->message);
+    return;
+  }
+  (is_error ? error_limiter : debug_limiter).Log(level, "gfxstream: %s", debug->message);
 }
 
 void GfxstreamBackend::Poll() {
@@ -287,6 +304,21 @@ Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
   if (!ResourceBytes(params)) {
     return MakeError(ErrorKind::kInvalidArgument, "resource size overflows");
   }
+  // gfxstream makes an image of width x height for every colour buffer and a buffer of width x
+  // height bytes, without checking either: an empty image crashes its Vulkan path.
+  if (params.width == 0 ||
+      (params.height == 0 && GfxstreamKindOf(params) != GfxstreamResourceKind::kPipe)) {
+    return MakeError(ErrorKind::kInvalidArgument, "resource of " + std::to_string(params.width) +
+                                                      "x" + std::to_string(params.height) +
+                                                      " texels: gfxstream needs at least one");
+  }
+  if (GfxstreamKindOf(params) == GfxstreamResourceKind::kColorBuffer &&
+      (params.width > max_image_dimension_ || params.height > max_image_dimension_)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource of " + std::to_string(params.width) + "x" +
+                         std::to_string(params.height) + " texels: over the host's " +
+                         std::to_string(max_image_dimension_) + " per side");
+  }
   stream_renderer_resource_create_args args{
       .handle = id,
       .target = params.target,
@@ -330,7 +362,20 @@ Result<void> GfxstreamBackend::AttachBacking(uint32_t resource_id, std::vector<i
   }
   uint64_t total = 0;
   for (const iovec& entry : backing) total += entry.iov_len;  // Each below 2^32 (mem_entry).
-  std::optional<uint64_t> limit = CheckedMul<uint64_t>(*ResourceBytes((*state)->params), 2);
+  // gfxstream moves the whole resource through a copy the size of the backing on every transfer
+  // (gfxstream_layout.h): a shorter backing would be written and read past its end.
+  const std::optional<uint64_t> needed = GfxstreamCopyBytes((*state)->params);
+  if (!needed || total < *needed) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "backing of " + std::to_string(total) + " bytes for resource " +
+                         std::to_string(resource_id) + " is shorter than the " +
+                         (needed ? std::to_string(*needed) : std::string("2^64")) +
+                         " bytes gfxstream copies for it");
+  }
+  // And not much longer: gfxstream allocates a host copy of all of it. (A guest may lay out the
+  // depth and layers that gfxstream ignores, hence the larger of the two sizes.)
+  std::optional<uint64_t> limit =
+      CheckedMul<uint64_t>(std::max(*needed, *ResourceBytes((*state)->params)), 2);
   if (limit) limit = CheckedAdd<uint64_t>(*limit, kBackingSlackBytes);
   if (limit && total > *limit) {
     return MakeError(ErrorKind::kInvalidArgument,
@@ -419,9 +464,13 @@ Result<void> GfxstreamBackend::Submit(uint32_t context_id, std::span<const uint8
   // Empty is accepted and does nothing (crosvm does the same, for benchmarking guests).
   if (commands.empty()) return {};
   // A private copy: gfxstream's pointer is not const, and guest memory must not change under it.
-  submit_buffer_.assign(commands.begin(), commands.end());
+  // gfxstream checks only that a stream holds a 4-byte opcode, then copies the opcode's whole
+  // struct out of it (up to 56 bytes): zeros after the stream make a short one read as zeros
+  // instead of whatever follows on the heap.
+  submit_buffer_.assign(commands.size() + kSubmitReadSlackBytes, 0);
+  std::copy(commands.begin(), commands.end(), submit_buffer_.begin());
   stream_renderer_command command{.ctx_id = context_id,
-                                  .cmd_size = static_cast<uint32_t>(submit_buffer_.size()),
+                                  .cmd_size = static_cast<uint32_t>(commands.size()),
                                   .cmd = submit_buffer_.data(),
                                   .num_in_fences = 0,
                                   .fences = nullptr};

@@ -45,6 +45,10 @@ struct GfxstreamOptions {
   // --capset: kCapsetGfxstreamVulkan and/or kCapsetGfxstreamGles, in GET_CAPSET_INFO order. One
   // the library reports with size 0 is dropped with a warning.
   std::vector<uint32_t> capsets = {kCapsetGfxstreamVulkan, kCapsetGfxstreamGles};
+  // The widest and tallest colour buffer passed to gfxstream, which checks neither against the
+  // host's limits (an image over its Vulkan device's limit crashes it). 16384 is what llvmpipe,
+  // lavapipe and most GPUs take; PrepareGfxstreamHost lowers it to the Vulkan device's limit.
+  uint32_t max_image_dimension = 16384;
   // STREAM_RENDERER_PARAM_WIN0_WIDTH / _HEIGHT: the display's size.
   uint32_t window_width = 1280;
   uint32_t window_height = 800;
@@ -94,11 +98,12 @@ class GfxstreamBackend final : public Renderer {
   };
 
   GfxstreamBackend(std::unique_ptr<GfxstreamLibrary> library, std::unique_ptr<FenceHandoff> handoff,
-                   size_t max_submit_bytes)
+                   size_t max_submit_bytes, uint32_t max_image_dimension)
       : library_(std::move(library)),
         api_(library_->api()),
         handoff_(std::move(handoff)),
-        max_submit_bytes_(max_submit_bytes) {}
+        max_submit_bytes_(max_submit_bytes),
+        max_image_dimension_(max_image_dimension) {}
   Result<void> Initialize(const GfxstreamOptions& options);
   void LoadCapsets(const std::vector<uint32_t>& requested);
   Result<void> CheckContext(uint32_t context_id) const;
@@ -116,6 +121,7 @@ class GfxstreamBackend final : public Renderer {
   const StreamRendererApi& api_;
   std::unique_ptr<FenceHandoff> handoff_;  // gfxstream's user data; outlives teardown.
   const size_t max_submit_bytes_;
+  const uint32_t max_image_dimension_;
   bool initialized_ = false;
   std::vector<CapsetInfo> capsets_;
   std::unordered_set<uint32_t> contexts_;

@@ -1,17 +1,28 @@
 // A stand-in for Google's libgfxstream_backend.so.0, built only for the tests. It implements the
-// stream_renderer contract as renderer-apis-and-crosvm.md §2 documents it, with no GPU:
+// stream_renderer contract as gfxstream's host library behaves, with no GPU (docs/SECURITY.md,
+// "gfxstream", says what the daemon relies on and guards against):
 //
-// - Resources keep a host buffer (the "colour buffer", rows width * bytes-per-pixel apart) and,
-//   while a backing is attached, a linear copy of it sized like the backing. Transfers copy
-//   exactly as VirtioGpuResource::TransferWithIov does: the iovecs are addressed as the whole
-//   resource, only the box's byte range moves, ctx_id/level/stride/layer_stride/offset are
-//   ignored, and the range must fit the attached backing.
+// - Resources are a pipe, a buffer or a colour buffer, told apart by target, bind and format as
+//   gfxstream does, with a host image of the bytes gfxstream keeps for them (its per-format sizes,
+//   depth and layers ignored). While a backing is attached they have a copy of it sized like the
+//   backing. Transfers move the box's byte range between the iovecs and that copy as gfxstream
+//   does (the iovecs addressed as the whole resource; ctx_id, level, stride, layer_stride and
+//   offset ignored; the range must fit the copy), and before (reads) or after (writes) that move
+//   the WHOLE host image between it and the copy, without any length check. Where that copy is
+//   too short (or absent) the real library writes or reads past a heap block: the stand-in
+//   aborts there, with a line saying so, so that a daemon that lets it happen dies in the tests.
+//   So it does for a colour buffer with an empty side or one over 16384 texels, which crashes
+//   the real library's Vulkan path on lavapipe.
 // - get_cap_set answers capsets 3 (gfxstream-vulkan) and 8 (gfxstream-gles) with their real
 //   struct sizes and never writes max_ver; unknown capsets leave both outputs untouched.
-// - SUBMIT_3D interprets a command set made up for the tests (little-endian 32-bit words):
-//     FILL (0x4c4c4946), resource, x, y, width, height, colour   fills a rectangle of a 32-bit
-//                                                                  resource attached to the context
-//     NOP  (0x00504f4e)                                            does nothing
+// - SUBMIT_3D takes one command per submit, a little-endian opcode first, and copies the whole
+//   struct of a known opcode out of the stream whatever the stream's size, as gfxstream does
+//   (so a sanitizer sees a short stream read past its end):
+//     0xf002 PLACEHOLDER_COMMAND_VK, pad, padding   gfxstream's own no-op
+//     0xa003 RESOURCE_CREATE_3D + 13 words          accepted, does nothing here
+//     FILL (0x4c4c4946), resource, x, y, width, height, colour
+//                                                   the stand-in's own: fills a rectangle of a
+//                                                   32-bit colour buffer attached to the context
 //   Anything else fails with -EINVAL. Every submit leaves work pending on the context's ring 0
 //   and on the global timeline.
 // - Fences: a fence on a timeline with nothing pending signals synchronously, inside
@@ -21,9 +32,12 @@
 // Knobs (read at stream_renderer_init): GFXSTREAM_STANDIN_CAPSETS ("3,8": the capsets answered),
 // GFXSTREAM_STANDIN_LOG (a file that gets one line per call), GFXSTREAM_STANDIN_FENCE_GATE (a FIFO:
 // the worker reads one byte from it before signalling each queued fence),
-// GFXSTREAM_STANDIN_FAIL_INIT (init returns -EINVAL). Built with STANDIN_OMIT_CREATE_FENCE it lacks
-// stream_renderer_create_fence (the missing-symbol test). The gfxstream_standin_* functions let
-// in-process tests look inside.
+// GFXSTREAM_STANDIN_FAIL_INIT (init returns -EINVAL), GFXSTREAM_STANDIN_HANG_INIT (init never
+// returns, as gfxstream does when its EGL display has no configs),
+// GFXSTREAM_STANDIN_INIT_MESSAGES=N (N debug lines and an error line through the debug callback
+// during init, as gfxstream's start-up logs). Built with
+// STANDIN_OMIT_CREATE_FENCE it lacks stream_renderer_create_fence (the missing-symbol test). The
+// gfxstream_standin_* functions let in-process tests look inside.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -52,20 +66,28 @@
 namespace {
 
 constexpr uint32_t kOpFill = 0x4c4c4946;  // "FILL"
-constexpr uint32_t kOpNop = 0x00504f4e;   // "NOP"
+constexpr uint32_t kOpPlaceholder = 0xf002;
+constexpr uint32_t kOpResourceCreate3d = 0xa003;
+// sizeof(struct gfxstreamPlaceholderCommandVk) and sizeof(struct gfxstreamResourceCreate3d).
+constexpr size_t kPlaceholderBytes = 12;
+constexpr size_t kResourceCreate3dBytes = 56;
 constexpr uint32_t kCapsetVulkan = 3;
 constexpr uint32_t kCapsetGles = 8;
 // gfxstream's struct vulkanCapset (26 uint32) and struct glesCapset (4 uint32).
 constexpr uint32_t kVulkanCapsetSize = 26 * 4;
 constexpr uint32_t kGlesCapsetSize = 4 * 4;
 constexpr uint64_t kMaxResourceBytes = 256ull << 20;
+constexpr uint32_t kMaxImageDimension = 16384;  // lavapipe's maxImageDimension2D.
+
+enum class Kind { kPipe, kBuffer, kColorBuffer };
 
 struct Resource {
   stream_renderer_resource_create_args args{};
-  uint32_t bytes_per_pixel = 4;
-  std::vector<uint8_t> host;
+  Kind kind = Kind::kColorBuffer;
+  uint32_t bytes_per_pixel = 4;  // How transfers address rows (gfxstream's texel sizes).
+  std::vector<uint8_t> host;     // The colour buffer, buffer or pipe bytes gfxstream keeps.
   std::vector<iovec> iovs;
-  std::vector<uint8_t> linear;
+  std::vector<uint8_t> linear;  // The copy of the attached backing.
 };
 
 // (context, ring); context 0 with ring kGlobalRing is the global timeline.
@@ -177,22 +199,60 @@ std::set<uint32_t> CapsetsFromEnvironment() {
   return capsets;
 }
 
+// gfxstream's texel sizes per virgl format (unknown formats are RGBA8), as its transfers
+// address rows; its Vulkan path moves R8G8B8 (66) as 4-byte RGBA.
 uint32_t BytesPerPixel(uint32_t format) {
   switch (format) {
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-    case 67:
-    case 68:
-    case 121:
-    case 134:  // 32-bit formats.
-      return 4;
-    case 64:  // VIRGL_FORMAT_R8_UNORM (buffers).
+    case 94:   // R16G16B16A16_FLOAT
+    case 126:  // Z32_FLOAT_S8X24_UINT
+      return 8;
+    case 7:   // B5G6R5
+    case 16:  // Z16
+    case 48:  // R16
+    case 65:  // R8G8
+      return 2;
+    case 64:  // R8
       return 1;
     default:
-      return 0;
+      return 4;
   }
+}
+
+bool IsYuv(uint32_t format) { return format == 163 || format == 166 || format == 314; }
+
+// gfxstream's GetResourceType.
+Kind KindOf(const stream_renderer_resource_create_args& args) {
+  constexpr uint32_t kBindCustom = 1u << 17, kBindLinear = 1u << 22;
+  constexpr uint32_t kTextureBinds = (1u << 1) | (1u << 3) | (1u << 16) | (1u << 18);
+  if (args.target == 0 && args.bind == kBindCustom) return Kind::kPipe;
+  if (args.format != 64 || (args.bind & kTextureBinds) != 0 || (args.bind & kBindLinear) == 0) {
+    return Kind::kColorBuffer;
+  }
+  return Kind::kBuffer;
+}
+
+// The bytes gfxstream moves between a resource and the copy of its backing on every transfer.
+uint64_t HostBytes(const stream_renderer_resource_create_args& args, Kind kind) {
+  const uint64_t width = args.width, height = std::max<uint32_t>(args.height, 1);
+  if (kind == Kind::kColorBuffer && IsYuv(args.format)) {
+    const uint64_t chroma_rows = (height + 1) / 2;
+    if (args.format == 163) {  // YV12: luma rows 32-texel aligned, two half-width chroma planes.
+      const uint64_t luma = (width + 31) / 32 * 32;
+      return luma * height + luma / 2 * chroma_rows * 2;
+    }
+    const uint64_t stride = (width + 1) / 2 * 2 * (args.format == 314 ? 2 : 1);  // NV12, P010
+    return stride * height + stride * chroma_rows;
+  }
+  return width * height * BytesPerPixel(args.format);
+}
+
+[[noreturn]] void Overflow(uint32_t handle, const char* what, uint64_t needed, uint64_t have) {
+  std::fprintf(stderr,
+               "gfxstream stand-in: resource %u: %s %llu bytes of a backing copy of %llu; the real "
+               "library overflows its heap here\n",
+               handle, what, static_cast<unsigned long long>(needed),
+               static_cast<unsigned long long>(have));
+  std::abort();
 }
 
 // VirtioGpuResource::TransferWithIov: copies the box's byte range between `iovs` and the linear
@@ -204,8 +264,12 @@ int TransferWithIov(Resource& resource, const stream_renderer_box* box,
   if (box->w == 0 || box->h == 0) return -EINVAL;
   if (uint64_t{box->x} + box->w > args.width) return -EINVAL;
   const uint64_t stride = uint64_t{args.width} * resource.bytes_per_pixel;
-  const uint64_t start = box->y * stride + uint64_t{box->x} * resource.bytes_per_pixel;
-  const uint64_t length = (box->h - 1ull) * stride + uint64_t{box->w} * resource.bytes_per_pixel;
+  uint64_t start = box->y * stride + uint64_t{box->x} * resource.bytes_per_pixel;
+  uint64_t length = (box->h - 1ull) * stride + uint64_t{box->w} * resource.bytes_per_pixel;
+  if (resource.kind == Kind::kColorBuffer && IsYuv(args.format)) {
+    start = 0;  // YUV moves every plane whatever the box.
+    length = resource.host.size();
+  }
   const uint64_t end = start + length;
   if (end > resource.linear.size()) return -EINVAL;
   uint64_t written = 0;
@@ -233,15 +297,37 @@ int TransferWithIov(Resource& resource, const stream_renderer_box* box,
   return 0;
 }
 
-// Whole-resource copies between the colour buffer and the linear copy ("we always transfer the
-// whole thing", as gfxstream does for colour buffers).
-void HostToLinear(Resource& resource) {
-  std::memcpy(resource.linear.data(), resource.host.data(),
-              std::min(resource.linear.size(), resource.host.size()));
+// What gfxstream does before a read and after a write, with no length check: the whole host
+// image into the copy (glReadPixels / a Vulkan copy of the whole colour buffer, readBuffer of
+// the whole buffer), or all of it back; for a pipe, box.w bytes at box.x.
+void HostToLinear(Resource& resource, const stream_renderer_box* box) {
+  if (resource.kind == Kind::kPipe) {
+    const uint64_t end = uint64_t{box->x} + box->w;
+    if (end > resource.linear.size()) {
+      Overflow(resource.args.handle, "a pipe read writes", end, resource.linear.size());
+    }
+    std::memcpy(resource.linear.data() + box->x, resource.host.data() + box->x, box->w);
+    return;
+  }
+  if (resource.host.size() > resource.linear.size()) {
+    Overflow(resource.args.handle, "a read-back writes", resource.host.size(),
+             resource.linear.size());
+  }
+  std::memcpy(resource.linear.data(), resource.host.data(), resource.host.size());
 }
-void LinearToHost(Resource& resource) {
-  std::memcpy(resource.host.data(), resource.linear.data(),
-              std::min(resource.linear.size(), resource.host.size()));
+void LinearToHost(Resource& resource, const stream_renderer_box* box) {
+  if (resource.kind == Kind::kPipe) {
+    const uint64_t end = uint64_t{box->x} + box->w;
+    if (end > resource.linear.size()) {
+      Overflow(resource.args.handle, "a pipe write reads", end, resource.linear.size());
+    }
+    std::memcpy(resource.host.data() + box->x, resource.linear.data() + box->x, box->w);
+    return;
+  }
+  if (resource.host.size() > resource.linear.size()) {
+    Overflow(resource.args.handle, "an upload reads", resource.host.size(), resource.linear.size());
+  }
+  std::memcpy(resource.host.data(), resource.linear.data(), resource.host.size());
 }
 
 uint32_t Word(const uint8_t* bytes, size_t index) {
@@ -250,38 +336,40 @@ uint32_t Word(const uint8_t* bytes, size_t index) {
   return word;
 }
 
-// Call with the mutex held.
-int RunCommands(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) {
-  if (size % 4 != 0) return -EINVAL;
-  const size_t words = size / 4;
-  size_t at = 0;
-  while (at < words) {
-    const uint32_t op = Word(bytes, at);
-    if (op == kOpNop) {
-      at += 1;
-      continue;
-    }
-    if (op != kOpFill || words - at < 7) return -EINVAL;
-    const uint32_t id = Word(bytes, at + 1), x = Word(bytes, at + 2), y = Word(bytes, at + 3);
-    const uint32_t width = Word(bytes, at + 4), height = Word(bytes, at + 5);
-    const uint32_t colour = Word(bytes, at + 6);
-    at += 7;
-    auto resource = s.resources.find(id);
-    if (resource == s.resources.end() || !s.contexts[context].contains(id)) return -EINVAL;
-    Resource& target = resource->second;
-    if (target.bytes_per_pixel != 4 || uint64_t{x} + width > target.args.width ||
-        uint64_t{y} + height > target.args.height) {
-      return -EINVAL;
-    }
-    for (uint32_t row = y; row < y + height; ++row) {
-      for (uint32_t column = x; column < x + width; ++column) {
-        std::memcpy(target.host.data() + (uint64_t{row} * target.args.width + column) * 4, &colour,
-                    4);
-      }
-    }
-    Record(s, "fill resource=" + std::to_string(id) + " rect=" + std::to_string(x) + "," +
-                  std::to_string(y) + "," + std::to_string(width) + "," + std::to_string(height));
+// Call with the mutex held. One command, its struct copied out whole as gfxstream's DECODE does.
+int RunCommand(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) {
+  if (size < 4) return -EINVAL;
+  const uint32_t op = Word(bytes, 0);
+  if (op == kOpPlaceholder) {
+    uint8_t command[kPlaceholderBytes];
+    std::memcpy(command, bytes, sizeof(command));
+    return 0;
   }
+  if (op == kOpResourceCreate3d) {
+    uint8_t command[kResourceCreate3dBytes];
+    std::memcpy(command, bytes, sizeof(command));
+    return 0;
+  }
+  if (op != kOpFill || size < 7 * 4) return -EINVAL;
+  const uint32_t id = Word(bytes, 1), x = Word(bytes, 2), y = Word(bytes, 3);
+  const uint32_t width = Word(bytes, 4), height = Word(bytes, 5);
+  const uint32_t colour = Word(bytes, 6);
+  auto resource = s.resources.find(id);
+  if (resource == s.resources.end() || !s.contexts[context].contains(id)) return -EINVAL;
+  Resource& target = resource->second;
+  if (target.kind != Kind::kColorBuffer || target.bytes_per_pixel != 4 ||
+      IsYuv(target.args.format) || uint64_t{x} + width > target.args.width ||
+      uint64_t{y} + height > target.args.height) {
+    return -EINVAL;
+  }
+  for (uint32_t row = y; row < y + height; ++row) {
+    for (uint32_t column = x; column < x + width; ++column) {
+      std::memcpy(target.host.data() + (uint64_t{row} * target.args.width + column) * 4, &colour,
+                  4);
+    }
+  }
+  Record(s, "fill resource=" + std::to_string(id) + " rect=" + std::to_string(x) + "," +
+                std::to_string(y) + "," + std::to_string(width) + "," + std::to_string(height));
   return 0;
 }
 
@@ -293,7 +381,25 @@ STANDIN_EXPORT int stream_renderer_init(stream_renderer_param* params, uint64_t 
   if (s.initialized) return -EBUSY;
   s.params.clear();
   for (uint64_t i = 0; i < num_params; ++i) s.params[params[i].key] = params[i].value;
+  // GFXSTREAM_STANDIN_INIT_MESSAGES=N: N debug lines through the debug callback, then one
+  // error line, as gfxstream reports its start-up.
+  if (const char* count = std::getenv("GFXSTREAM_STANDIN_INIT_MESSAGES"); count != nullptr) {
+    auto callback = reinterpret_cast<stream_renderer_debug_callback>(
+        s.params[STREAM_RENDERER_PARAM_DEBUG_CALLBACK]);
+    const void* user_data = reinterpret_cast<void*>(s.params[STREAM_RENDERER_PARAM_USER_DATA]);
+    const unsigned long lines = std::strtoul(count, nullptr, 10);
+    for (unsigned long line = 0; callback != nullptr && line <= lines; ++line) {
+      const std::string text = line < lines ? "start-up line " + std::to_string(line + 1)
+                                            : std::string("the start-up error");
+      stream_renderer_debug debug{
+          .debug_type = static_cast<uint32_t>(line < lines ? STREAM_RENDERER_DEBUG_DEBUG
+                                                           : STREAM_RENDERER_DEBUG_ERROR),
+          .message = text.c_str()};
+      callback(const_cast<void*>(user_data), &debug);
+    }
+  }
   if (std::getenv("GFXSTREAM_STANDIN_FAIL_INIT") != nullptr) return -EINVAL;
+  while (std::getenv("GFXSTREAM_STANDIN_HANG_INIT") != nullptr) pause();
   if (!s.params.contains(STREAM_RENDERER_PARAM_USER_DATA) ||
       !s.params.contains(STREAM_RENDERER_PARAM_RENDERER_FLAGS) ||
       !s.params.contains(STREAM_RENDERER_PARAM_FENCE_CALLBACK)) {
@@ -319,7 +425,9 @@ STANDIN_EXPORT int stream_renderer_init(stream_renderer_param* params, uint64_t 
   s.worker_fences = 0;
   s.worker = std::thread(WorkerLoop);
   s.initialized = true;
-  Record(s, "init flags=" + std::to_string(s.params[STREAM_RENDERER_PARAM_RENDERER_FLAGS]));
+  const char* egl_platform = std::getenv("EGL_PLATFORM");
+  Record(s, "init flags=" + std::to_string(s.params[STREAM_RENDERER_PARAM_RENDERER_FLAGS]) +
+                " EGL_PLATFORM=" + (egl_platform != nullptr ? egl_platform : "(unset)"));
   return 0;
 }
 
@@ -353,16 +461,28 @@ STANDIN_EXPORT int stream_renderer_resource_create(stream_renderer_resource_crea
                                                    iovec*, uint32_t) {
   State& s = state();
   std::lock_guard lock(s.mutex);
-  const uint32_t bytes_per_pixel = BytesPerPixel(args->format);
-  const uint64_t bytes = uint64_t{args->width} * std::max<uint32_t>(args->height, 1) *
-                         std::max<uint32_t>(args->depth, 1) * bytes_per_pixel;
-  if (s.resources.contains(args->handle) || bytes_per_pixel == 0 || bytes == 0 ||
-      bytes > kMaxResourceBytes) {
+  // gfxstream takes any format (unknown ones as RGBA8); the cap keeps the stand-in's own memory
+  // bounded where the real library would fail to make a texture.
+  const Kind kind = KindOf(*args);
+  // gfxstream makes a Vulkan image of every colour buffer without checking its size against the
+  // device: an empty one, or one over lavapipe's 16384 texels per side, crashes it.
+  if (kind == Kind::kColorBuffer &&
+      (args->width == 0 || args->height == 0 || args->width > kMaxImageDimension ||
+       args->height > kMaxImageDimension)) {
+    std::fprintf(stderr,
+                 "gfxstream stand-in: resource %u: a %ux%u colour buffer; the real library "
+                 "crashes making its Vulkan image\n",
+                 args->handle, args->width, args->height);
+    std::abort();
+  }
+  const uint64_t bytes = HostBytes(*args, kind);
+  if (s.resources.contains(args->handle) || args->width == 0 || bytes > kMaxResourceBytes) {
     return -EINVAL;
   }
   Resource resource;
   resource.args = *args;
-  resource.bytes_per_pixel = bytes_per_pixel;
+  resource.kind = kind;
+  resource.bytes_per_pixel = BytesPerPixel(args->format);
   resource.host.assign(bytes, 0);
   s.resources.emplace(args->handle, std::move(resource));
   Record(s, "resource_create " + std::to_string(args->handle) + " " + std::to_string(args->width) +
@@ -402,7 +522,7 @@ STANDIN_EXPORT int stream_renderer_submit_cmd(stream_renderer_command* command) 
   if (!s.contexts.contains(command->ctx_id)) return -EINVAL;
   Record(s, "submit " + std::to_string(command->ctx_id) +
                 " bytes=" + std::to_string(command->cmd_size));
-  const int result = RunCommands(s, command->ctx_id, command->cmd, command->cmd_size);
+  const int result = RunCommand(s, command->ctx_id, command->cmd, command->cmd_size);
   if (result != 0) return result;
   s.timelines[TimelineKey{command->ctx_id, 0}].work_pending = true;
   s.timelines[TimelineKey{0, kGlobalRing}].work_pending = true;
@@ -419,7 +539,7 @@ STANDIN_EXPORT int stream_renderer_transfer_read_iov(uint32_t handle, uint32_t, 
   const bool own = iov != nullptr && iovec_cnt > 0;
   const std::vector<iovec> iovs =
       own ? std::vector<iovec>(iov, iov + iovec_cnt) : resource->second.iovs;
-  HostToLinear(resource->second);
+  HostToLinear(resource->second, box);
   ReadRecord record{.box = *box, .iov_count = static_cast<int>(iovs.size())};
   for (const iovec& entry : iovs) record.iov_bytes += entry.iov_len;
   const int result = TransferWithIov(resource->second, box, iovs, true, &record.bytes_copied);
@@ -442,7 +562,7 @@ STANDIN_EXPORT int stream_renderer_transfer_write_iov(uint32_t handle, uint32_t,
                                       : resource->second.iovs;
   uint64_t copied = 0;
   const int result = TransferWithIov(resource->second, box, iovs, false, &copied);
-  if (result == 0) LinearToHost(resource->second);
+  if (result == 0) LinearToHost(resource->second, box);
   Record(s, "transfer_write " + std::to_string(handle) + " " + BoxText(box) +
                 " copied=" + std::to_string(copied) + " result=" + std::to_string(result));
   return result;

@@ -17,7 +17,8 @@ namespace {
 using test::StandinHooks;
 
 constexpr uint32_t kOpFill = 0x4c4c4946;
-constexpr uint32_t kOpNop = 0x00504f4e;
+// gfxstream's PLACEHOLDER_COMMAND_VK (opcode, pad, padding): its own no-op.
+const std::vector<uint32_t> kPlaceholder = {0xf002, 0, 0};
 constexpr uint32_t kFormatB8G8R8X8 = 2;
 
 bool Readable(int fd, int timeout_ms) {
@@ -206,8 +207,7 @@ TEST_F(GfxstreamBackendTest, ContextCreateCarriesCapsetAndBoundedName) {
 
 TEST_F(GfxstreamBackendTest, UnknownIdsNeverReachTheLibrary) {
   Start();
-  const std::vector<uint32_t> nop = {kOpNop};
-  EXPECT_FALSE(backend_->Submit(7, Bytes(nop)));
+  EXPECT_FALSE(backend_->Submit(7, Bytes(kPlaceholder)));
   EXPECT_FALSE(backend_->AttachResource(7, 1));
   EXPECT_FALSE(backend_->CreateFence(FenceSignal{7, 0, 1, true}));
   EXPECT_FALSE(backend_->AttachBacking(9, {iovec{backing_.data(), 4}}));
@@ -326,8 +326,8 @@ TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArri
   EXPECT_FALSE(signalled_[0].per_context);
 
   hooks_.HoldFences(true);
-  const std::vector<uint32_t> nop = {kOpNop};
-  ASSERT_TRUE(backend_->Submit(1, Bytes(nop)));  // Work pending on ctx 1 ring 0 and globally.
+  ASSERT_TRUE(
+      backend_->Submit(1, Bytes(kPlaceholder)));  // Work pending on ctx 1 ring 0 and globally.
   ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000010ull, true}));
   ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000011ull, true}));
   ASSERT_TRUE(backend_->CreateFence(FenceSignal{0, 0, 2, false}));
@@ -350,6 +350,104 @@ TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArri
   EXPECT_EQ(signalled_[4].fence_id, 2u);
   EXPECT_FALSE(signalled_[4].per_context);
   for (std::thread::id thread : handler_threads_) EXPECT_EQ(thread, std::this_thread::get_id());
+}
+
+// gfxstream moves the whole resource through a copy of the backing on every transfer
+// (gfxstream_layout.h): a backing one byte short is refused before gfxstream sees it, and one of
+// exactly the size gfxstream copies takes whole-resource transfers both ways. The stand-in aborts
+// the test process where the real library would overflow its heap.
+struct BackingCase {
+  const char* name;
+  uint32_t target, format, bind, width, height;
+  uint64_t bytes;  // What gfxstream copies.
+};
+
+class GfxstreamBackingTest : public GfxstreamBackendTest,
+                             public ::testing::WithParamInterface<BackingCase> {};
+
+TEST_P(GfxstreamBackingTest, ShortBackingIsRefusedAndAnExactOneTakesWholeTransfers) {
+  const BackingCase& c = GetParam();
+  Start();
+  ResourceParams params{.resource_id = 5,
+                        .target = c.target,
+                        .format = c.format,
+                        .bind = c.bind,
+                        .width = c.width,
+                        .height = c.height,
+                        .depth = 1,
+                        .array_size = 1};
+  ASSERT_TRUE(backend_->CreateResource(params));
+  std::vector<uint8_t> backing(c.bytes, 0x5a);
+  Result<void> short_one = backend_->AttachBacking(5, {iovec{backing.data(), c.bytes - 1}});
+  ASSERT_FALSE(short_one);
+  EXPECT_NE(short_one.error().message.find("shorter than the " + std::to_string(c.bytes)),
+            std::string::npos)
+      << short_one.error().message;
+  EXPECT_EQ(hooks_.Calls().find("attach_iov"), std::string::npos) << "reached the library";
+  // Two entries, split unevenly: the sum is what counts.
+  ASSERT_TRUE(backend_->AttachBacking(
+      5, {iovec{backing.data(), 3}, iovec{backing.data() + 3, c.bytes - 3}}));
+  const Box whole{0, 0, 0, c.width, std::max<uint32_t>(c.height, 1), 1};
+  EXPECT_TRUE(backend_->TransferToHost(TransferParams{.resource_id = 5, .box = whole}));
+  EXPECT_TRUE(
+      backend_->TransferFromHost(TransferParams{.resource_id = 5, .box = Box{0, 0, 0, 1, 1, 1}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachKindOfResource, GfxstreamBackingTest,
+    ::testing::Values(
+        // The sequence: a 512x512 render target, 4 KiB of backing.
+        BackingCase{"RenderTarget", 2, 2, 1u << 1, 512, 512, 512ull * 512 * 4},
+        BackingCase{"HalfFloat", 2, 94, 1u << 3, 16, 8, 16ull * 8 * 8},
+        BackingCase{"Rgb565", 2, 7, 1u << 3, 10, 3, 10ull * 3 * 2},
+        BackingCase{"Rgb888AsFourBytes", 2, 66, 1u << 3, 10, 3, 10ull * 3 * 4},
+        BackingCase{"UnknownFormatAsRgba", 2, 999, 1u << 3, 7, 5, 7ull * 5 * 4},
+        BackingCase{"LinearBuffer", 0, 64, 1u << 22, 4096, 1, 4096},
+        BackingCase{"Pipe", 0, 64, 1u << 17, 300, 0, 300},
+        // YV12: luma rows 32-aligned (48 -> 64), two chroma planes of 32 x 5 (odd 9 rounds up).
+        BackingCase{"Yv12", 2, 163, 1u << 3, 48, 9, 64ull * 9 + 32ull * 5 * 2},
+        BackingCase{"Nv12OddWidth", 2, 166, 1u << 3, 7, 4, 8ull * 4 + 8ull * 2},
+        BackingCase{"P010", 2, 314, 1u << 3, 8, 2, 16ull * 2 + 16ull * 1}),
+    [](const ::testing::TestParamInfo<BackingCase>& info) { return info.param.name; });
+
+// gfxstream makes a Vulkan image of every colour buffer without checking it against the device:
+// empty sides and sides over the host's limit are refused before it sees them (the stand-in
+// aborts on them, as the real library crashes). Pipes are bytes, not images.
+TEST_F(GfxstreamBackendTest, EmptyAndOversizedColourBuffersNeverReachTheLibrary) {
+  GfxstreamOptions options;
+  options.max_image_dimension = 4096;
+  Start(options);
+  auto create = [&](uint32_t id, uint32_t target, uint32_t bind, uint32_t width, uint32_t height) {
+    return backend_->CreateResource(ResourceParams{.resource_id = id,
+                                                   .target = target,
+                                                   .format = kFormatB8G8R8X8,
+                                                   .bind = bind,
+                                                   .width = width,
+                                                   .height = height,
+                                                   .depth = 1,
+                                                   .array_size = 1});
+  };
+  EXPECT_FALSE(create(1, 2, 1u << 1, 0, 16));
+  EXPECT_FALSE(create(2, 2, 1u << 1, 16, 0));
+  EXPECT_FALSE(create(3, 2, 1u << 1, 4097, 1));
+  EXPECT_FALSE(create(4, 2, 1u << 1, 1, 4097));
+  EXPECT_EQ(hooks_.Calls().find("resource_create"), std::string::npos) << hooks_.Calls();
+  EXPECT_TRUE(create(5, 2, 1u << 1, 4096, 4));
+  EXPECT_TRUE(create(6, 0, 1u << 17, 100, 0));  // A pipe: bytes, one row.
+  EXPECT_FALSE(create(7, 0, 1u << 17, 0, 1));
+}
+
+// gfxstream checks only that a stream holds an opcode, then copies the opcode's whole struct out
+// of it: a 4-byte RESOURCE_CREATE_3D (a 56-byte struct) reads past a stream copied to its exact
+// size. The backend's copy has zeros after the stream (a sanitizer build of the stand-in sees
+// any read past the copy).
+TEST_F(GfxstreamBackendTest, StreamShorterThanItsCommandStructIsReadAsZeros) {
+  Start();
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamVulkan, "short"}));
+  const std::vector<uint32_t> opcode_only = {0xa003};
+  EXPECT_TRUE(backend_->Submit(1, Bytes(opcode_only)));
+  const std::string calls = hooks_.Calls();
+  EXPECT_NE(calls.find("submit 1 bytes=4"), std::string::npos) << calls;
 }
 
 TEST_F(GfxstreamBackendTest, FenceOnAnOutOfRangeRingIsRefused) {
