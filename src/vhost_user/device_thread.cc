@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 #include <memory>
+#include <mutex>
 
 #include "base/event_fd.h"
 #include "base/log.h"
@@ -34,20 +35,28 @@ Result<void> DeviceThread::Start(std::chrono::milliseconds timeout, int cancel_f
   // Shared with the task: on a timeout the task may still finish, long after this returned.
   struct Attach {
     EventFd done;
+    std::mutex mutex;  // The eventfd wakes the waiter; the mutex orders the result's bytes.
     Result<void> result;
   };
   Result<EventFd> done = EventFd::Create();
   if (!done) return tl::unexpected(done.error());
-  auto attach = std::make_shared<Attach>(Attach{std::move(*done), {}});
+  auto attach = std::make_shared<Attach>();
+  attach->done = std::move(*done);
   thread_ = std::thread([this] { loop_.Run(); });
   loop_.Post([this, attach] {
-    attach->result = device_.SetEventLoop(loop_);
+    Result<void> result = device_.SetEventLoop(loop_);
+    {
+      std::lock_guard lock(attach->mutex);
+      attach->result = std::move(result);
+    }
     attach->done.Signal();
   });
 
   pollfd fds[2] = {{attach->done.fd(), POLLIN, 0}, {cancel_fd, POLLIN, 0}};
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Unbounded by default: no deadline is computed then (now + max() would overflow).
   const bool bounded = timeout != std::chrono::milliseconds::max();
+  const auto deadline = bounded ? std::chrono::steady_clock::now() + timeout
+                                : std::chrono::steady_clock::time_point::max();
   while (true) {
     int wait_ms = -1;
     if (bounded) {
@@ -58,7 +67,10 @@ Result<void> DeviceThread::Start(std::chrono::milliseconds timeout, int cancel_f
     const int ready = poll(fds, cancel_fd >= 0 ? 2 : 1, wait_ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return MakeSystemError("poll");
-    if ((fds[0].revents & POLLIN) != 0) return attach->result;
+    if ((fds[0].revents & POLLIN) != 0) {
+      std::lock_guard lock(attach->mutex);
+      return attach->result;
+    }
     if (cancel_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
       abandoned_ = true;
       thread_.detach();
