@@ -71,7 +71,7 @@ Result<BackendSpec> BackendSpec::Parse(const std::string& argument) {
     return spec;
   }
   Result<std::vector<std::string>> words = SplitWords(argument);
-  if (!words) return tl::unexpected(words.error());
+  if (!words) return ErrorOf(words);
   if (words->empty()) return MakeError(ErrorKind::kInvalidArgument, "empty BACKEND");
   (*words)[0] = ResolveProgram((*words)[0]);
   if (access((*words)[0].c_str(), X_OK) != 0) {
@@ -95,13 +95,13 @@ Result<std::unique_ptr<BackendConnection>> BackendConnection::Open(
     daemon.arguments.assign(spec.command.begin() + 1, spec.command.end());
     daemon.start_timeout = options.start_timeout;
     Result<std::unique_ptr<test::DaemonProcess>> process = test::DaemonProcess::Start(daemon);
-    if (!process) return tl::unexpected(process.error());
+    if (!process) return ErrorOf(process);
     connection->process_ = std::move(*process);
     socket_path = connection->process_->socket_path();
   }
   Result<test::VhostUserFrontend> frontend =
       test::VhostUserFrontend::Connect(socket_path, kConnectTimeout);
-  if (!frontend) return tl::unexpected(frontend.error());
+  if (!frontend) return ErrorOf(frontend);
   connection->frontend_.emplace(std::move(*frontend));
 
   test::NegotiationOptions negotiation;

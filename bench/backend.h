@@ -10,7 +10,7 @@
 //
 // A command-line backend gets `--socket-path PATH` appended (both our daemon and QEMU's
 // contrib/vhost-user-gpu take it) and is started for each connection: QEMU's daemon serves one
-// frontend and exits when it disconnects (reference §3, "CLI"; vg_panic on EOF).
+// frontend and exits when it disconnects (vg_panic on EOF; docs/ARCHITECTURE.md).
 #pragma once
 
 #include <sys/types.h>

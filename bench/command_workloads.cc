@@ -19,10 +19,10 @@ Result<double> TimedCommand(WorkloadRun& run, const T& request) {
   // From before the command is made available: a busy device may take it before the kick.
   const Clock::time_point start = Clock::now();
   Result<uint16_t> head = run.gpu.Submit(GuestGpu::Queue::kControl, request);
-  if (!head) return tl::unexpected(head.error());
+  if (!head) return ErrorOf(head);
   run.gpu.Notify(GuestGpu::Queue::kControl);
   Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-  if (!done) return tl::unexpected(done.error());
+  if (!done) return ErrorOf(done);
   return SecondsBetween(start, Clock::now());
 }
 
@@ -30,14 +30,14 @@ Result<double> TimedCommand(WorkloadRun& run, const T& request) {
 Result<GuestImage> CreateSmallResource(WorkloadRun& run, uint32_t id, gpu::Format format) {
   if (Result<void> created = run.gpu.Run(CreateResource2d(id, format, kSmallSize, kSmallSize));
       !created) {
-    return tl::unexpected(created.error());
+    return ErrorOf(created);
   }
   Result<GuestImage> image = GuestImage::Allocate(*run.connection.session().ram, kSmallSize,
                                                   kSmallSize, run.options.backing);
-  if (!image) return tl::unexpected(image.error());
-  if (Result<void> filled = image->FillPattern(id); !filled) return tl::unexpected(filled.error());
+  if (!image) return ErrorOf(image);
+  if (Result<void> filled = image->FillPattern(id); !filled) return ErrorOf(filled);
   if (Result<void> attached = run.gpu.AttachBacking(id, image->entries()); !attached) {
-    return tl::unexpected(attached.error());
+    return ErrorOf(attached);
   }
   return image;
 }
@@ -48,25 +48,25 @@ Result<GuestImage> CreateSmallResource(WorkloadRun& run, uint32_t id, gpu::Forma
 // with the new position.
 Result<void> RunCursor(WorkloadRun& run) {
   Result<ShownFrame> shown = ShowFrame(run, 1920, 1080);
-  if (!shown) return tl::unexpected(shown.error());
+  if (!shown) return ErrorOf(shown);
   Result<GuestImage> image = CreateSmallResource(run, kCursorResource, gpu::Format::kB8G8R8A8Unorm);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   if (Result<void> sent =
           run.gpu.Run(GuestGpu::Bytes(TransferToHost2d(
                           kCursorResource, {0, 0, kSmallSize, kSmallSize}, image->stride())),
                       /*fence=*/true);
       !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   if (Result<uint16_t> update =
           run.gpu.Submit(GuestGpu::Queue::kCursor, UpdateCursor(kCursorResource, 100, 100));
       !update) {
-    return tl::unexpected(update.error());
+    return ErrorOf(update);
   }
   run.gpu.Notify(GuestGpu::Queue::kCursor);
   if (Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kCursor, kTimeout);
       !done) {
-    return tl::unexpected(done.error());
+    return ErrorOf(done);
   }
   if (!run.connection.display().WaitFor(
           [](const test::FakeDisplayState& state) {
@@ -83,10 +83,10 @@ Result<void> RunCursor(WorkloadRun& run) {
     const Clock::time_point start = Clock::now();
     Result<uint16_t> move =
         run.gpu.Submit(GuestGpu::Queue::kCursor, MoveCursor(kCursorResource, x, y));
-    if (!move) return tl::unexpected(move.error());
+    if (!move) return ErrorOf(move);
     run.gpu.Notify(GuestGpu::Queue::kCursor);
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kCursor, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     if (!run.connection.display().WaitFor(
             [&](const test::FakeDisplayState& state) {
               return !state.cursors.empty() && state.cursors[0].visible &&
@@ -97,7 +97,7 @@ Result<void> RunCursor(WorkloadRun& run) {
     }
     return SecondsBetween(start, Clock::now());
   });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   run.result.Add("moves_per_second", "1/s",
                  static_cast<double>(loop->iterations()) / loop->wall_seconds, Better::kHigher);
   AddDistribution(run.result, "round_trip", loop->samples);
@@ -109,7 +109,7 @@ Result<void> RunCursor(WorkloadRun& run) {
 // RESOURCE_UNREF of a fresh 64x64 resource, and a one-pixel TRANSFER_TO_HOST_2D.
 Result<void> RunLatency(WorkloadRun& run) {
   Result<GuestImage> image = CreateSmallResource(run, kSmallResource, gpu::Format::kB8G8R8X8Unorm);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   std::vector<double> create_seconds;
   std::vector<double> unref_seconds;
   std::vector<double> transfer_seconds;
@@ -137,7 +137,7 @@ Result<void> RunLatency(WorkloadRun& run) {
         return *create + *unref + *transfer;
       },
       [&] { measuring = true; });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   run.result.Add("commands_per_second", "1/s",
                  3.0 * static_cast<double>(loop->iterations()) / loop->wall_seconds,
                  Better::kHigher);
@@ -152,7 +152,7 @@ Result<void> RunLatency(WorkloadRun& run) {
 // descriptor each, so the 64-entry queue holds 64), each completion refilled at once.
 Result<void> RunQueueDepth(WorkloadRun& run) {
   Result<GuestImage> image = CreateSmallResource(run, kSmallResource, gpu::Format::kB8G8R8X8Unorm);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   const size_t depth = run.connection.session().control_queue->size();
   std::vector<Clock::time_point> submitted(depth);
   uint32_t sequence = 0;
@@ -161,7 +161,7 @@ Result<void> RunQueueDepth(WorkloadRun& run) {
     const gpu::Rect pixel{sequence % kSmallSize, (sequence / kSmallSize) % kSmallSize, 1, 1};
     Result<uint16_t> head = run.gpu.Submit(
         GuestGpu::Queue::kControl, TransferToHost2d(kSmallResource, pixel, image->stride()));
-    if (!head) return tl::unexpected(head.error());
+    if (!head) return ErrorOf(head);
     submitted[*head] = Clock::now();
     return {};
   };
@@ -171,9 +171,9 @@ Result<void> RunQueueDepth(WorkloadRun& run) {
   run.gpu.Notify(GuestGpu::Queue::kControl);
   Result<LoopMeasurement> loop = MeasureLoop(run, [&]() -> Result<double> {
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     const double latency = SecondsBetween(submitted[done->head], Clock::now());
-    if (Result<void> added = submit(); !added) return tl::unexpected(added.error());
+    if (Result<void> added = submit(); !added) return ErrorOf(added);
     run.gpu.Notify(GuestGpu::Queue::kControl);
     return latency;
   });
@@ -181,10 +181,10 @@ Result<void> RunQueueDepth(WorkloadRun& run) {
   while (run.gpu.in_flight(GuestGpu::Queue::kControl) > 0) {
     if (Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
         !done) {
-      return tl::unexpected(done.error());
+      return ErrorOf(done);
     }
   }
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   run.result.Add("commands_per_second", "1/s",
                  static_cast<double>(loop->iterations()) / loop->wall_seconds, Better::kHigher);
   run.result.Add("in_flight", "", static_cast<double>(depth), Better::kNeither);

@@ -38,26 +38,26 @@ bool SurfaceMatchesPattern(const test::FakeDisplayState& state, uint32_t width, 
 Result<ShownFrame> ShowFrame(WorkloadRun& run, uint32_t width, uint32_t height) {
   Result<void> created =
       run.gpu.Run(CreateResource2d(kFrameResource, gpu::Format::kB8G8R8X8Unorm, width, height));
-  if (!created) return tl::unexpected(created.error());
+  if (!created) return ErrorOf(created);
   Result<GuestImage> image =
       GuestImage::Allocate(*run.connection.session().ram, width, height, run.options.backing);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   if (Result<void> filled = image->FillPattern(kPatternSeed); !filled) {
-    return tl::unexpected(filled.error());
+    return ErrorOf(filled);
   }
   if (Result<void> attached = run.gpu.AttachBacking(kFrameResource, image->entries()); !attached) {
-    return tl::unexpected(attached.error());
+    return ErrorOf(attached);
   }
   const gpu::Rect whole{0, 0, width, height};
   if (Result<void> sent = run.gpu.Run(TransferToHost2d(kFrameResource, whole, image->stride()));
       !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   if (Result<void> sent = run.gpu.Run(SetScanout(0, kFrameResource, whole)); !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   if (Result<void> sent = run.gpu.Run(ResourceFlush(kFrameResource, whole)); !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   std::string mismatch;
   const bool shown = run.connection.display().WaitFor(

@@ -27,20 +27,20 @@ Result<double> PresentFrame(WorkloadRun& run, ShownFrame& shown, const gpu::Rect
   // Multiplying by an odd constant is a bijection mod 2^24: consecutive frames differ.
   const uint32_t marker = (++shown.frame * 0x9e3779b1u) & 0xffffff;
   if (Result<void> set = shown.image.SetPixel(rect.x, rect.y, marker); !set) {
-    return tl::unexpected(set.error());
+    return ErrorOf(set);
   }
   // From before the commands are made available: a busy device may take them before the kick.
   const Clock::time_point start = Clock::now();
   Result<uint16_t> transfer = run.gpu.Submit(
       GuestGpu::Queue::kControl, TransferToHost2d(kFrameResource, rect, shown.image.stride()));
-  if (!transfer) return tl::unexpected(transfer.error());
+  if (!transfer) return ErrorOf(transfer);
   Result<uint16_t> flush =
       run.gpu.Submit(GuestGpu::Queue::kControl, ResourceFlush(kFrameResource, rect));
-  if (!flush) return tl::unexpected(flush.error());
+  if (!flush) return ErrorOf(flush);
   run.gpu.Notify(GuestGpu::Queue::kControl);
   for (int command = 0; command < 2; ++command) {
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kCommandTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
   }
   const bool displayed = run.connection.display().WaitFor(
       [&](const test::FakeDisplayState& state) {
@@ -79,12 +79,12 @@ void AddCopyFigures(WorkloadRun& run, const LoopMeasurement& loop, uint64_t byte
 Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
   run.gpu.set_fence_control_commands(run.options.fence_frames);
   Result<ShownFrame> shown = ShowFrame(run, width, height);
-  if (!shown) return tl::unexpected(shown.error());
+  if (!shown) return ErrorOf(shown);
   const gpu::Rect whole{0, 0, width, height};
   const double memcpy_seconds = MeasureMemcpySeconds(shown->image.bytes(), kMemcpyRepetitions);
   Result<LoopMeasurement> loop =
       MeasureLoop(run, [&]() -> Result<double> { return PresentFrame(run, *shown, whole); });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   AddCopyFigures(run, *loop, shown->image.bytes(), memcpy_seconds);
   return {};
 }
@@ -92,7 +92,7 @@ Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
 Result<void> RunDamage(WorkloadRun& run, uint32_t width, uint32_t height) {
   run.gpu.set_fence_control_commands(run.options.fence_frames);
   Result<ShownFrame> shown = ShowFrame(run, width, height);
-  if (!shown) return tl::unexpected(shown.error());
+  if (!shown) return ErrorOf(shown);
   const double scale = std::sqrt(kDamageShare);
   const auto damage_width = static_cast<uint32_t>(std::lround(width * scale));
   const auto damage_height = static_cast<uint32_t>(std::lround(height * scale));
@@ -106,7 +106,7 @@ Result<void> RunDamage(WorkloadRun& run, uint32_t width, uint32_t height) {
                          (step * 97) % (height - damage_height + 1), damage_width, damage_height};
     return PresentFrame(run, *shown, rect);
   });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   AddCopyFigures(run, *loop, damage_bytes, memcpy_seconds);
   run.result.notes.push_back("damage rectangle " + std::to_string(damage_width) + "x" +
                              std::to_string(damage_height) + " of " + std::to_string(width) + "x" +

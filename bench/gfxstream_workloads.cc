@@ -91,13 +91,13 @@ Result<void> RunGfxstreamFence(WorkloadRun& run) {
   Result<LoopMeasurement> loop = MeasureLoop(run, [&]() -> Result<double> {
     const Clock::time_point start = Clock::now();
     Result<uint16_t> head = run.gpu.SubmitLarge(submit, /*fence=*/true);
-    if (!head) return tl::unexpected(head.error());
+    if (!head) return ErrorOf(head);
     run.gpu.Notify(GuestGpu::Queue::kControl);
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     return SecondsBetween(start, Clock::now());
   });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   run.result.Add("fences_per_second", "1/s",
                  static_cast<double>(loop->iterations()) / loop->wall_seconds, Better::kHigher);
   AddDistribution(run.result, "fence_latency", loop->samples);
@@ -143,7 +143,7 @@ Result<void> RunGfxstreamUpload(WorkloadRun& run, uint32_t width, uint32_t heigh
   }
   Result<GuestImage> image =
       GuestImage::Allocate(*run.connection.session().ram, width, height, run.options.backing);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   if (Result<void> pattern = image->FillPattern(5); !pattern) return pattern;
   if (Result<void> attached = run.gpu.AttachBacking(kTarget, image->entries()); !attached) {
     return attached;
@@ -166,17 +166,17 @@ Result<void> RunGfxstreamUpload(WorkloadRun& run, uint32_t width, uint32_t heigh
     const uint32_t x = (frame * 211) % width, y = (frame * 97) % height;
     const uint32_t colour = (frame * 0x9e3779b1u) & 0xffffff;
     const Clock::time_point start = Clock::now();
-    if (Result<void> set = image->SetPixel(x, y, colour); !set) return tl::unexpected(set.error());
+    if (Result<void> set = image->SetPixel(x, y, colour); !set) return ErrorOf(set);
     Result<uint16_t> sent = run.gpu.Submit(GuestGpu::Queue::kControl, GuestGpu::Bytes(transfer),
                                            run.options.fence_frames);
-    if (!sent) return tl::unexpected(sent.error());
+    if (!sent) return ErrorOf(sent);
     Result<uint16_t> flushed =
         run.gpu.Submit(GuestGpu::Queue::kControl, GuestGpu::Bytes(flush), run.options.fence_frames);
-    if (!flushed) return tl::unexpected(flushed.error());
+    if (!flushed) return ErrorOf(flushed);
     run.gpu.Notify(GuestGpu::Queue::kControl);
     for (int command = 0; command < 2; ++command) {
       Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-      if (!done) return tl::unexpected(done.error());
+      if (!done) return ErrorOf(done);
     }
     const bool displayed = run.connection.display().WaitFor(
         [&](const test::FakeDisplayState& state) {
@@ -191,7 +191,7 @@ Result<void> RunGfxstreamUpload(WorkloadRun& run, uint32_t width, uint32_t heigh
     return SecondsBetween(start, Clock::now());
   };
   // The first frame is checked at 16 points of the whole surface against the guest's pattern.
-  if (Result<double> first = one_frame(); !first) return tl::unexpected(first.error());
+  if (Result<double> first = one_frame(); !first) return ErrorOf(first);
   std::string mismatch;
   const bool matched = run.connection.display().WaitFor(
       [&](const test::FakeDisplayState& state) {
@@ -216,7 +216,7 @@ Result<void> RunGfxstreamUpload(WorkloadRun& run, uint32_t width, uint32_t heigh
     return MakeError(ErrorKind::kInvalidArgument, "uploaded frame at the display: " + mismatch);
   }
   Result<LoopMeasurement> loop = MeasureLoop(run, one_frame);
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
   WorkloadResult& result = run.result;
   const double frames_per_second = static_cast<double>(loop->iterations()) / loop->wall_seconds;
   const uint64_t frame_bytes = uint64_t{width} * height * 4;

@@ -25,7 +25,7 @@ Result<void> GrowBuffer(test::GuestRam& ram, uint32_t needed, uint64_t& address,
   uint32_t grown = 4096;
   while (grown < needed) grown *= 2;
   Result<uint64_t> buffer = ram.Allocate(grown, 4096);
-  if (!buffer) return tl::unexpected(buffer.error());
+  if (!buffer) return ErrorOf(buffer);
   address = *buffer;
   capacity = grown;
   return {};
@@ -54,8 +54,8 @@ Result<std::unique_ptr<GuestGpu>> GuestGpu::Create(test::Session& session) {
     for (Slot& slot : state.slots) {
       Result<uint64_t> request = session.ram->Allocate(kRequestBufferSize, 64);
       Result<uint64_t> response = session.ram->Allocate(kResponseBufferSize, 64);
-      if (!request) return tl::unexpected(request.error());
-      if (!response) return tl::unexpected(response.error());
+      if (!request) return ErrorOf(request);
+      if (!response) return ErrorOf(response);
       slot.request_address = *request;
       slot.response_address = *response;
     }
@@ -96,7 +96,7 @@ Result<uint16_t> GuestGpu::Submit(Queue queue, std::span<const uint8_t> request,
   if (free_slot < 0) return MakeError(ErrorKind::kResourceExhausted, "all buffers in flight");
   Slot& slot = state(queue).slots[static_cast<size_t>(free_slot)];
   Result<uint8_t*> bytes = session_.ram->HostPointer(slot.request_address, request.size());
-  if (!bytes) return tl::unexpected(bytes.error());
+  if (!bytes) return ErrorOf(bytes);
   std::memcpy(*bytes, request.data(), request.size());
   Slot description = slot;
   description.large = false;
@@ -121,10 +121,10 @@ Result<uint16_t> GuestGpu::SubmitLarge(std::span<const uint8_t> request, bool fe
   if (Result<void> grown =
           GrowBuffer(*session_.ram, length, large_request_address_, large_request_capacity_);
       !grown) {
-    return tl::unexpected(grown.error());
+    return ErrorOf(grown);
   }
   Result<uint8_t*> bytes = session_.ram->HostPointer(large_request_address_, length);
-  if (!bytes) return tl::unexpected(bytes.error());
+  if (!bytes) return ErrorOf(bytes);
   std::memcpy(*bytes, request.data(), length);
   Slot description = control_.slots[static_cast<size_t>(free_slot)];
   description.large = true;
@@ -134,7 +134,7 @@ Result<uint16_t> GuestGpu::SubmitLarge(std::span<const uint8_t> request, bool fe
     if (Result<void> grown = GrowBuffer(*session_.ram, response_capacity, large_response_address_,
                                         large_response_capacity_);
         !grown) {
-      return tl::unexpected(grown.error());
+      return ErrorOf(grown);
     }
     description.answer_address = large_response_address_;
     description.answer_capacity = large_response_capacity_;
@@ -156,7 +156,7 @@ Result<uint16_t> GuestGpu::SubmitAt(Queue queue, uint64_t request_address, uint3
                                   {{description.answer_address, description.answer_capacity}},
                                   test::ChainLayout::kIndirect)
           : state.queue->AddChain({{request_address, request_length}}, {});
-  if (!head) return tl::unexpected(head.error());
+  if (!head) return ErrorOf(head);
   slot = description;
   slot.busy = true;
   state.slot_of_head[*head] = slot_index;
@@ -193,7 +193,7 @@ Result<Completion> GuestGpu::WaitForCompletion(Queue queue, std::chrono::millise
   if (queue == Queue::kCursor) return completion;
 
   Result<gpu::CtrlHdr> response = session_.ram->ReadObject<gpu::CtrlHdr>(slot.answer_address);
-  if (!response) return tl::unexpected(response.error());
+  if (!response) return ErrorOf(response);
   const std::string command = gpu::CommandName(slot.command);
   if (used->length < sizeof(gpu::CtrlHdr)) {
     return MakeError(ErrorKind::kMalformed, command + ": used length " +
@@ -216,12 +216,12 @@ Result<Completion> GuestGpu::WaitForCompletion(Queue queue, std::chrono::millise
 
 Result<void> GuestGpu::Run(std::span<const uint8_t> request, bool fence) {
   Result<uint16_t> head = Submit(Queue::kControl, request, fence);
-  if (!head) return tl::unexpected(head.error());
+  if (!head) return ErrorOf(head);
   Notify(Queue::kControl);
   constexpr std::chrono::milliseconds kTimeout{5000};
   for (;;) {
     Result<Completion> done = WaitForCompletion(Queue::kControl, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     if (done->head == *head) return {};
   }
 }
@@ -239,18 +239,18 @@ Result<void> GuestGpu::AttachBacking(uint32_t resource_id,
   std::memcpy(request.data() + sizeof(attach), entries.data(),
               entries.size() * sizeof(gpu::MemEntry));
   Result<Completion> done = RunLarge(request, /*fence=*/false);
-  if (!done) return tl::unexpected(done.error());
+  if (!done) return ErrorOf(done);
   return {};
 }
 
 Result<Completion> GuestGpu::RunLarge(std::span<const uint8_t> request, bool fence,
                                       uint32_t response_capacity) {
   Result<uint16_t> head = SubmitLarge(request, fence, response_capacity);
-  if (!head) return tl::unexpected(head.error());
+  if (!head) return ErrorOf(head);
   Notify(Queue::kControl);
   for (;;) {
     Result<Completion> done = WaitForCompletion(Queue::kControl, std::chrono::seconds(5));
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     if (done->head == *head) return done;
   }
 }

@@ -12,7 +12,7 @@ Result<GuestImage> GuestImage::Allocate(test::GuestRam& ram, uint32_t width, uin
   const uint64_t bytes = image.bytes();
   const uint64_t page_count = (bytes + kPageSize - 1) / kPageSize;
   Result<uint64_t> base = ram.Allocate(page_count * kPageSize, kPageSize);
-  if (!base) return tl::unexpected(base.error());
+  if (!base) return ErrorOf(base);
   if (layout == BackingLayout::kContiguous) {
     image.entries_.push_back(gpu::MemEntry{*base, static_cast<uint32_t>(bytes), 0});
     image.pages_.clear();
@@ -54,7 +54,7 @@ Result<void> GuestImage::FillPattern(uint32_t seed) {
       const uint64_t in_page =
           std::min<uint64_t>(kPageSize - (offset + written) % kPageSize, stride() - written);
       Result<uint8_t*> destination = ram_->HostPointer(AddressOf(offset + written), in_page);
-      if (!destination) return tl::unexpected(destination.error());
+      if (!destination) return ErrorOf(destination);
       std::memcpy(*destination, source + written, in_page);
       written += in_page;
     }
@@ -66,7 +66,7 @@ Result<void> GuestImage::SetPixel(uint32_t x, uint32_t y, uint32_t value) {
   // A pixel never straddles a page: offsets are multiples of 4.
   Result<uint8_t*> destination =
       ram_->HostPointer(AddressOf(uint64_t{y} * stride() + uint64_t{x} * 4), 4);
-  if (!destination) return tl::unexpected(destination.error());
+  if (!destination) return ErrorOf(destination);
   std::memcpy(*destination, &value, sizeof(value));
   return {};
 }

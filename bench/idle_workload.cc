@@ -11,7 +11,7 @@ namespace {
 
 Result<void> RunIdle(WorkloadRun& run) {
   Result<ShownFrame> shown = ShowFrame(run, 1920, 1080);
-  if (!shown) return tl::unexpected(shown.error());
+  if (!shown) return ErrorOf(shown);
   if (run.before_measuring) run.before_measuring();
   const std::optional<ProcessSample> before = run.connection.Sample();
   if (!before) {

@@ -99,7 +99,7 @@ Result<CommandLine> Parse(int argc, char** argv) {
       line.compare = true;
       for (int count = 0; count < 2; ++count) {
         Result<std::string> backend = take_value();
-        if (!backend) return tl::unexpected(backend.error());
+        if (!backend) return ErrorOf(backend);
         line.backends.push_back(*backend);
         has_value = false;
       }
@@ -107,7 +107,7 @@ Result<CommandLine> Parse(int argc, char** argv) {
                word == "--json" || word == "--backing" || word == "--memory" ||
                word == "--stream" || word == "--instances") {
       Result<std::string> text = take_value();
-      if (!text) return tl::unexpected(text.error());
+      if (!text) return ErrorOf(text);
       if (word == "--workload") {
         line.workloads.push_back(*text);
       } else if (word == "--json") {
@@ -122,7 +122,7 @@ Result<CommandLine> Parse(int argc, char** argv) {
             *text == "pages" ? BackingLayout::kPages : BackingLayout::kContiguous;
       } else {
         Result<double> number = ParseNumber(word, *text);
-        if (!number) return tl::unexpected(number.error());
+        if (!number) return ErrorOf(number);
         if (word == "--duration") line.options.duration_seconds = *number;
         if (word == "--warmup") line.options.warmup_seconds = *number;
         if (word == "--memory") line.options.memory_size = static_cast<uint64_t>(*number) << 20;

@@ -50,10 +50,10 @@ Result<GuestImage> BackResource(WorkloadRun& run, const gpu::ResourceCreate3d& c
   }
   Result<GuestImage> image =
       GuestImage::Allocate(*run.connection.session().ram, width, rows, run.options.backing);
-  if (!image) return tl::unexpected(image.error());
+  if (!image) return ErrorOf(image);
   if (Result<void> attached = run.gpu.AttachBacking(create.resource_id, image->entries());
       !attached) {
-    return tl::unexpected(attached.error());
+    return ErrorOf(attached);
   }
   return image;
 }
@@ -190,9 +190,9 @@ Result<void> RunSubmit3dFence(WorkloadRun& run) {
   }
   NoteHostRenderer(run);
   Result<std::vector<RecordedCommand>> recording = LoadRecording(run.options.stream_path);
-  if (!recording) return tl::unexpected(recording.error());
+  if (!recording) return ErrorOf(recording);
   Result<ReplayPlan> plan = PlanReplay(*recording);
-  if (!plan) return tl::unexpected(plan.error());
+  if (!plan) return ErrorOf(plan);
 
   // 1. The guest's setup, fenced where the guest fenced; every 3D resource backed.
   std::vector<GuestImage> backings;
@@ -205,7 +205,7 @@ Result<void> RunSubmit3dFence(WorkloadRun& run) {
     gpu::ResourceCreate3d create;
     std::memcpy(&create, command.bytes.data(), sizeof(create));
     Result<GuestImage> backing = BackResource(run, create);
-    if (!backing) return tl::unexpected(backing.error());
+    if (!backing) return ErrorOf(backing);
     backings.push_back(std::move(*backing));
   }
   if (Result<void> checked = CheckReplayedFrame(run, *plan); !checked) return checked;
@@ -215,13 +215,13 @@ Result<void> RunSubmit3dFence(WorkloadRun& run) {
   Result<LoopMeasurement> loop = MeasureLoop(run, [&]() -> Result<double> {
     const Clock::time_point start = Clock::now();
     Result<uint16_t> head = run.gpu.SubmitLarge(frame, /*fence=*/true);
-    if (!head) return tl::unexpected(head.error());
+    if (!head) return ErrorOf(head);
     run.gpu.Notify(GuestGpu::Queue::kControl);
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
     return SecondsBetween(start, Clock::now());
   });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
 
   WorkloadResult& result = run.result;
   result.Add("fences_per_second", "1/s",
@@ -309,14 +309,14 @@ Result<double> RenderFrame(WorkloadRun& run, VirglEncoder& encoder, uint32_t fra
   const std::vector<uint8_t> submit = Submit3d(kContext, encoder.words());
   const Clock::time_point start = Clock::now();
   Result<uint16_t> rendered = run.gpu.SubmitLarge(submit, /*fence=*/true);
-  if (!rendered) return tl::unexpected(rendered.error());
+  if (!rendered) return ErrorOf(rendered);
   Result<uint16_t> flushed = run.gpu.Submit(
       GuestGpu::Queue::kControl, GuestGpu::Bytes(ResourceFlush(kTarget, whole)), /*fence=*/true);
-  if (!flushed) return tl::unexpected(flushed.error());
+  if (!flushed) return ErrorOf(flushed);
   run.gpu.Notify(GuestGpu::Queue::kControl);
   for (int command = 0; command < 2; ++command) {
     Result<Completion> done = run.gpu.WaitForCompletion(GuestGpu::Queue::kControl, kTimeout);
-    if (!done) return tl::unexpected(done.error());
+    if (!done) return ErrorOf(done);
   }
   const bool displayed = run.connection.display().WaitFor(
       [&](const test::FakeDisplayState& state) {
@@ -349,7 +349,7 @@ Result<void> RunRenderReadback(WorkloadRun& run, uint32_t width, uint32_t height
     return done;
   }
   Result<GuestImage> backing = BackResource(run, target);
-  if (!backing) return tl::unexpected(backing.error());
+  if (!backing) return ErrorOf(backing);
   const gpu::CtxResource attach = ContextAttach(kContext, kTarget);
   if (Result<void> done = RunCommand(run, GuestGpu::Bytes(attach), false, "CTX_ATTACH_RESOURCE");
       !done) {
@@ -373,7 +373,7 @@ Result<void> RunRenderReadback(WorkloadRun& run, uint32_t width, uint32_t height
   // 2. The first frame, checked over the whole surface.
   uint32_t frame = 1;
   if (Result<double> first = RenderFrame(run, encoder, frame, 0, 0, whole); !first) {
-    return tl::unexpected(first.error());
+    return ErrorOf(first);
   }
   if (Result<void> checked = CheckWholeSurface(run, FrameColour(frame), width, height); !checked) {
     return checked;
@@ -384,7 +384,7 @@ Result<void> RunRenderReadback(WorkloadRun& run, uint32_t width, uint32_t height
     ++frame;
     return RenderFrame(run, encoder, frame, (frame * 211) % width, (frame * 97) % height, whole);
   });
-  if (!loop) return tl::unexpected(loop.error());
+  if (!loop) return ErrorOf(loop);
 
   WorkloadResult& result = run.result;
   const double frames_per_second = static_cast<double>(loop->iterations()) / loop->wall_seconds;

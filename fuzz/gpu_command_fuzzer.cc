@@ -1,7 +1,8 @@
-// Fuzz target: virtio-gpu command decoding and dispatch (CommandProcessor with the software 2D
-// renderer) on sequences of control and cursor commands, so that state bugs (resources, backing,
-// scanouts, cursor, display replies) are reachable. Optionally with a display channel whose VMM
-// end is played here, in this thread, so that runs stay deterministic.
+// Fuzz target: virtio-gpu command decoding and dispatch (DecodeControl / DecodeCursor and the
+// CommandDispatcher with the software 2D renderer, chains answered through InFlightChains) on
+// sequences of control and cursor commands, so that state bugs (resources, backing, scanouts,
+// cursor, display replies) are reachable. Optionally with a display channel whose VMM end is played
+// here, in this thread, so that runs stay deterministic.
 //
 // Input: a 12-byte prologue, then records until the input ends.
 //   prologue: u32 flags (kFlag*), u64 protocol features the VMM answers in the display handshake.
@@ -15,19 +16,23 @@
 //     3     fill guest memory: u32 guest address, u32 length (at most 4 MiB), u8 value.
 //     4     display reply: raw bytes the VMM writes to the display socket (replies to
 //           GET_DISPLAY_INFO and GET_EDID, or garbage).
-//     5     device reset (CommandProcessor::Reset), then the same features acked again.
+//     5     device reset (the queues stop, CommandDispatcher::Reset), then the same features
+//           acked again and the queues started.
 //     6     run the display event loop once.
-// Like the device (GpuDevice::ProcessControlQueue), control commands wait while one waits for the
-// VMM; they run when its answer comes and are dropped if it never does.
+// Like the device (GpuDevice::ProcessControlQueue), control commands wait while one holds the
+// queue for the VMM; they run when its answer comes and are dropped if it never does.
 //
-// Guest RAM: 16 MiB in two adjacent 8 MiB regions. The command processor's host memory cap is
+// Guest RAM: 16 MiB in two adjacent 8 MiB regions. The device model's host memory cap is
 // 64 MiB. Oracles besides the sanitizers: the used length never exceeds the writable part, every
-// completion runs exactly once, and the resource table stays under its cap.
+// chain goes back exactly once (and by the end of the input, all of them), nothing is written
+// into a response buffer after its chain went back, and the resource table stays under its cap.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <thread>
@@ -38,9 +43,12 @@
 #include "fuzz_guest_memory.h"
 #include "fuzz_input.h"
 #include "fuzz_support.h"
-#include "gpu/command_processor.h"
+#include "gpu/command_decoder.h"
+#include "gpu/command_dispatcher.h"
 #include "gpu/display_channel.h"
 #include "gpu/display_protocol.h"
+#include "gpu/reply.h"
+#include "virtio/pending_chain.h"
 
 namespace vgpu::fuzz {
 namespace {
@@ -143,6 +151,61 @@ class FakeVmm {
   std::thread reader_;
 };
 
+const uint8_t* ResponseArea(uint64_t size) {
+  static const uint8_t kNothing = 0;
+  if (size == 0) return &kNothing;
+  Result<std::span<uint8_t>> area =
+      Memory().guest()->Translate(virtio::GuestAddress{kResponseArea}, size);
+  Check(static_cast<bool>(area), "response area not mapped");
+  return area->data();
+}
+
+// The used ring: checks that each head goes back once, with a used length that fits, and
+// remembers the response area's bytes at that moment, so that a later write into a returned
+// buffer is seen.
+class CheckingUsedRing final : public virtio::UsedRing {
+ public:
+  void Expect(uint16_t head, uint64_t writable_length) {
+    Check(!out_[head], "a head handed out twice");
+    out_[head] = true;
+    writable_[head] = writable_length;
+    ++outstanding_;
+  }
+  void PushUsed(uint16_t head, uint32_t length) override {
+    Check(out_[head], "a chain returned twice (or never handed out)");
+    Check(length <= writable_[head], "used length over the writable part");
+    out_[head] = false;
+    --outstanding_;
+    last_returned_ = head;
+    SnapshotResponseArea();
+  }
+  void NotifyIfNeeded() override {}
+
+  // Nothing touched the last returned response area since it went back (every control chain
+  // shares the area, so only the most recent one can be checked, and only until the next chain
+  // is laid out).
+  void CheckNoWriteAfterReturn() const {
+    if (snapshot_.empty()) return;
+    Check(std::memcmp(ResponseArea(snapshot_.size()), snapshot_.data(), snapshot_.size()) == 0,
+          "a response buffer written after its chain went back");
+  }
+  void ForgetSnapshot() { snapshot_.clear(); }
+  size_t outstanding() const { return outstanding_; }
+
+ private:
+  void SnapshotResponseArea() {
+    const uint64_t size = writable_[last_returned_];
+    const uint8_t* area = ResponseArea(size);
+    snapshot_.assign(area, area + size);
+  }
+
+  std::array<bool, 65536> out_{};
+  std::array<uint64_t, 65536> writable_{};
+  size_t outstanding_ = 0;
+  uint16_t last_returned_ = 0;
+  std::vector<uint8_t> snapshot_;
+};
+
 class Session {
  public:
   Session(uint32_t flags, uint64_t vmm_features) {
@@ -173,38 +236,44 @@ class Session {
         Pump();
       }
     }
-    processor_ = std::make_unique<gpu::CommandProcessor>(
-        gpu::CommandProcessorConfig{kMaxHostMemory, !(flags & kFlagHeadlessConfig)},
-        display_.get());
+    model_ = std::make_unique<gpu::CommandDispatcher>(
+        gpu::DispatcherConfig{kMaxHostMemory, !(flags & kFlagHeadlessConfig)}, display_.get());
     acked_features_ = acked;
-    processor_->set_acked_features(acked);
+    model_->set_acked_features(acked);
+    control_.Start(&ring_, /*enabled=*/true);
   }
 
   ~Session() {
-    // The processor first (it points at the channel), then the channel, whose end closing lets
-    // the VMM's reader finish.
-    processor_.reset();
+    // The queue stops as the device's does at the end: everything still out goes back.
+    control_.Stop();
+    ring_.CheckNoWriteAfterReturn();
+    Check(ring_.outstanding() == 0, "a chain never went back");
+    // The model first (it points at the channel and holds handles), then the channel, whose end
+    // closing lets the VMM's reader finish.
+    model_.reset();
     display_.reset();
     vmm_.reset();
+    ring_.CheckNoWriteAfterReturn();
   }
 
   void Run(const Record& record) {
     switch (record.kind % 8) {
       case kControl:
       case kControlToo:
-        if (blocked_) {
+        if (control_.held()) {
           pending_.push_back(record);
         } else {
           Control(record);
         }
         break;
       case kCursor:
-        processor().HandleCursor(MakeChain(record, /*writable=*/false));
+        model_->DispatchCursor(gpu::DecodeCursor(MakeChain(record, /*writable=*/false)));
         break;
       case kWriteMemory: {
         FuzzInput input(record.bytes.data(), record.bytes.size());
         const uint32_t address = input.Take<uint32_t>();
         Memory().Write(address, input.TakeRest());
+        ring_.ForgetSnapshot();  // The guest itself may write anywhere.
         break;
       }
       case kFillMemory: {
@@ -213,6 +282,7 @@ class Session {
         const uint32_t length = input.Take<uint32_t>();
         // At most a 1280x800 frame's worth (4 MiB): larger fills only cost time.
         Memory().Fill(address, std::min<uint32_t>(length, 4u << 20), input.Take<uint8_t>());
+        ring_.ForgetSnapshot();
         break;
       }
       case kDisplayReply:
@@ -220,67 +290,55 @@ class Session {
         Pump();
         break;
       case kReset:
-        // As the device does: reset, then the driver's features again when it re-activates.
-        processor().Reset();
-        processor().set_acked_features(acked_features_);
+        // As the device does: the queues stop (what is out goes back), the model resets, then the
+        // driver's features again and the queues start when it re-activates.
+        control_.Stop();
+        Check(ring_.outstanding() == 0, "a chain still out after the queue stopped");
+        model_->Reset();
+        model_->set_acked_features(acked_features_);
+        control_.Start(&ring_, /*enabled=*/true);
+        pending_.clear();
         break;
       case kPump:
         Pump();
         break;
     }
-    Check(processor().resources().host_memory_used() <= kMaxHostMemory,
+    ring_.CheckNoWriteAfterReturn();
+    Check(model_->resources().host_memory_used() <= kMaxHostMemory,
           "resources over the host memory cap");
   }
 
  private:
-  gpu::CommandProcessor& processor() { return *processor_; }
-
   void Control(const Record& record) {
     virtio::DescriptorChain chain = MakeChain(record, /*writable=*/true);
-    const uint64_t writable_length = chain.writable_length;
-    auto completions = std::make_shared<int>(0);
-    const uint64_t token = ++next_token_;
-    gpu::ControlOutcome outcome = processor().HandleControl(
-        chain, [this, completions, writable_length, token](uint32_t used_length) {
-          Check(++*completions == 1, "a command completed twice");
-          Check(used_length <= writable_length, "used length over the writable part");
-          if (blocked_ && blocking_token_ == token) blocked_ = false;
-        });
-    switch (outcome.state) {
-      case gpu::ControlOutcome::State::kDone:
-        Check(*completions == 0, "a command both completed and returned done");
-        Check(outcome.used_length <= writable_length, "used length over the writable part");
-        break;
-      case gpu::ControlOutcome::State::kWaitingForVmm:
-        // An answer that came at once (no display, or the channel detached) does not block.
-        if (*completions == 0) {
-          blocked_ = true;
-          blocking_token_ = token;
-        }
-        break;
-      case gpu::ControlOutcome::State::kWaitingForFence:
-        Check(false, "a fence wait without a renderer");
-        break;
-    }
+    ring_.ForgetSnapshot();  // MakeChain laid out a fresh response area.
+    chain.head_index = next_head_++;
+    ring_.Expect(chain.head_index, chain.writable_length);
+    gpu::DecodedCommand decoded = gpu::DecodeControl(chain, model_->decode_policy());
+    const gpu::CtrlHdr header = decoded.header;
+    gpu::Reply reply(control_.Admit(chain.head_index, std::move(chain.writable),
+                                    chain.writable_length, std::move(chain.memory)),
+                     header);
+    model_->Dispatch(std::move(decoded), std::move(reply));
   }
 
   void Pump() {
     if (!display_) return;
     FuzzEventLoop().RunOnce(0);
-    while (!blocked_ && !pending_.empty()) {
+    while (!control_.held() && !pending_.empty()) {
       Record next = pending_.front();
       pending_.pop_front();
       Control(next);
     }
   }
 
+  CheckingUsedRing ring_;
+  virtio::InFlightChains control_;
   std::unique_ptr<FakeVmm> vmm_;
   std::unique_ptr<gpu::DisplayChannel> display_;
-  std::unique_ptr<gpu::CommandProcessor> processor_;
+  std::unique_ptr<gpu::CommandDispatcher> model_;
   uint64_t acked_features_ = 0;
-  bool blocked_ = false;
-  uint64_t blocking_token_ = 0;
-  uint64_t next_token_ = 0;
+  uint16_t next_head_ = 0;
   std::deque<Record> pending_;
 };
 

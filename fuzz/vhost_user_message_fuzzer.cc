@@ -67,8 +67,11 @@ class ConsumingDevice final : public virtio::Device {
   }
   Result<void> SetEventLoop(EventLoop&) override { return {}; }
   void Activate(uint64_t) override {}
-  void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue) override {
+  void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue, bool) override {
     queues_.at(index) = queue;
+  }
+  void QueueEnabled(uint32_t index, bool) override {
+    (void)queues_.at(index);  // Only ever for a queue the device has.
   }
   void QueueNotified(uint32_t index) override {
     virtio::SplitVirtqueue* queue = queues_.at(index);

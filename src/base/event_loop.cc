@@ -13,7 +13,7 @@ Result<void> EventLoop::Init() {
   epoll_fd_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd_) return MakeSystemError("epoll_create1");
   Result<EventFd> wake = EventFd::Create();
-  if (!wake) return tl::unexpected(wake.error());
+  if (!wake) return ErrorOf(wake);
   wake_ = std::move(*wake);
   epoll_event event{};
   event.events = EPOLLIN;

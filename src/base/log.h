@@ -5,7 +5,7 @@
 //   LogWarning("guest sent %u entries", count);
 //
 // Guest-triggered messages go through RateLimitedLog so that a hostile guest cannot flood the
-// host's log (ARCHITECTURE.md, error tier 1).
+// host's log (docs/ARCHITECTURE.md, "Errors", tier 1).
 #pragma once
 
 #include <atomic>

@@ -3,7 +3,7 @@
 //   Result<MappedRegion> region = MappedRegion::Map(fd, size, offset);
 //   if (!region) {
 //     LogError("mapping failed: %s", region.error().message.c_str());
-//     return tl::unexpected(region.error());
+//     return ErrorOf(region);
 //   }
 //
 // Built on tl::expected (Debian's libexpected-dev) so that moving to std::expected later is a
@@ -38,8 +38,25 @@ struct Error {
   int system_errno = 0;
 };
 
+// A value or the Error that stopped it. [[nodiscard]]: a failure cannot be dropped silently;
+// where ignoring one is right, the call says so with (void) and a comment.
 template <class T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using Base = tl::expected<T, Error>;
+  using Base::Base;
+  Result(const Base& base) : Base(base) {}        // NOLINT(google-explicit-constructor)
+  Result(Base&& base) : Base(std::move(base)) {}  // NOLINT(google-explicit-constructor)
+};
+
+// The error of a failed Result, to return from a function with another value type: the one way
+// errors are passed up.
+//   Result<Image> image = Decode(bytes);
+//   if (!image) return ErrorOf(image);
+template <class T>
+tl::unexpected<Error> ErrorOf(const tl::expected<T, Error>& failed) {
+  return tl::unexpected<Error>(failed.error());
+}
 
 // Makes an error value: `return MakeError(ErrorKind::kOutOfRange, "ring outside memory");`.
 inline tl::unexpected<Error> MakeError(ErrorKind kind, std::string message) {

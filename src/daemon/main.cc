@@ -13,7 +13,7 @@
 #include "daemon/server.h"
 #include "gpu/device.h"
 #ifdef VGPU_HAVE_VIRGL
-#include "renderer/virgl/virgl_backend.h"
+#include "renderer/virgl/virgl_renderer.h"
 #endif
 #ifdef VGPU_HAVE_GFXSTREAM
 #include "gpu/scanout.h"
@@ -89,7 +89,10 @@ int RunDaemon(const Options& options) {
       for (Capset capset : options.capsets) {
         virgl_options.capsets.push_back(static_cast<uint32_t>(capset));
       }
-      return renderer::virgl::VirglBackend::Create(std::move(virgl_options), gpu::kMaxSubmitBytes);
+      Result<std::unique_ptr<renderer::virgl::VirglRenderer>> virgl =
+          renderer::virgl::VirglRenderer::Create(std::move(virgl_options));
+      if (!virgl) return Result<std::unique_ptr<renderer::Renderer>>(ErrorOf(virgl));
+      return Result<std::unique_ptr<renderer::Renderer>>(std::move(*virgl));
     };
     device_config.context_init = true;
   }
@@ -118,7 +121,7 @@ int RunDaemon(const Options& options) {
     LogDebug("gfxstream: colour buffers up to %u texels per side",
              gfxstream_options.max_image_dimension);
     device_config.renderer_factory = [gfxstream_options]() {
-      return renderer::gfxstream::GfxstreamBackend::Create(gfxstream_options, gpu::kMaxSubmitBytes);
+      return renderer::gfxstream::GfxstreamBackend::Create(gfxstream_options);
     };
     device_config.context_init = true;
   }

@@ -380,7 +380,7 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
       case kAllowIf:
         if (Result<void> added = AddConditionalRule(raw_context, rule.name, *number, own_pid);
             !added) {
-          return tl::unexpected(added.error());
+          return ErrorOf(added);
         }
         ++filter.allowed_count_;
         break;
@@ -397,7 +397,7 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
   }
   if (allow_opens) {
     if (Result<void> added = AddExistingFileOpenRules(raw_context); !added) {
-      return tl::unexpected(added.error());
+      return ErrorOf(added);
     }
     filter.allowed_count_ += 2;
   }
@@ -482,7 +482,7 @@ Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer) {
         "tracing stay refused");
   }
   Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), allow_opens, renderer);
-  if (!filter) return tl::unexpected(filter.error());
+  if (!filter) return ErrorOf(filter);
   const char* probe = std::getenv(kForbiddenSyscallTestVariable);
   // A probe that is meant to kill must not leave a core dump behind (core_pattern may be a pipe,
   // which ignores RLIMIT_CORE 0).

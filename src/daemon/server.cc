@@ -74,7 +74,7 @@ Result<void> Server::Init() {
   if (!signal_fd_) return MakeSystemError("signalfd");
   Result<WatchId> signal_watch =
       loop_.Watch(signal_fd_.get(), EPOLLIN, [this](uint32_t) { OnSignal(); });
-  if (!signal_watch) return tl::unexpected(signal_watch.error());
+  if (!signal_watch) return ErrorOf(signal_watch);
 
   if (config_.socket_path) return Listen(*config_.socket_path);
 
@@ -90,7 +90,7 @@ Result<void> Server::Init() {
     listen_fd_ = UniqueFd(fd);
     Result<WatchId> watch =
         loop_.Watch(listen_fd_.get(), EPOLLIN, [this](uint32_t) { OnListenReadable(); });
-    if (!watch) return tl::unexpected(watch.error());
+    if (!watch) return ErrorOf(watch);
     listen_watch_ = *watch;
     LogInfo("serving the inherited listening socket (fd %d)", fd);
   } else {
@@ -103,7 +103,7 @@ Result<void> Server::Init() {
 
 Result<void> Server::Listen(const std::string& path) {
   Result<sockaddr_un> address = SocketAddress(path);
-  if (!address) return tl::unexpected(address.error());
+  if (!address) return ErrorOf(address);
   listen_fd_ = UniqueFd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listen_fd_) return MakeSystemError("socket");
 
@@ -128,7 +128,7 @@ Result<void> Server::Listen(const std::string& path) {
   if (listen(listen_fd_.get(), 1) != 0) return MakeSystemError("listen");
   Result<WatchId> watch =
       loop_.Watch(listen_fd_.get(), EPOLLIN, [this](uint32_t) { OnListenReadable(); });
-  if (!watch) return tl::unexpected(watch.error());
+  if (!watch) return ErrorOf(watch);
   listen_watch_ = *watch;
   LogInfo("listening on %s", path.c_str());
   return {};

@@ -1,5 +1,5 @@
 // Server: the control thread. Listens on the vhost-user socket (or serves an inherited fd),
-// serves one frontend at a time, and handles SIGTERM/SIGINT (ARCHITECTURE.md "Lifecycle").
+// serves one frontend at a time, and handles SIGTERM/SIGINT (docs/ARCHITECTURE.md, "Lifecycle").
 //
 //   Server server(device, device_thread, gpu_socket_receiver, ServerConfig{"/tmp/gpu.sock"});
 //   if (Result<void> ready = server.Init(); !ready) { ...; return 1; }

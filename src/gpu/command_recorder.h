@@ -11,9 +11,9 @@
 //   VHOST_DEVICE_GPU_RECORD_3D        CTX_CREATE, CTX_DESTROY, CTX_ATTACH/DETACH_RESOURCE,
 //                                     RESOURCE_CREATE_3D, TRANSFER_TO/FROM_HOST_3D and SUBMIT_3D
 //                                     (with its command stream): the struct as the guest sent it
-//                                     (gpu/command_processor_3d.cc).
+//                                     (gpu/command_dispatcher.cc).
 //   VHOST_DEVICE_GPU_RECORD_CONTROL   every control-queue request: the readable part of its chain,
-//                                     at most kMaxRecordedRequest bytes (command_processor.cc).
+//                                     at most kMaxRecordedRequest bytes (gpu/device.cc).
 //   VHOST_DEVICE_GPU_RECORD_VHOST_USER  every vhost-user message from the frontend, in
 //                                     vhost_user/message_record.h's layout (daemon/server.cc).
 //   VHOST_DEVICE_GPU_RECORD_DISPLAY   the bytes of each read from the VMM's display socket, as

@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "base/log.h"
+#include "gpu/command_decoder.h"
+#include "gpu/reply.h"
+#include "virtio/chain_io.h"
 #include "virtio/ring_record.h"
 
 namespace vgpu::gpu {
@@ -34,7 +37,7 @@ void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) cons
     config.events_read = events_read_;
     num_capsets = num_capsets_;
   }
-  // QEMU replaces num_scanouts with its max_outputs (reference §1.6); 16 is what we can serve.
+  // QEMU replaces num_scanouts with its max_outputs (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on"); 16 is what we can serve.
   config.num_scanouts = kMaxScanouts;
   config.num_capsets = num_capsets;
   // Bounds: the vhost-user layer checked offset + size <= ConfigSize().
@@ -56,16 +59,20 @@ void GpuDevice::WriteConfig(uint32_t offset, std::span<const uint8_t> source) {
 Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
   loop_ = &loop;
   display_ = std::make_unique<DisplayChannel>(loop);
+  // A command that held the control queue was answered: go on with the ones behind it, from the
+  // loop rather than from inside the answer.
+  in_flight_[kControlQueue].set_on_released(
+      [this] { loop_->Post([this] { ProcessControlQueue(); }); });
   if (config_.renderer_factory) {
     Result<std::unique_ptr<renderer::Renderer>> renderer = config_.renderer_factory();
-    if (!renderer) return tl::unexpected(renderer.error());
+    if (!renderer) return ErrorOf(renderer);
     renderer_ = std::move(*renderer);
     renderer_->SetFenceHandler(
-        [this](const renderer::FenceSignal& fence) { processor_->OnFenceSignalled(fence); });
+        [this](const renderer::FenceSignal& fence) { model_->OnFenceSignalled(fence); });
     if (renderer_->PollFd() >= 0) {
       Result<WatchId> watch =
           loop.Watch(renderer_->PollFd(), EPOLLIN, [this](uint32_t) { OnRendererReadable(); });
-      if (!watch) return tl::unexpected(watch.error());
+      if (!watch) return ErrorOf(watch);
       renderer_watch_ = *watch;
     }
     {
@@ -74,49 +81,46 @@ Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
     }
     LogInfo("%s renderer ready: %u capsets", renderer_->name(), renderer_->CapsetCount());
   }
-  processor_ = std::make_unique<CommandProcessor>(
-      CommandProcessorConfig{config_.max_host_memory, !config_.headless},
+  model_ = std::make_unique<CommandDispatcher>(
+      DispatcherConfig{config_.max_host_memory, !config_.headless},
       config_.headless ? nullptr : display_.get(), renderer_.get());
   return {};
 }
 
 void GpuDevice::OnRendererReadable() {
-  renderer_->Poll();  // Fence callbacks complete held commands through CompleteInFlight.
-  if (queues_[kControlQueue] != nullptr) queues_[kControlQueue]->NotifyIfNeeded();
+  // Fence callbacks answer held commands; their chains go back through the in-flight table,
+  // which notifies the driver once for the batch.
+  virtio::InFlightChains::Batch batch(in_flight_[kControlQueue]);
+  renderer_->Poll();
 }
 
-void GpuDevice::Activate(uint64_t acked_features) {
-  processor_->set_acked_features(acked_features);
-}
+void GpuDevice::Activate(uint64_t acked_features) { model_->set_acked_features(acked_features); }
 
-void GpuDevice::QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue) {
+void GpuDevice::QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue, bool enabled) {
   queues_[queue_index] = queue;
+  in_flight_[queue_index].Start(queue, enabled);
 }
 
-void GpuDevice::ReturnInFlightUnanswered() {
-  virtio::SplitVirtqueue* queue = queues_[kControlQueue];
-  if (queue != nullptr) {
-    for (const InFlightCommand& command : in_flight_) queue->PushUsed(command.head, 0);
-    queue->NotifyIfNeeded();
-  }
-  in_flight_.clear();
-  blocking_token_.reset();
-  if (processor_) processor_->DropHeldCommands();
+void GpuDevice::QueueEnabled(uint32_t queue_index, bool enabled) {
+  // Disabled: processed without side effects; answers that come meanwhile are parked and go out
+  // when it is enabled again (pending_chain.h).
+  in_flight_[queue_index].SetEnabled(enabled);
 }
 
 void GpuDevice::QueueStopping(uint32_t queue_index) {
   if (queue_index == kControlQueue) {
-    // Finished fences are answered; what the VMM or the renderer still owes goes back
+    // Finished fences are answered first; what the VMM or the renderer still owes goes back
     // unanswered, so that the ring stops with nothing in flight (vhost-user GET_VRING_BASE).
-    if (renderer_) OnRendererReadable();
-    ReturnInFlightUnanswered();
+    if (renderer_ && queues_[kControlQueue] != nullptr) OnRendererReadable();
+    if (model_) model_->DropHeld();
   }
+  in_flight_[queue_index].Stop();
   queues_[queue_index] = nullptr;
 }
 
 void GpuDevice::Reset() {
-  if (processor_ && processor_->statistics().commands > 0) {
-    const CommandStatistics& totals = processor_->statistics();
+  if (model_ && model_->statistics().commands > 0) {
+    const CommandStatistics& totals = model_->statistics();
     LogInfo(
         "totals so far: %llu control commands (%llu rejected), %llu cursor commands, "
         "%llu display updates sent",
@@ -125,18 +129,17 @@ void GpuDevice::Reset() {
         static_cast<unsigned long long>(totals.cursor_commands),
         static_cast<unsigned long long>(totals.display_updates));
   }
-  in_flight_.clear();
-  blocking_token_.reset();
+  for (virtio::InFlightChains& chains : in_flight_) chains.Stop();
   queues_ = {};
-  if (processor_) processor_->Reset();
+  if (model_) model_->Reset();
   if (display_) display_->Detach();
   headless_socket_.reset();
 }
 
 void GpuDevice::Shutdown() {
-  // The processor refers to the renderer; both go here, on the thread that owns the renderer's
-  // GL contexts (virgl_renderer_cleanup from another thread aborts in libepoxy).
-  processor_.reset();
+  // The model refers to the renderer; both go here, on the thread that owns the renderer's GL
+  // contexts (virgl_renderer_cleanup from another thread aborts in libepoxy).
+  model_.reset();
   if (renderer_watch_) loop_->Unwatch(*renderer_watch_);
   renderer_watch_.reset();
   renderer_.reset();
@@ -162,30 +165,6 @@ void GpuDevice::QueueNotified(uint32_t queue_index) {
   }
 }
 
-std::vector<GpuDevice::InFlightCommand>::iterator GpuDevice::FindInFlight(uint64_t token) {
-  // Tokens only grow, so the list is sorted; the one asked for is nearly always the last.
-  auto it = std::lower_bound(
-      in_flight_.begin(), in_flight_.end(), token,
-      [](const InFlightCommand& command, uint64_t value) { return command.token < value; });
-  return it != in_flight_.end() && it->token == token ? it : in_flight_.end();
-}
-
-void GpuDevice::CompleteInFlight(uint64_t token, uint32_t used_length) {
-  // An unknown token: the queue stopped or the device reset while the answer was coming.
-  auto it = FindInFlight(token);
-  if (it == in_flight_.end()) return;
-  const uint16_t head = it->head;
-  in_flight_.erase(it);
-  virtio::SplitVirtqueue* queue = queues_[kControlQueue];
-  if (queue != nullptr) queue->PushUsed(head, used_length);
-  if (blocking_token_ == token) {
-    blocking_token_.reset();
-    if (queue != nullptr) queue->NotifyIfNeeded();
-    // Resume the commands queued behind it, from the loop rather than from inside this callback.
-    loop_->Post([this] { ProcessControlQueue(); });
-  }
-}
-
 void GpuDevice::RecordRing(uint32_t queue_index) {
   const virtio::SplitVirtqueue* queue = queues_[queue_index];
   if (queue == nullptr || recorded_kicks_[queue_index] >= kMaxRecordedKicks) return;
@@ -195,17 +174,23 @@ void GpuDevice::RecordRing(uint32_t queue_index) {
   ++recorded_kicks_[queue_index];
 }
 
+void GpuDevice::RecordControlRequest(const virtio::DescriptorChain& chain) {
+  virtio::ChainReader reader(chain);
+  std::vector<uint8_t> bytes(std::min<uint64_t>(reader.remaining(), kMaxRecordedRequest));
+  (void)reader.Read(bytes);  // As long as what remains: cannot fail.
+  control_recorder_.RecordBytes(bytes);
+}
+
 void GpuDevice::ProcessControlQueue() {
   virtio::SplitVirtqueue* queue = queues_[kControlQueue];
   if (queue == nullptr) return;
+  virtio::InFlightChains& in_flight = in_flight_[kControlQueue];
+  virtio::InFlightChains::Batch batch(in_flight);  // The driver is notified once, at the end.
   uint32_t handled = 0;
   do {
-    while (!blocking_token_) {
+    while (!in_flight.held()) {
       if (handled == kControlBatch) {
-        // A guest that keeps the queue full would otherwise hold the device thread here for
-        // ever: the cursor queue, the renderer's fences and the display's replies wait behind
-        // it. Yield to the loop (its wake-up fd is polled with theirs) and come back.
-        queue->NotifyIfNeeded();
+        // Yield to the loop (its wake-up fd is polled with the others) and come back.
         loop_->Post([this] { ProcessControlQueue(); });
         return;
       }
@@ -213,46 +198,48 @@ void GpuDevice::ProcessControlQueue() {
       if (!popped) break;
       ++handled;
       if (!popped->chain) {
-        LogWarning("control queue: %s", popped->chain.error().message.c_str());
-        queue->PushUsed(popped->head_index, 0);
+        guest_log_.Log(LogLevel::kWarning, "control queue: %s",
+                       popped->chain.error().message.c_str());
+        in_flight.Admit(popped->head_index, {}, 0, nullptr).Cancel();
         continue;
       }
-      // In flight before the call, so that an answer that comes at once finds it.
-      const uint64_t token = next_token_++;
-      in_flight_.push_back(InFlightCommand{token, popped->head_index});
-      ControlOutcome outcome = processor_->HandleControl(
-          *popped->chain,
-          [this, token](uint32_t used_length) { CompleteInFlight(token, used_length); });
-      switch (outcome.state) {
-        case ControlOutcome::State::kDone:
-          if (auto it = FindInFlight(token); it != in_flight_.end()) in_flight_.erase(it);
-          queue->PushUsed(popped->head_index, outcome.used_length);
-          break;
-        case ControlOutcome::State::kWaitingForVmm:
-          if (FindInFlight(token) != in_flight_.end()) blocking_token_ = token;
-          break;
-        case ControlOutcome::State::kWaitingForFence:
-          break;
-      }
+      virtio::DescriptorChain& chain = *popped->chain;
+      if (control_recorder_.enabled()) RecordControlRequest(chain);
+      DecodedCommand decoded = DecodeControl(chain, model_->decode_policy());
+      const CtrlHdr header = decoded.header;
+      Reply reply(in_flight.Admit(chain.head_index, std::move(chain.writable),
+                                  chain.writable_length, std::move(chain.memory)),
+                  header);
+      model_->Dispatch(std::move(decoded), std::move(reply));
     }
-    queue->NotifyIfNeeded();
-  } while (!blocking_token_ && queue->EnableKickAndRecheck());
+  } while (!in_flight.held() && queue->EnableKickAndRecheck());
 }
 
 void GpuDevice::ProcessCursorQueue() {
   virtio::SplitVirtqueue* queue = queues_[kCursorQueue];
   if (queue == nullptr) return;
+  virtio::InFlightChains& in_flight = in_flight_[kCursorQueue];
+  virtio::InFlightChains::Batch batch(in_flight);
+  uint32_t handled = 0;
   do {
-    while (std::optional<virtio::PoppedChain> popped = queue->Pop()) {
-      if (popped->chain) {
-        processor_->HandleCursor(*popped->chain);
-      } else {
-        LogWarning("cursor queue: %s", popped->chain.error().message.c_str());
+    while (true) {
+      if (handled == kCursorBatch) {
+        loop_->Post([this] { ProcessCursorQueue(); });
+        return;
       }
-      // Like QEMU, cursor commands are returned with nothing written.
-      queue->PushUsed(popped->head_index, 0);
+      std::optional<virtio::PoppedChain> popped = queue->Pop();
+      if (!popped) break;
+      ++handled;
+      // Like QEMU, cursor commands go back with nothing written.
+      virtio::PendingChain pending = in_flight.Admit(popped->head_index, {}, 0, nullptr);
+      if (popped->chain) {
+        model_->DispatchCursor(DecodeCursor(*popped->chain));
+      } else {
+        guest_log_.Log(LogLevel::kWarning, "cursor queue: %s",
+                       popped->chain.error().message.c_str());
+      }
+      pending.Cancel();
     }
-    queue->NotifyIfNeeded();
   } while (queue->EnableKickAndRecheck());
 }
 

@@ -4,10 +4,13 @@
 //   // The vhost-user layer drives it: config space from the control thread, everything else on
 //   // the device thread (SetEventLoop, Activate, queues, SetDisplaySocket).
 //
-// It owns the config space, the two queues, the display channel to the VMM and the command
-// processor. A command that waits for the VMM (GET_DISPLAY_INFO, GET_EDID) stays pending without
-// blocking the thread; the control queue is not read further until it completes, so responses
-// keep their order (and fences their meaning).
+// It owns the config space, the two queues' in-flight chains, the display channel to the VMM,
+// the 3D renderer and the device model (CommandDispatcher). Each popped chain is decoded once
+// (command_decoder.h) and its writable part handed to the queue's InFlightChains, whose handle
+// (a Reply) goes with the command: the only way its response can be written
+// (docs/ARCHITECTURE.md, "Guest buffers have one owner"). A command that waits for the VMM holds
+// the queue until it is answered, so responses keep their order; stopping the queue returns every
+// chain still out, with nothing written, and their handles go dead.
 #pragma once
 
 #include <array>
@@ -16,13 +19,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <vector>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
-#include "gpu/command_processor.h"
+#include "gpu/command_dispatcher.h"
+#include "gpu/command_recorder.h"
 #include "gpu/display_channel.h"
 #include "renderer/renderer.h"
 #include "virtio/device.h"
+#include "virtio/pending_chain.h"
 
 namespace vgpu::gpu {
 
@@ -40,8 +45,11 @@ class GpuDevice final : public virtio::Device {
  public:
   static constexpr uint32_t kControlQueue = 0;
   static constexpr uint32_t kCursorQueue = 1;
-  // Control commands handled per turn of the event loop before other events get theirs.
+  // Commands handled per turn of the event loop before other events get theirs: a guest that
+  // keeps a queue full would otherwise hold the device thread (the other queue, the renderer's
+  // fences and the display's replies wait behind it).
   static constexpr uint32_t kControlBatch = 32;
+  static constexpr uint32_t kCursorBatch = 64;
 
   explicit GpuDevice(const GpuDeviceConfig& config);
   ~GpuDevice() override;
@@ -55,7 +63,8 @@ class GpuDevice final : public virtio::Device {
 
   Result<void> SetEventLoop(EventLoop& loop) override;
   void Activate(uint64_t acked_features) override;
-  void QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue) override;
+  void QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue, bool enabled) override;
+  void QueueEnabled(uint32_t queue_index, bool enabled) override;
   void QueueNotified(uint32_t queue_index) override;
   void QueueStopping(uint32_t queue_index) override;
   void Reset() override;
@@ -66,45 +75,39 @@ class GpuDevice final : public virtio::Device {
 
   // Device thread (or after it stopped).
   CommandStatistics statistics() const {
-    return processor_ ? processor_->statistics() : CommandStatistics{};
+    return model_ ? model_->statistics() : CommandStatistics{};
   }
-  const CommandProcessor* processor() const { return processor_.get(); }
+  const CommandDispatcher* model() const { return model_.get(); }
   const DisplayChannel* display() const { return display_.get(); }
+  size_t chains_in_flight(uint32_t queue_index) const { return in_flight_[queue_index].size(); }
 
  private:
   void ProcessControlQueue();
   void ProcessCursorQueue();
-  void CompleteInFlight(uint64_t token, uint32_t used_length);
-  void ReturnInFlightUnanswered();
   void OnRendererReadable();
   void RecordRing(uint32_t queue_index);
+  void RecordControlRequest(const virtio::DescriptorChain& chain);
 
   const GpuDeviceConfig config_;
   mutable std::mutex config_mutex_;
   uint32_t events_read_ = 0;  // Guarded by config_mutex_.
+  uint32_t num_capsets_ = 0;  // Guarded by config_mutex_; set once the renderer runs.
 
+  // The queues' chains that are out, declared before everything that may hold their handles (the
+  // model, the display channel's callbacks), so that they outlive those.
+  std::array<virtio::InFlightChains, 2> in_flight_;
+  std::array<virtio::SplitVirtqueue*, 2> queues_{};
   EventLoop* loop_ = nullptr;
   std::unique_ptr<DisplayChannel> display_;
   UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
   std::unique_ptr<renderer::Renderer> renderer_;  // Created with the event loop, if any.
   std::optional<WatchId> renderer_watch_;
-  std::unique_ptr<CommandProcessor> processor_;  // Created with the event loop.
-  uint32_t num_capsets_ = 0;                     // Read by the control thread once set.
-  std::array<virtio::SplitVirtqueue*, 2> queues_{};
-  // Control commands being answered, by token, in token order. Almost every command is answered
-  // at once and removed again from the end, so a vector (its capacity kept) spares the control
-  // path an allocation per command; the few held for a fence or the VMM stay a short list.
-  struct InFlightCommand {
-    uint64_t token;
-    uint16_t head;
-  };
-  std::vector<InFlightCommand> in_flight_;
-  // in_flight_'s entry for `token`, or end().
-  std::vector<InFlightCommand>::iterator FindInFlight(uint64_t token);
-  std::optional<uint64_t> blocking_token_;  // The one waiting for the VMM: later ones wait too.
-  uint64_t next_token_ = 1;
-  // Debug: the rings at each kick, when VHOST_DEVICE_GPU_RECORD_VIRTQUEUE names a file
-  // (command_recorder.h; opened with the device, before the sandbox).
+  std::unique_ptr<CommandDispatcher> model_;  // Created with the event loop.
+  RateLimitedLog guest_log_;                  // Malformed chains.
+  // Debug: when VHOST_DEVICE_GPU_RECORD_CONTROL / _VIRTQUEUE name files (command_recorder.h;
+  // opened with the device, before the sandbox): each control request, and the rings at each kick.
+  CommandRecorder control_recorder_ =
+      CommandRecorder::FromEnvironment(kRecordControlEnvironmentVariable);
   CommandRecorder ring_recorder_ =
       CommandRecorder::FromEnvironment(kRecordVirtqueueEnvironmentVariable);
   std::array<uint32_t, 2> recorded_kicks_{};

@@ -9,8 +9,8 @@
 //   display.SendDmabufScanout(scanout, dmabuf.get());          // Or a dmabuf the VMM draws...
 //   display.SendDmabufUpdate(update, [](bool drawn) { ... });  // ...and a reply when it has.
 //
-// Spec: QEMU docs/interop/vhost-user-gpu.rst; what QEMU does with each message is in
-// shared/reference/qemu-vhost-user-gpu-and-specs.md §2.
+// Spec: QEMU docs/interop/vhost-user-gpu.rst; what QEMU does with the requests it answers is in
+// docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on".
 //
 // Handshake. Attach() sends GET_PROTOCOL_FEATURES and returns; when the reply comes (read in an
 // EventLoop watch, never waited for) it sends SET_PROTOCOL_FEATURES with reply & (EDID|DMABUF2).

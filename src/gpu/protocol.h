@@ -12,14 +12,27 @@
 // struct can be memcpy'd to and from a descriptor chain byte for byte.
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 
+#include "virtio_gpu/formats.h"
+#include "virtio_gpu/geometry.h"
+#include "virtio_gpu/ids.h"
+
 namespace vgpu::gpu {
 
-static_assert(std::endian::native == std::endian::little,
-              "virtio-gpu fields are little-endian; big-endian hosts would need byte swapping");
+// virtio-gpu's vocabulary (src/virtio_gpu), which the renderers share.
+using virtio_gpu::Box;
+using virtio_gpu::CapsetId;
+using virtio_gpu::ContextId;
+using virtio_gpu::CursorImage;
+using virtio_gpu::Format;
+using virtio_gpu::kCursorPixels;
+using virtio_gpu::kCursorSize;
+using virtio_gpu::kMaxRingIdx;
+using virtio_gpu::Rect;
+using virtio_gpu::ResourceId;
+using virtio_gpu::ScanoutId;
 
 // Spec: enum virtio_gpu_ctrl_type, commands (§5.7.6.7).
 enum class CommandType : uint32_t {
@@ -85,8 +98,6 @@ const char* CommandName(uint32_t type);
 // Spec: VIRTIO_GPU_FLAG_* in struct virtio_gpu_ctrl_hdr.flags (§5.7.6.7).
 inline constexpr uint32_t kFlagFence = 1u << 0;
 inline constexpr uint32_t kFlagInfoRingIdx = 1u << 1;
-// With kFlagInfoRingIdx, ring_idx selects one of this many per-context fence timelines.
-inline constexpr uint32_t kMaxRingIdx = 64;
 
 // Spec: feature bits (§5.7.3). Values are bit numbers, not masks.
 inline constexpr uint32_t kFeatureVirgl = 0;
@@ -100,29 +111,6 @@ inline constexpr uint32_t kEventDisplay = 1u << 0;
 
 // Spec: VIRTIO_GPU_MAX_SCANOUTS (§5.7.6.8, GET_DISPLAY_INFO).
 inline constexpr uint32_t kMaxScanouts = 16;
-
-// Spec: enum virtio_gpu_formats (§5.7.6.8, RESOURCE_CREATE_2D). Names give the byte order in
-// memory: B8G8R8A8 stores B first, so it reads as 0xAARRGGBB in a little-endian uint32_t.
-enum class Format : uint32_t {
-  kB8G8R8A8Unorm = 1,
-  kB8G8R8X8Unorm = 2,
-  kA8R8G8B8Unorm = 3,
-  kX8R8G8B8Unorm = 4,
-  kR8G8B8A8Unorm = 67,
-  kX8B8G8R8Unorm = 68,
-  kA8B8G8R8Unorm = 121,
-  kR8G8B8X8Unorm = 134,
-};
-
-// Spec: VIRTIO_GPU_CAPSET_* (§5.7.6.8, GET_CAPSET_INFO; kDrm is in the Linux header only).
-enum class CapsetId : uint32_t {
-  kVirgl = 1,
-  kVirgl2 = 2,
-  kGfxstreamVulkan = 3,
-  kVenus = 4,
-  kCrossDomain = 5,
-  kDrm = 6,
-};
 
 // Spec: VIRTIO_GPU_BLOB_MEM_* in resource_create_blob.blob_mem (§5.7.6.8). 0 is invalid.
 inline constexpr uint32_t kBlobMemGuest = 1;
@@ -151,9 +139,6 @@ inline constexpr uint32_t kResourceFlagY0Top = 1u << 0;
 // Spec: VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK in ctx_create.context_init (§5.7.6.9).
 inline constexpr uint32_t kContextInitCapsetIdMask = 0x000000ff;
 
-// Spec: a cursor resource is 64x64 (§5.7.6.6).
-inline constexpr uint32_t kCursorSize = 64;
-
 // Spec: struct virtio_gpu_config (§5.7.4). v1.4's blob_alignment is not offered.
 struct Config {
   uint32_t events_read;
@@ -173,15 +158,6 @@ struct CtrlHdr {
   uint8_t padding[3];
 } __attribute__((packed));
 static_assert(sizeof(CtrlHdr) == 24);
-
-// Spec: struct virtio_gpu_rect (§5.7.6.8).
-struct Rect {
-  uint32_t x;
-  uint32_t y;
-  uint32_t width;
-  uint32_t height;
-} __attribute__((packed));
-static_assert(sizeof(Rect) == 16);
 
 // Spec: struct virtio_gpu_display_one, inside virtio_gpu_resp_display_info (§5.7.6.8).
 struct DisplayOne {
@@ -404,17 +380,6 @@ struct ResourceCreate3d {
   uint32_t padding;
 } __attribute__((packed));
 static_assert(sizeof(ResourceCreate3d) == 72);
-
-// Spec: struct virtio_gpu_box (§5.7.6.9; layout from the Linux uapi header).
-struct Box {
-  uint32_t x;
-  uint32_t y;
-  uint32_t z;
-  uint32_t w;
-  uint32_t h;
-  uint32_t d;
-} __attribute__((packed));
-static_assert(sizeof(Box) == 24);
 
 // Spec: struct virtio_gpu_transfer_host_3d (§5.7.6.9, TRANSFER_TO_HOST_3D/TRANSFER_FROM_HOST_3D;
 // layout from the Linux uapi header).

@@ -6,34 +6,20 @@ bool ResourceTable::Fits(uint64_t bytes) const {
   return bytes <= host_memory_limit_ && host_memory_used_ <= host_memory_limit_ - bytes;
 }
 
-Result<Resource*> ResourceTable::Insert(ResourceId id, renderer::software2d::HostImage image) {
+Result<Resource*> ResourceTable::Insert(ResourceId id, renderer::Renderer* renderer, bool three_d,
+                                        uint32_t width, uint32_t height, uint64_t bytes) {
   if (resources_.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "resource id in use");
-  const uint64_t bytes = image.size_bytes() + kResourceBookkeepingBytes;
-  if (!Fits(bytes)) return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
-  host_memory_used_ += bytes;
-  Resource resource;
-  resource.id = id;
-  resource.width = image.width();
-  resource.height = image.height();
-  resource.host_bytes = bytes;
-  resource.image = std::move(image);
-  auto [it, inserted] = resources_.emplace(id, std::move(resource));
-  return &it->second;
-}
-
-Result<Resource*> ResourceTable::InsertRendererResource(ResourceId id, uint32_t width,
-                                                        uint32_t height, uint64_t renderer_bytes) {
-  if (resources_.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "resource id in use");
-  const uint64_t host_bytes = renderer_bytes + kResourceBookkeepingBytes;
-  if (!Fits(host_bytes)) return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
+  const uint64_t host_bytes = bytes + kResourceBookkeepingBytes;
+  if (host_bytes < bytes || !Fits(host_bytes)) {
+    return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
+  }
   host_memory_used_ += host_bytes;
-  Resource resource;
-  resource.id = id;
-  resource.width = width;
-  resource.height = height;
-  resource.host_bytes = host_bytes;
-  resource.in_renderer = true;
-  auto [it, inserted] = resources_.emplace(id, std::move(resource));
+  auto [it, inserted] = resources_.emplace(id, Resource{.id = id,
+                                                        .renderer = renderer,
+                                                        .three_d = three_d,
+                                                        .width = width,
+                                                        .height = height,
+                                                        .host_bytes = host_bytes});
   return &it->second;
 }
 
@@ -42,7 +28,7 @@ bool ResourceTable::BackingFits(size_t entry_count) const {
 }
 
 Result<void> ResourceTable::SetBacking(Resource& resource, BackingStore backing) {
-  const uint64_t bytes = uint64_t{backing.spans().size()} * kBackingEntryBytes;
+  const uint64_t bytes = uint64_t{backing.span_count()} * kBackingEntryBytes;
   if (!Fits(bytes)) return MakeError(ErrorKind::kResourceExhausted, "host memory cap reached");
   ClearBacking(resource);
   host_memory_used_ += bytes;

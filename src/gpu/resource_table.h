@@ -1,16 +1,17 @@
-// ResourceTable: the guest's 2D resources, with the host memory they use capped.
+// ResourceTable: the guest's resources, the one place that knows which ids exist, with the host
+// memory they use capped.
 //
 //   ResourceTable table(256 << 20);
-//   Result<Resource*> resource = table.Insert(ResourceId{1}, std::move(image));
-//   Resource* found = table.Find(ResourceId{1});
-//   table.Erase(ResourceId{1});
+//   if (!table.Fits(bytes)) return Fail(Failure::kOutOfMemory, ...);
+//   Result<Resource*> resource = table.Insert(id, &software, width, height, bytes);
+//   Resource* found = table.Find(id);
+//   table.Erase(id);
 //
 // Every byte a resource holds is accounted for, so a guest that creates resources until the cap
-// gets errors, never an out-of-memory daemon (QEMU's max_hostmem, commit 9b7621bca2). Beyond
-// QEMU, the bookkeeping is charged too: each resource costs kResourceBookkeepingBytes and each
-// backing entry kBackingEntryBytes, so a million 1x1 resources, or 16384-entry backings on many
-// resources, reach the cap instead of exhausting the host (pixels alone would let a guest make
-// ~67 million 1x1 resources under a 256 MiB cap).
+// gets errors, never an out-of-memory daemon (QEMU's max_hostmem). Beyond QEMU, the bookkeeping
+// is charged too: each resource costs kResourceBookkeepingBytes and each backing entry
+// kBackingEntryBytes, so a million 1x1 resources, or 16384-entry backings on many resources,
+// reach the cap instead of exhausting the host.
 #pragma once
 
 #include <array>
@@ -20,26 +21,26 @@
 
 #include "base/result.h"
 #include "gpu/backing_store.h"
-#include "gpu/ids.h"
-#include "renderer/software2d/host_image.h"
+#include "gpu/protocol.h"
+#include "renderer/renderer.h"
 
 namespace vgpu::gpu {
 
-// What one resource's table entry and image header cost on the heap, rounded up (measured about
-// 600 bytes per 1x1 resource through the daemon's RSS).
+// What one resource's table entry and its renderer's per-resource state cost on the heap,
+// rounded up (measured about 600 bytes per 1x1 resource through the daemon's RSS).
 inline constexpr uint64_t kResourceBookkeepingBytes = 1024;
 // One backing entry: its span and start offset here, and an iovec where a renderer keeps one.
 inline constexpr uint64_t kBackingEntryBytes = 48;
 
-// A guest resource: host pixels of our own (2D, software) or an object of the 3D renderer.
 struct Resource {
   ResourceId id;
+  // Where it lives: the software renderer (RESOURCE_CREATE_2D) or the 3D one.
+  renderer::Renderer* renderer = nullptr;
+  bool three_d = false;  // Made by RESOURCE_CREATE_3D.
   uint32_t width = 0;
   uint32_t height = 0;
   uint64_t host_bytes = 0;     // What it counts against the cap, bookkeeping included.
   uint64_t backing_bytes = 0;  // What its backing's entry table counts against the cap.
-  std::optional<renderer::software2d::HostImage> image;  // Software 2D resources only.
-  bool in_renderer = false;                              // Created in the 3D renderer.
   std::optional<BackingStore> backing;
   std::optional<std::array<uint8_t, 16>> uuid;
 };
@@ -50,11 +51,10 @@ class ResourceTable {
 
   // Whether `bytes` more would still fit under the cap.
   bool Fits(uint64_t bytes) const;
-  // Fails if the id is in use or the image would exceed the cap.
-  Result<Resource*> Insert(ResourceId id, renderer::software2d::HostImage image);
-  // A resource that lives in the 3D renderer, counted as `host_bytes` against the cap.
-  Result<Resource*> InsertRendererResource(ResourceId id, uint32_t width, uint32_t height,
-                                           uint64_t host_bytes);
+  // A resource in `renderer`, counted as `bytes` (plus bookkeeping) against the cap. Fails if
+  // the id is in use or it would exceed the cap.
+  Result<Resource*> Insert(ResourceId id, renderer::Renderer* renderer, bool three_d,
+                           uint32_t width, uint32_t height, uint64_t bytes);
   // Charges the backing's entry table against the cap; fails (keeping nothing) over it.
   Result<void> SetBacking(Resource& resource, BackingStore backing);
   // Whether a backing of `entry_count` entries would fit (before handing it to a renderer).

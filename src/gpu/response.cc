@@ -1,7 +1,5 @@
 #include "gpu/response.h"
 
-#include "virtio/chain_io.h"
-
 namespace vgpu::gpu {
 
 CtrlHdr ResponseHeader(const CtrlHdr& request, ResponseType type) {
@@ -17,12 +15,6 @@ CtrlHdr ResponseHeader(const CtrlHdr& request, ResponseType type) {
     }
   }
   return response;
-}
-
-uint32_t WriteResponseBytes(const virtio::DescriptorChain& chain, std::span<const uint8_t> bytes) {
-  virtio::ChainWriter writer(chain);
-  if (!writer.Write(bytes)) return 0;
-  return static_cast<uint32_t>(writer.bytes_written());
 }
 
 const char* ResponseName(ResponseType type) { return CommandName(static_cast<uint32_t>(type)); }

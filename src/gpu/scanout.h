@@ -1,11 +1,11 @@
 // Scanout state: which resource a display head shows, and the part of it (SET_SCANOUT's rect).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
-#include "gpu/ids.h"
 #include "gpu/protocol.h"
 #include "renderer/renderer.h"
 
@@ -47,10 +47,26 @@ struct Scanout {
   ScanoutPath logged_path = ScanoutPath::kUnknown;
 };
 
+using ScanoutArray = std::array<Scanout, kMaxScanouts>;
+
 // QEMU's defaults for output 0 (xres/yres properties).
 inline constexpr uint32_t kDefaultDisplayWidth = 1280;
 inline constexpr uint32_t kDefaultDisplayHeight = 800;
 // QEMU rejects smaller scanouts (commit da35f7f1ee): its UI asserts on zero sizes.
 inline constexpr uint32_t kMinScanoutSize = 16;
+
+// Scanouts as a device starts: only head 0, at QEMU's default size, until the VMM says more.
+inline ScanoutArray InitialScanouts() {
+  ScanoutArray scanouts{};
+  scanouts[0].display_enabled = true;
+  scanouts[0].display_width = kDefaultDisplayWidth;
+  scanouts[0].display_height = kDefaultDisplayHeight;
+  return scanouts;
+}
+
+// Logs which way 3D results reach the display for a scanout, once per scanout and path: the
+// first thing to know about a setup, but not on every page flip.
+void LogScanoutPath(Scanout& scanout, ScanoutPath path, const char* format, ...)
+    __attribute__((format(printf, 3, 4)));
 
 }  // namespace vgpu::gpu

@@ -1,27 +1,35 @@
-// Renderer: what the device model needs from a 3D backend (virglrenderer, gfxstream).
+// Renderer: the one seam between the device model and a backend that holds resources. The
+// software 2D renderer (software2d/), virglrenderer (virgl/) and gfxstream (gfxstream/) sit
+// behind it; a device has the software one for 2D resources and at most one 3D one.
 //
-//   std::unique_ptr<Renderer> renderer = ...;          // A backend's factory.
-//   renderer->SetFenceHandler([&](const FenceSignal& fence) { ...complete responses... });
+//   std::unique_ptr<Renderer> renderer = ...;                   // A backend's factory.
+//   renderer->SetFenceHandler([&](const FenceSignal& fence) { ...answer held commands... });
 //   loop.Watch(renderer->PollFd(), EPOLLIN, [&](uint32_t) { renderer->Poll(); });
-//   renderer->CreateContext(ContextParams{...});
-//   renderer->Submit(ctx_id, command_bytes);
-//   renderer->CreateFence(FenceSignal{ctx_id, ring_idx, fence_id, per_context});
-//   renderer->ExportScanout(resource_id);   // A dmabuf for the display, else ReadRect.
+//   renderer->CreateResource(ResourceParams{...});
+//   renderer->AttachBacking(id, backing);                      // Guest pages, kept mapped.
+//   renderer->TransferToHost(TransferParams{...});
+//   renderer->ReadRect(id, rect, pixels, stride);              // For the display (UPDATE).
+//   renderer->ExportScanout(id);                               // Or a dmabuf, where possible.
 //
-// Everything runs on the device thread (GL contexts are thread-bound), fence callbacks included.
-// Ids are the guest's virtio-gpu ids; a backend validates them against what exists, because the
-// libraries behind it trust their caller. Parameters come from the guest and were decoded, but
-// not range-checked against backend limits: that is the backend's job.
+// Ids. A backend trusts the ids it is given: the device model's ResourceTable and ContextTable
+// are the one place that knows which exist, and call in only for those (a resource created in
+// this backend, a live context). A backend keeps per-resource state of its own (images, the
+// iovec arrays its library points at), never a second table of which ids exist.
+//
+// Values. Everything else may come from the guest: formats, sizes, boxes, offsets, strides,
+// capset ids, command streams. A backend checks what its library trusts (docs/SECURITY.md,
+// "What each renderer library assumes of its caller") and fails the call instead.
+//
+// Threads. Every call comes from the device thread (GL contexts are bound to it), fence
+// deliveries included.
 #pragma once
 
 #include <fcntl.h>
-#include <sys/uio.h>
 
-#include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,8 +38,18 @@
 #include "base/checked_math.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "renderer/guest_backing.h"
+#include "virtio_gpu/formats.h"
+#include "virtio_gpu/geometry.h"
+#include "virtio_gpu/ids.h"
 
 namespace vgpu::renderer {
+
+using virtio_gpu::Box;
+using virtio_gpu::ContextId;
+using virtio_gpu::CursorImage;
+using virtio_gpu::Rect;
+using virtio_gpu::ResourceId;
 
 struct CapsetInfo {
   uint32_t id = 0;
@@ -39,9 +57,10 @@ struct CapsetInfo {
   uint32_t max_size = 0;
 };
 
-// RESOURCE_CREATE_3D's parameters (virtio 1.2 §5.7.6.9); RESOURCE_CREATE_2D maps onto them.
+// A resource's shape: RESOURCE_CREATE_3D's fields (§5.7.6.9). RESOURCE_CREATE_2D is a 2D texture
+// of one of the eight 2D formats (target kTargetTexture2d, depth and array_size 1).
 struct ResourceParams {
-  uint32_t resource_id = 0;
+  ResourceId id;
   uint32_t target = 0;
   uint32_t format = 0;
   uint32_t bind = 0;
@@ -54,9 +73,11 @@ struct ResourceParams {
   uint32_t flags = 0;
 };
 
-// Host bytes a 3D resource is counted as: 4 per texel of every layer and slice, without
-// overflow (nullopt when it would). Mip levels add at most a third; the renderer's own memory
-// cannot be seen, so this is the estimate the memory cap and the backends' limits use.
+inline constexpr uint32_t kTargetTexture2d = 2;  // PIPE_TEXTURE_2D
+
+// Host bytes a resource is counted as against the memory cap: 4 per texel of every layer and
+// slice, without overflow (nullopt when it would). Mip levels add at most a third; a 3D
+// renderer's own memory cannot be seen, so this is the estimate.
 inline std::optional<uint64_t> ResourceBytes(const ResourceParams& params) {
   std::optional<uint64_t> bytes = CheckedMul<uint64_t>(params.width, params.height);
   if (bytes) bytes = CheckedMul<uint64_t>(*bytes, std::max<uint32_t>(params.depth, 1));
@@ -65,37 +86,35 @@ inline std::optional<uint64_t> ResourceBytes(const ResourceParams& params) {
   return bytes;
 }
 
-struct Box {
-  uint32_t x = 0, y = 0, z = 0;
-  uint32_t width = 0, height = 0, depth = 0;
-};
-
-// TRANSFER_TO_HOST_2D/3D and TRANSFER_FROM_HOST_3D, through the resource's attached backing.
+// A transfer between a resource and its attached backing (TRANSFER_TO_HOST_2D/3D,
+// TRANSFER_FROM_HOST_3D). TRANSFER_TO_HOST_2D has no stride: 0 means the resource's own row
+// pitch, and no context (0).
 struct TransferParams {
-  uint32_t resource_id = 0;
-  uint32_t context_id = 0;
+  ResourceId resource;
+  ContextId context;
   uint32_t level = 0;
   uint32_t stride = 0;
   uint32_t layer_stride = 0;
-  Box box;
-  uint64_t offset = 0;
+  Box box{};
+  uint64_t offset = 0;  // Into the backing.
 };
 
 struct ContextParams {
-  uint32_t context_id = 0;
+  ContextId id;
   uint32_t capset_id = 0;       // 0: the backend's default (CTX_CREATE without CONTEXT_INIT).
-  std::string_view debug_name;  // Not NUL-terminated; at most 64 bytes.
+  std::string_view debug_name;  // Guest bytes, not NUL-terminated; at most 64.
 };
 
-// A fence: ctx0's global timeline (per_context false) or a context's ring (CONTEXT_INIT).
+// A fence: ctx0's global timeline (per_context false: context and ring are only echoed), or one
+// ring of a context (VIRTIO_GPU_FLAG_INFO_RING_IDX, §5.7.6.7).
 struct FenceSignal {
-  uint32_t context_id = 0;
+  ContextId context;
   uint32_t ring_index = 0;
   uint64_t fence_id = 0;
   bool per_context = false;
-};
 
-inline constexpr uint32_t kCursorPixels = 64 * 64;
+  friend bool operator==(const FenceSignal&, const FenceSignal&) = default;
+};
 
 // DRM_FORMAT_MOD_INVALID (drm_fourcc.h): no explicit modifier; the importer assumes the
 // driver's implicit layout, as QEMU does for DMABUF_SCANOUT (which carries none).
@@ -126,57 +145,83 @@ struct ScanoutExport {
   }
 };
 
+// Rows of a resource already in the display's format (x8r8g8b8) in host memory: sent to the
+// display from where they are, with no copy.
+struct DisplayRows {
+  const uint8_t* first_pixel = nullptr;  // The rectangle's top-left pixel.
+  size_t stride = 0;                     // Bytes from one row to the next.
+};
+
 class Renderer {
  public:
   virtual ~Renderer() = default;
 
   virtual const char* name() const = 0;
 
-  // Capsets over the enabled set, by index (GET_CAPSET_INFO) and by id (GET_CAPSET).
-  virtual uint32_t CapsetCount() const = 0;
-  virtual Result<CapsetInfo> CapsetInfoAt(uint32_t index) const = 0;
-  virtual Result<std::vector<uint8_t>> Capset(uint32_t capset_id, uint32_t version) const = 0;
-
-  virtual Result<void> CreateContext(const ContextParams& params) = 0;
-  virtual Result<void> DestroyContext(uint32_t context_id) = 0;
-  virtual Result<void> AttachResource(uint32_t context_id, uint32_t resource_id) = 0;
-  virtual Result<void> DetachResource(uint32_t context_id, uint32_t resource_id) = 0;
-
+  // Resources (every backend).
   virtual Result<void> CreateResource(const ResourceParams& params) = 0;
-  // Detaches and frees the backing first, then destroys the resource.
-  virtual Result<void> UnrefResource(uint32_t resource_id) = 0;
-  // The iovecs point into guest memory that the caller keeps mapped until DetachBacking/Unref.
-  virtual Result<void> AttachBacking(uint32_t resource_id, std::vector<iovec> backing) = 0;
-  virtual Result<void> DetachBacking(uint32_t resource_id) = 0;
+  // Lets go of the backing first, then destroys the resource.
+  virtual void DestroyResource(ResourceId resource) = 0;
+  // The backing stays mapped until DetachBacking or DestroyResource (the device model's
+  // BackingStore). A resource has at most one.
+  virtual Result<void> AttachBacking(ResourceId resource, const GuestBacking& backing) = 0;
+  virtual void DetachBacking(ResourceId resource) = 0;
   virtual Result<void> TransferToHost(const TransferParams& params) = 0;
   virtual Result<void> TransferFromHost(const TransferParams& params) = 0;
 
-  virtual Result<void> Submit(uint32_t context_id, std::span<const uint8_t> commands) = 0;
-
-  virtual Result<void> CreateFence(const FenceSignal& fence) = 0;
-  virtual void SetFenceHandler(std::function<void(const FenceSignal&)> handler) = 0;
-  // An fd that becomes readable when Poll() has fences to deliver; -1 if none.
-  virtual int PollFd() const = 0;
-  virtual void Poll() = 0;
-
-  // Reads `width` x `height` pixels at (x, y) back as x8r8g8b8 rows (top row first) into
-  // `destination`, `stride` bytes apart: how 3D results reach a display without a dmabuf.
-  virtual Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
-                                uint32_t height, std::span<uint8_t> destination,
-                                uint32_t stride) = 0;
-  virtual Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) = 0;
-
-  // Exports the resource's texture as a dmabuf that the display can show itself (no read-back).
-  // Each call makes a new export; the caller owns the fd. Fails where the backend cannot export
-  // (no render node, no EGL_MESA_image_dma_buf_export, a texture that is not one 2D plane): the
-  // caller then reads flushed rectangles back with ReadRect. Unsupported by default.
-  virtual Result<ScanoutExport> ExportScanout(uint32_t resource_id) {
-    (void)resource_id;
+  // Display. Reads `rect` (inside the resource) as x8r8g8b8 rows, top row first, into
+  // `destination`, rect row r at destination[r * stride].
+  virtual Result<void> ReadRect(ResourceId resource, const Rect& rect,
+                                std::span<uint8_t> destination, uint32_t stride) = 0;
+  // The rectangle's rows where they already are in the display's format, or nullopt (then
+  // ReadRect). Valid until the next call into the renderer.
+  virtual std::optional<DisplayRows> DirectRows(ResourceId resource, const Rect& rect) {
+    (void)resource;
+    (void)rect;
+    return std::nullopt;
+  }
+  // A 64x64 resource as the cursor image (a8r8g8b8, top row first).
+  virtual Result<CursorImage> ReadCursor(ResourceId resource) = 0;
+  // The resource's texture as a dmabuf the display can show itself (no read-back); each call
+  // makes a new export. Fails where the backend cannot export: the caller then reads back.
+  virtual Result<ScanoutExport> ExportScanout(ResourceId resource) {
+    (void)resource;
     return MakeError(ErrorKind::kUnsupported, std::string(name()) + " exports no dmabufs");
   }
   // Before DMABUF_UPDATE: makes what was rendered into exported textures visible to the
-  // display's own GL context (QEMU's daemon calls glFlush there). Nothing to do by default.
+  // display's own GL context.
   virtual void FlushForScanout() {}
+
+  // 3D (virgl, gfxstream). The software renderer has no capsets and refuses the rest.
+  virtual uint32_t CapsetCount() const { return 0; }
+  virtual Result<CapsetInfo> CapsetInfoAt(uint32_t index) const;
+  virtual Result<std::vector<uint8_t>> Capset(uint32_t capset_id, uint32_t version) const;
+  virtual Result<void> CreateContext(const ContextParams& params);
+  virtual void DestroyContext(ContextId context) { (void)context; }
+  virtual Result<void> AttachResource(ContextId context, ResourceId resource);
+  virtual Result<void> DetachResource(ContextId context, ResourceId resource);
+  // SUBMIT_3D. `commands` is the device model's own copy; the backend may copy it again where
+  // its library needs alignment or padding.
+  virtual Result<void> Submit(ContextId context, std::span<const uint8_t> commands);
+  virtual Result<void> CreateFence(const FenceSignal& fence);
+  // Signalled fences are delivered to the handler from Poll(), in order within each timeline.
+  virtual void SetFenceHandler(std::function<void(const FenceSignal&)> handler) { (void)handler; }
+  // An fd that becomes readable when Poll() has fences to deliver; -1 if none.
+  virtual int PollFd() const { return -1; }
+  virtual void Poll() {}
+
+ protected:
+  tl::unexpected<Error> No3d() const {
+    return MakeError(ErrorKind::kUnsupported, std::string(name()) + " has no 3D");
+  }
 };
+
+inline Result<CapsetInfo> Renderer::CapsetInfoAt(uint32_t) const { return No3d(); }
+inline Result<std::vector<uint8_t>> Renderer::Capset(uint32_t, uint32_t) const { return No3d(); }
+inline Result<void> Renderer::CreateContext(const ContextParams&) { return No3d(); }
+inline Result<void> Renderer::AttachResource(ContextId, ResourceId) { return No3d(); }
+inline Result<void> Renderer::DetachResource(ContextId, ResourceId) { return No3d(); }
+inline Result<void> Renderer::Submit(ContextId, std::span<const uint8_t>) { return No3d(); }
+inline Result<void> Renderer::CreateFence(const FenceSignal&) { return No3d(); }
 
 }  // namespace vgpu::renderer

@@ -12,12 +12,12 @@
 namespace vgpu::vhost_user {
 namespace {
 
-// Transport features we support on top of the device's own (reference §0.1 item 3: QEMU forwards
-// the guest's INDIRECT_DESC and EVENT_IDX, so both must work).
+// Transport features we support on top of the device's own (QEMU forwards the guest's
+// INDIRECT_DESC and EVENT_IDX, so both must work; docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on").
 constexpr uint64_t kTransportFeatures =
     kFeatureVersion1 | kFeatureRingIndirectDesc | kFeatureRingEventIdx | kFeatureProtocolFeatures;
-// Bits QEMU may forward although we never offered them (reference §0.1 item 3); accepted and
-// ignored.
+// Bits QEMU may forward although we never offered them (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on");
+// accepted and ignored.
 constexpr uint64_t kToleratedFeatures =
     kFeatureRingReset | kFeatureNotifyOnEmpty | kFeatureAnyLayout;
 
@@ -80,7 +80,7 @@ Result<void> BackendHandler::Handle(ReceivedMessage& message, Connection& connec
     const bool malformed = reply.error().kind == ErrorKind::kMalformed;
     LogWarning("vhost-user %s: %s", RequestName(message.header.request),
                reply.error().message.c_str());
-    if (malformed || !need_reply || HasOwnReply(request)) return tl::unexpected(reply.error());
+    if (malformed || !need_reply || HasOwnReply(request)) return ErrorOf(reply);
     // A well-formed request we could not carry out: tell the frontend, keep the connection.
     reply = Reply{Reply::Kind::kU64, 1, {}};
   } else if (reply->kind == Reply::Kind::kNone && need_reply) {
@@ -104,14 +104,14 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
   auto u64_reply = [](uint64_t value) { return Reply{Reply::Kind::kU64, value, {}}; };
   auto read_u64 = [&]() -> Result<uint64_t> {
     Result<void> fds = ExpectFdCount(message, 0);
-    if (!fds) return tl::unexpected(fds.error());
+    if (!fds) return ErrorOf(fds);
     Result<U64Payload> payload = PayloadAs<U64Payload>(message);
-    if (!payload) return tl::unexpected(payload.error());
+    if (!payload) return ErrorOf(payload);
     return uint64_t{payload->value};
   };
   auto read_state = [&]() -> Result<VringState> {
     Result<void> fds = ExpectFdCount(message, 0);
-    if (!fds) return tl::unexpected(fds.error());
+    if (!fds) return ErrorOf(fds);
     Result<VringState> state = PayloadAs<VringState>(message);
     if (!state) return state;
     if (state->index >= vrings_.size()) return Malformed("queue index out of range");
@@ -120,18 +120,18 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
 
   switch (static_cast<Request>(message.header.request)) {
     case Request::kGetFeatures: {
-      if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
+      if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
       return u64_reply(offered_features_);
     }
     case Request::kSetFeatures: {
       Result<uint64_t> features = read_u64();
-      if (!features) return tl::unexpected(features.error());
+      if (!features) return ErrorOf(features);
       return SetFeatures(*features);
     }
     case Request::kSetOwner:
     case Request::kResetOwner:
     case Request::kResetDevice: {
-      if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
+      if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
       const Request request = static_cast<Request>(message.header.request);
       // SET_OWNER starts a session; there is nothing to keep for it.
       if (request == Request::kSetOwner) return Reply{};
@@ -141,20 +141,20 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
       return ResetDevice();
     }
     case Request::kGetProtocolFeatures: {
-      if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
+      if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
       return u64_reply(kOfferedProtocolFeatures);
     }
     case Request::kSetProtocolFeatures: {
       Result<uint64_t> features = read_u64();
-      if (!features) return tl::unexpected(features.error());
+      if (!features) return ErrorOf(features);
       return SetProtocolFeatures(*features);
     }
     case Request::kGetQueueNum: {
-      if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
+      if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
       return u64_reply(device_.QueueCount());
     }
     case Request::kGetMaxMemSlots: {
-      if (Result<void> empty = ExpectEmpty(message); !empty) return tl::unexpected(empty.error());
+      if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
       if (!Negotiated(kProtocolConfigureMemSlots)) {
         return Malformed("GET_MAX_MEM_SLOTS without CONFIGURE_MEM_SLOTS");
       }
@@ -168,19 +168,19 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
       return RemoveMemoryRegion(message);
     case Request::kSetVringNum: {
       Result<VringState> state = read_state();
-      if (!state) return tl::unexpected(state.error());
+      if (!state) return ErrorOf(state);
       return SetVringNum(state->index, state->num);
     }
     case Request::kSetVringAddr:
       return SetVringAddress(message);
     case Request::kSetVringBase: {
       Result<VringState> state = read_state();
-      if (!state) return tl::unexpected(state.error());
+      if (!state) return ErrorOf(state);
       return SetVringBase(state->index, state->num);
     }
     case Request::kGetVringBase: {
       Result<VringState> state = read_state();
-      if (!state) return tl::unexpected(state.error());
+      if (!state) return ErrorOf(state);
       return GetVringBase(state->index);
     }
     case Request::kSetVringKick:
@@ -189,7 +189,7 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
       return SetVringFd(message);
     case Request::kSetVringEnable: {
       Result<VringState> state = read_state();
-      if (!state) return tl::unexpected(state.error());
+      if (!state) return ErrorOf(state);
       return SetVringEnable(state->index, state->num);
     }
     case Request::kGetConfig:
@@ -204,8 +204,8 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
 }
 
 Result<BackendHandler::Reply> BackendHandler::SetFeatures(uint64_t features) {
-  // QEMU forwards whatever the guest acked, offered or not (reference §0.1 item 3): keep what we
-  // offered, ignore the rest.
+  // QEMU forwards whatever the guest acked, offered or not (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on"): keep
+  // what we offered, ignore the rest.
   const uint64_t unknown = features & ~(offered_features_ | kToleratedFeatures);
   if (unknown != 0) {
     LogWarning("SET_FEATURES acks bits never offered (0x%llx); ignoring them",
@@ -247,7 +247,7 @@ Result<virtio::GuestMemoryRegion> BackendHandler::MapRegion(
   }
   Result<MappedRegion> mapping =
       MappedRegion::MapShared(fd, description.memory_size, description.mmap_offset);
-  if (!mapping) return tl::unexpected(mapping.error());
+  if (!mapping) return ErrorOf(mapping);
   virtio::GuestMemoryRegion region;
   region.guest_address = description.guest_phys_addr;
   region.size = description.memory_size;
@@ -259,10 +259,11 @@ Result<virtio::GuestMemoryRegion> BackendHandler::MapRegion(
 Result<void> BackendHandler::InstallMemory(std::vector<virtio::GuestMemoryRegion> regions) {
   Result<std::shared_ptr<const virtio::GuestMemory>> memory =
       virtio::GuestMemory::Create(std::move(regions));
-  if (!memory) return tl::unexpected(memory.error());
+  if (!memory) return ErrorOf(memory);
   memory_ = std::move(*memory);
-  device_thread_.ReplaceMemory(memory_);
-  // A ring whose memory disappeared stopped on the device thread; forget it here too.
+  // A ring whose memory disappeared stopped on the device thread (its chains went back); it is
+  // stopped here too, so that the frontend can set it up again.
+  for (uint32_t index : device_thread_.ReplaceMemory(memory_)) vrings_[index].started = false;
   return {};
 }
 
@@ -278,7 +279,7 @@ Result<BackendHandler::Reply> BackendHandler::SetMemTable(ReceivedMessage& messa
     return Malformed("memory table size does not match its region count");
   }
   if (Result<void> fds = ExpectFdCount(message, table.region_count); !fds) {
-    return tl::unexpected(fds.error());
+    return ErrorOf(fds);
   }
   std::vector<virtio::GuestMemoryRegion> regions;
   for (uint32_t i = 0; i < table.region_count; ++i) {
@@ -287,11 +288,11 @@ Result<BackendHandler::Reply> BackendHandler::SetMemTable(ReceivedMessage& messa
                 message.payload.data() + sizeof(MemoryTableHeader) + i * sizeof(description),
                 sizeof(description));
     Result<virtio::GuestMemoryRegion> region = MapRegion(description, message.fds[i].get());
-    if (!region) return tl::unexpected(region.error());
+    if (!region) return ErrorOf(region);
     regions.push_back(std::move(*region));
   }
   if (Result<void> installed = InstallMemory(std::move(regions)); !installed) {
-    return tl::unexpected(installed.error());
+    return ErrorOf(installed);
   }
   LogInfo("memory table: %u regions, %llu MiB", table.region_count,
           static_cast<unsigned long long>(memory_->total_size() >> 20));
@@ -303,18 +304,18 @@ Result<BackendHandler::Reply> BackendHandler::AddMemoryRegion(ReceivedMessage& m
     return Malformed("ADD_MEM_REG without CONFIGURE_MEM_SLOTS");
   }
   Result<SingleMemoryRegion> payload = PayloadAs<SingleMemoryRegion>(message);
-  if (!payload) return tl::unexpected(payload.error());
-  if (Result<void> fds = ExpectFdCount(message, 1); !fds) return tl::unexpected(fds.error());
+  if (!payload) return ErrorOf(payload);
+  if (Result<void> fds = ExpectFdCount(message, 1); !fds) return ErrorOf(fds);
   std::vector<virtio::GuestMemoryRegion> regions;
   if (memory_) regions = memory_->regions();
   if (regions.size() >= kMaxMemorySlots) {
     return MakeError(ErrorKind::kResourceExhausted, "all memory slots in use");
   }
   Result<virtio::GuestMemoryRegion> region = MapRegion(payload->region, message.fds[0].get());
-  if (!region) return tl::unexpected(region.error());
+  if (!region) return ErrorOf(region);
   regions.push_back(std::move(*region));
   if (Result<void> installed = InstallMemory(std::move(regions)); !installed) {
-    return tl::unexpected(installed.error());
+    return ErrorOf(installed);
   }
   LogDebug("memory region added: gpa 0x%llx size 0x%llx",
            static_cast<unsigned long long>(payload->region.guest_phys_addr),
@@ -327,12 +328,13 @@ Result<BackendHandler::Reply> BackendHandler::RemoveMemoryRegion(ReceivedMessage
     return Malformed("REM_MEM_REG without CONFIGURE_MEM_SLOTS");
   }
   Result<SingleMemoryRegion> payload = PayloadAs<SingleMemoryRegion>(message);
-  if (!payload) return tl::unexpected(payload.error());
-  // QEMU may attach the region's fd; it is not needed (reference §1.2) and closes with the message.
+  if (!payload) return ErrorOf(payload);
+  // QEMU may attach the region's fd; it is not needed and closes with the message.
   if (message.fds.size() > 1) return Malformed("REM_MEM_REG with more than one fd");
   if (!memory_) return MakeError(ErrorKind::kNotFound, "REM_MEM_REG with no memory mapped");
   std::vector<virtio::GuestMemoryRegion> regions = memory_->regions();
-  // Match on guest address, user address and size; the mmap offset is ignored (reference §1.2).
+  // Match on guest address, user address and size; the mmap offset is ignored, as QEMU's
+  // own back-ends do (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on").
   auto match = std::find_if(regions.begin(), regions.end(), [&](const auto& region) {
     return region.guest_address == payload->region.guest_phys_addr &&
            region.user_address == payload->region.userspace_addr &&
@@ -341,7 +343,7 @@ Result<BackendHandler::Reply> BackendHandler::RemoveMemoryRegion(ReceivedMessage
   if (match == regions.end()) return MakeError(ErrorKind::kNotFound, "no such memory region");
   regions.erase(match);
   if (Result<void> installed = InstallMemory(std::move(regions)); !installed) {
-    return tl::unexpected(installed.error());
+    return ErrorOf(installed);
   }
   return Reply{};
 }
@@ -357,9 +359,9 @@ Result<BackendHandler::Reply> BackendHandler::SetVringNum(uint32_t index, uint32
 }
 
 Result<BackendHandler::Reply> BackendHandler::SetVringAddress(ReceivedMessage& message) {
-  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return tl::unexpected(fds.error());
+  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return ErrorOf(fds);
   Result<VringAddress> address = PayloadAs<VringAddress>(message);
-  if (!address) return tl::unexpected(address.error());
+  if (!address) return ErrorOf(address);
   if (address->index >= vrings_.size()) return Malformed("queue index out of range");
   if (address->flags & kVringFlagLog) {
     return MakeError(ErrorKind::kUnsupported, "dirty logging was never offered");
@@ -390,7 +392,7 @@ Result<BackendHandler::Reply> BackendHandler::SetVringAddress(ReceivedMessage& m
 }
 
 Result<BackendHandler::Reply> BackendHandler::SetVringBase(uint32_t index, uint32_t base) {
-  // Split rings use only bits 0-15 (reference §1.1).
+  // Split rings use only bits 0-15 (vhost-user.rst, SET_VRING_BASE).
   if (base > 0xffff) return Malformed("split ring base over 16 bits");
   if (vrings_[index].started) return Malformed("SET_VRING_BASE on a started ring");
   vrings_[index].base = static_cast<uint16_t>(base);
@@ -420,7 +422,7 @@ Result<void> BackendHandler::StartVring(uint32_t index, UniqueFd kick_fd) {
                                              (acked_features_ & kFeatureRingEventIdx) != 0};
   Result<std::unique_ptr<virtio::SplitVirtqueue>> queue =
       virtio::SplitVirtqueue::Create(memory_, vring.layout, queue_features, vring.base);
-  if (!queue) return tl::unexpected(queue.error());
+  if (!queue) return ErrorOf(queue);
   if (vring.call_fd.valid()) (*queue)->set_call_fd(Duplicate(vring.call_fd.get()));
   if (!activated_) {
     device_thread_.Activate(acked_features_);
@@ -436,14 +438,14 @@ Result<void> BackendHandler::StartVring(uint32_t index, UniqueFd kick_fd) {
 
 Result<BackendHandler::Reply> BackendHandler::SetVringFd(ReceivedMessage& message) {
   Result<U64Payload> payload = PayloadAs<U64Payload>(message);
-  if (!payload) return tl::unexpected(payload.error());
+  if (!payload) return ErrorOf(payload);
   const uint64_t value = uint64_t{payload->value};
   if (value & ~(kVringIndexMask | kVringNoFdFlag)) return Malformed("unknown vring fd flags");
   const uint32_t index = static_cast<uint32_t>(value & kVringIndexMask);
   if (index >= vrings_.size()) return Malformed("queue index out of range");
   const bool no_fd = (value & kVringNoFdFlag) != 0;
   if (Result<void> fds = ExpectFdCount(message, no_fd ? 0 : 1); !fds) {
-    return tl::unexpected(fds.error());
+    return ErrorOf(fds);
   }
   UniqueFd fd = no_fd ? UniqueFd() : std::move(message.fds[0]);
   Vring& vring = vrings_[index];
@@ -452,7 +454,7 @@ Result<BackendHandler::Reply> BackendHandler::SetVringFd(ReceivedMessage& messag
       // A kick fd starts the ring (vhost-user.rst "Ring states"). Without an fd we would have to
       // poll, which we do not: the ring starts but only processes on enable.
       Result<void> started = StartVring(index, std::move(fd));
-      if (!started) return tl::unexpected(started.error());
+      if (!started) return ErrorOf(started);
       return Reply{};
     }
     case Request::kSetVringCall:
@@ -478,7 +480,7 @@ Result<BackendHandler::Reply> BackendHandler::SetVringEnable(uint32_t index, uin
 
 Result<BackendHandler::Reply> BackendHandler::GetConfig(ReceivedMessage& message) {
   if (!Negotiated(kProtocolConfig)) return Malformed("GET_CONFIG without the CONFIG feature");
-  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return tl::unexpected(fds.error());
+  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return ErrorOf(fds);
   if (message.payload.size() < sizeof(ConfigHeader)) return Malformed("short GET_CONFIG");
   ConfigHeader config;
   std::memcpy(&config, message.payload.data(), sizeof(config));
@@ -500,7 +502,7 @@ Result<BackendHandler::Reply> BackendHandler::GetConfig(ReceivedMessage& message
 
 Result<BackendHandler::Reply> BackendHandler::SetConfig(ReceivedMessage& message) {
   if (!Negotiated(kProtocolConfig)) return Malformed("SET_CONFIG without the CONFIG feature");
-  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return tl::unexpected(fds.error());
+  if (Result<void> fds = ExpectFdCount(message, 0); !fds) return ErrorOf(fds);
   if (message.payload.size() < sizeof(ConfigHeader)) return Malformed("short SET_CONFIG");
   ConfigHeader config;
   std::memcpy(&config, message.payload.data(), sizeof(config));
@@ -534,7 +536,7 @@ Result<BackendHandler::Reply> BackendHandler::ResetDevice() {
 
 Result<BackendHandler::Reply> BackendHandler::SetGpuSocket(ReceivedMessage& message) {
   if (!message.payload.empty()) return Malformed("GPU_SET_SOCKET with a payload");
-  if (Result<void> fds = ExpectFdCount(message, 1); !fds) return tl::unexpected(fds.error());
+  if (Result<void> fds = ExpectFdCount(message, 1); !fds) return ErrorOf(fds);
   if (!gpu_socket_receiver_) return Malformed("GPU_SET_SOCKET to a device without a display");
   gpu_socket_receiver_(std::move(message.fds[0]));
   return Reply{};

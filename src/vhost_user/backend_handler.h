@@ -29,8 +29,8 @@
 
 namespace vgpu::vhost_user {
 
-// Protocol features we offer. Never INBAND_NOTIFICATIONS (reference §1.3); CONFIG is mandatory
-// for QEMU's GPU frontend.
+// Protocol features we offer. Never INBAND_NOTIFICATIONS (notifications go through
+// eventfds only); CONFIG is mandatory for QEMU's GPU frontend.
 inline constexpr uint64_t kOfferedProtocolFeatures = kProtocolMq | kProtocolReplyAck |
                                                      kProtocolConfig | kProtocolResetDevice |
                                                      kProtocolConfigureMemSlots;

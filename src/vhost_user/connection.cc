@@ -73,7 +73,7 @@ Result<ReceivedMessage> Connection::Receive() {
   if (static_cast<size_t>(count) < sizeof(message.header)) {
     Result<void> rest = ReceiveExactly(reinterpret_cast<uint8_t*>(&message.header) + count,
                                        sizeof(message.header) - static_cast<size_t>(count));
-    if (!rest) return tl::unexpected(rest.error());
+    if (!rest) return ErrorOf(rest);
   }
   if ((message.header.flags & kVersionMask) != kVersion) {
     return MakeError(ErrorKind::kMalformed, "unsupported vhost-user version bits");
@@ -84,7 +84,7 @@ Result<ReceivedMessage> Connection::Receive() {
   message.payload.resize(message.header.size);
   if (message.header.size > 0) {
     Result<void> payload = ReceiveExactly(message.payload.data(), message.payload.size());
-    if (!payload) return tl::unexpected(payload.error());
+    if (!payload) return ErrorOf(payload);
   }
   return message;
 }

@@ -39,7 +39,7 @@ Result<void> DeviceThread::Start(std::chrono::milliseconds timeout, int cancel_f
     Result<void> result;
   };
   Result<EventFd> done = EventFd::Create();
-  if (!done) return tl::unexpected(done.error());
+  if (!done) return ErrorOf(done);
   auto attach = std::make_shared<Attach>();
   attach->done = std::move(*done);
   thread_ = std::thread([this] { loop_.Run(); });
@@ -103,13 +103,13 @@ Result<void> DeviceThread::StartQueue(uint32_t queue_index,
       Result<WatchId> watch = loop_.Watch(state.kick_fd.get(), EPOLLIN,
                                           [this, queue_index](uint32_t) { OnKick(queue_index); });
       if (!watch) {
-        result = tl::unexpected(watch.error());
+        result = ErrorOf(watch);
         state = QueueState{};
         return;
       }
       state.kick_watch = *watch;
     }
-    device_.QueueStarted(queue_index, state.queue.get());
+    device_.QueueStarted(queue_index, state.queue.get(), state.enabled);
     // The driver may have queued work before the ring started: look at it now.
     if (state.enabled) device_.QueueNotified(queue_index);
   });
@@ -151,7 +151,9 @@ void DeviceThread::SetQueueEnabled(uint32_t queue_index, bool enabled) {
     QueueState& state = queues_[queue_index];
     const bool was_enabled = state.enabled;
     state.enabled = enabled;
-    if (state.queue && enabled && !was_enabled) device_.QueueNotified(queue_index);
+    if (!state.queue || enabled == was_enabled) return;
+    device_.QueueEnabled(queue_index, enabled);
+    if (enabled) device_.QueueNotified(queue_index);
   });
 }
 
@@ -162,7 +164,9 @@ void DeviceThread::SetCallFd(uint32_t queue_index, UniqueFd call_fd) {
   });
 }
 
-void DeviceThread::ReplaceMemory(const std::shared_ptr<const virtio::GuestMemory>& memory) {
+std::vector<uint32_t> DeviceThread::ReplaceMemory(
+    const std::shared_ptr<const virtio::GuestMemory>& memory) {
+  std::vector<uint32_t> stopped;
   loop_.RunSync([&] {
     for (uint32_t index = 0; index < queues_.size(); ++index) {
       QueueState& state = queues_[index];
@@ -172,9 +176,11 @@ void DeviceThread::ReplaceMemory(const std::shared_ptr<const virtio::GuestMemory
         LogWarning("queue %u: %s after a memory table change; stopping it", index,
                    replaced.error().message.c_str());
         StopQueueOnThread(index);
+        stopped.push_back(index);
       }
     }
   });
+  return stopped;
 }
 
 void DeviceThread::ResetDevice() {

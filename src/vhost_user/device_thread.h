@@ -1,4 +1,4 @@
-// DeviceThread: the thread that runs the device (ARCHITECTURE.md "Threads").
+// DeviceThread: the thread that runs the device (docs/ARCHITECTURE.md, "Threads").
 //
 // It owns an EventLoop with the queues' kick fds, the device's own fds, and the started queues.
 // The control thread hands it ring and memory (re)configuration through the methods below; each
@@ -50,7 +50,8 @@ class DeviceThread {
   void SetQueueEnabled(uint32_t queue_index, bool enabled);
   void SetCallFd(uint32_t queue_index, UniqueFd call_fd);
   // Points started queues at a new memory table. A queue whose rings are no longer mapped stops.
-  void ReplaceMemory(const std::shared_ptr<const virtio::GuestMemory>& memory);
+  // Returns the queues that stopped because their rings are no longer in `memory`.
+  std::vector<uint32_t> ReplaceMemory(const std::shared_ptr<const virtio::GuestMemory>& memory);
   // Stops every queue and resets the device.
   void ResetDevice();
   // Runs `task` on the device thread and waits for it.

@@ -32,7 +32,15 @@ inline constexpr uint16_t kDescriptorFlagNext = 1;
 inline constexpr uint16_t kDescriptorFlagWrite = 2;
 inline constexpr uint16_t kDescriptorFlagIndirect = 4;
 
+// Move-only: its writable buffers are the guest's until the chain goes back, and only one owner
+// may hold them (the in-flight entry, pending_chain.h).
 struct DescriptorChain {
+  DescriptorChain() = default;
+  DescriptorChain(DescriptorChain&&) noexcept = default;
+  DescriptorChain& operator=(DescriptorChain&&) noexcept = default;
+  DescriptorChain(const DescriptorChain&) = delete;
+  DescriptorChain& operator=(const DescriptorChain&) = delete;
+
   uint16_t head_index = 0;
   // Host views of the device-readable and device-writable buffers, in chain order. A descriptor
   // that crosses from one memory region into the next becomes two spans.

@@ -11,7 +11,7 @@
 //   class MyDevice final : public virtio::Device { ... };
 //   device.SetEventLoop(loop);            // Once, on the device thread, before anything else.
 //   device.Activate(acked_features);
-//   device.QueueStarted(0, &queue);        // The device may now Pop() and PushUsed().
+//   device.QueueStarted(0, &queue, true);  // The device may now Pop() and PushUsed().
 //   device.QueueNotified(0);               // The driver kicked.
 //   device.QueueStopping(0);               // Finish or fail everything in flight; then forget it.
 //   device.Reset();
@@ -44,7 +44,10 @@ class Device {
   virtual Result<void> SetEventLoop(EventLoop& loop) = 0;
   // The driver's features are known and the rings are about to start.
   virtual void Activate(uint64_t acked_features) = 0;
-  virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue) = 0;
+  // `enabled`: the ring may be processed with side effects (vhost-user SET_VRING_ENABLE);
+  // QueueEnabled tells of changes.
+  virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue, bool enabled) = 0;
+  virtual void QueueEnabled(uint32_t queue_index, bool enabled) = 0;
   virtual void QueueNotified(uint32_t queue_index) = 0;
   // Completes (or fails) every request the device still holds from this queue; afterwards the
   // queue pointer is no longer valid.

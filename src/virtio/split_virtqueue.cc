@@ -52,7 +52,7 @@ Result<std::unique_ptr<SplitVirtqueue>> SplitVirtqueue::Create(
     return MakeError(ErrorKind::kInvalidArgument, "ring address misaligned");
   }
   Result<void> resolved = queue->ResolveRings(std::move(memory));
-  if (!resolved) return tl::unexpected(resolved.error());
+  if (!resolved) return ErrorOf(resolved);
   queue->next_available_ = next_available_index;
   // The used ring continues where the previous owner left it; its index is the device's from now
   // on and is never read back from guest memory.

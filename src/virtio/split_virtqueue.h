@@ -29,6 +29,17 @@ namespace vgpu::virtio {
 
 inline constexpr uint32_t kMaxQueueSize = 32768;  // virtio 1.2 §2.7: Queue Size ≤ 32768.
 
+// Where chains go back to the driver: the used ring and its notification (§2.7.8, §2.7.10).
+// SplitVirtqueue is one; tests give InFlightChains (pending_chain.h) a recording one.
+class UsedRing {
+ public:
+  virtual ~UsedRing() = default;
+  // Returns a chain to the driver with the number of bytes written into its writable buffers.
+  virtual void PushUsed(uint16_t head_index, uint32_t written_length) = 0;
+  // Signals the driver if it wants an interrupt for what was pushed.
+  virtual void NotifyIfNeeded() = 0;
+};
+
 // Where the rings are, in the frontend's address space (vhost-user SET_VRING_ADDR).
 struct SplitVirtqueueLayout {
   uint32_t size = 0;  // 1..32768.
@@ -47,7 +58,7 @@ struct PoppedChain {
   Result<DescriptorChain> chain;  // An error when the chain is malformed; push it back used-len 0.
 };
 
-class SplitVirtqueue {
+class SplitVirtqueue final : public UsedRing {
  public:
   // Checks the layout's alignment (§2.7: desc 16, avail 2, used 4) and that each ring lies inside
   // mapped memory. `used_index` is where the used ring continues (normally equal to
@@ -63,9 +74,9 @@ class SplitVirtqueue {
   // The next chain the driver made available, or nullopt when there is none (or the queue broke).
   std::optional<PoppedChain> Pop();
   // Returns a chain to the driver with the number of bytes written into its writable buffers.
-  void PushUsed(uint16_t head_index, uint32_t written_length);
+  void PushUsed(uint16_t head_index, uint32_t written_length) override;
   // Signals the call fd if the driver wants an interrupt for what was pushed (§2.7.7, §2.7.10).
-  void NotifyIfNeeded();
+  void NotifyIfNeeded() override;
 
   // With EVENT_IDX: asks the driver to kick on the next buffer, then re-checks for buffers that
   // raced in. Returns true if more work arrived (call Pop again).

@@ -12,20 +12,20 @@ Result<CommandBuffers> QueueGetDisplayInfo(Session& session, DriverQueue& queue,
                                            ChainLayout layout) {
   CommandBuffers buffers;
   Result<uint64_t> request = session.ram->Allocate(sizeof(GpuControlHeader), 8);
-  if (!request) return tl::unexpected(request.error());
+  if (!request) return ErrorOf(request);
   Result<uint64_t> response = session.ram->Allocate(kDisplayInfoResponseSize, 8);
-  if (!response) return tl::unexpected(response.error());
+  if (!response) return ErrorOf(response);
   GpuControlHeader header{};
   header.type = kCommandGetDisplayInfo;
   if (Result<void> written = session.ram->WriteObject(*request, header); !written) {
-    return tl::unexpected(written.error());
+    return ErrorOf(written);
   }
   if (Result<void> filled = session.ram->Fill(*response, kDisplayInfoResponseSize, 0xa5); !filled) {
-    return tl::unexpected(filled.error());
+    return ErrorOf(filled);
   }
   Result<uint16_t> head = queue.AddChain({{*request, sizeof(GpuControlHeader)}},
                                          {{*response, kDisplayInfoResponseSize}}, layout);
-  if (!head) return tl::unexpected(head.error());
+  if (!head) return ErrorOf(head);
   buffers.head = *head;
   buffers.request_address = *request;
   buffers.response_address = *response;

@@ -1,5 +1,5 @@
-// Hostile descriptor chains through the real socket (virtio 1.2 §2.7.5, libvhost-user's checks
-// in reference §6). Per-request faults must be consumed with used length 0 and leave the queue
+// Hostile descriptor chains through the real socket (virtio 1.2 §2.7.5, and what
+// libvhost-user checks). Per-request faults must be consumed with used length 0 and leave the queue
 // working; ring-level faults may stop the queue. In every case the daemon lives and serves the
 // next frontend.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// The hostile-guest suite: one test per class of reference §5's list (QEMU's virtio-gpu and
-// vhost-user-gpu CVE history), plus a flooding guest, a guest that creates resources until the
+// The hostile-guest suite: one test per class of QEMU's virtio-gpu and vhost-user-gpu CVE
+// history (docs/SECURITY.md, "The CVE classes and the test for each"), plus a flooding guest, a guest that creates resources until the
 // cap, and a guest that rewrites its command bytes while the daemon reads them. Each runs
 // against the daemon process through its real queues and asserts the response codes, that the
 // daemon keeps serving, and that its open fds and resident memory do not grow with repetition.
@@ -525,6 +525,66 @@ TEST_F(HostileGuestTest, FloodedControlQueueLeavesConfigAndCursorResponsive) {
       "flood: %llu transfers of 8 MB completed while 20 GET_CONFIGs and a cursor move "
       "were served\n",
       static_cast<unsigned long long>(flood_completions));
+}
+
+// The same on the cursor queue: a guest that fills it with 64x64 cursor image updates (each one
+// read from the resource and sent to the VMM) must not hold the control queue or the control
+// socket back until the flood is over: the device yields after a batch (docs/ARCHITECTURE.md,
+// "Threads"). Each round fills the whole queue, waits until the daemon is working through it,
+// then sends a control command: it must be answered while cursor updates are still left.
+TEST_F(HostileGuestTest, FloodedCursorQueueLeavesConfigAndControlResponsive) {
+  constexpr uint16_t kCursorQueueSize = 4096;
+  NegotiationOptions options;
+  options.cursor_queue_size = kCursorQueueSize;
+  ConnectWithScratch(options);
+  ASSERT_EQ(Create(1, 64, 64, static_cast<uint32_t>(gpu::Format::kB8G8R8A8Unorm)),
+            ResponseType::kOkNodata);
+  AttachPixels(1, std::vector<uint32_t>(64 * 64, 0x80ff0000));
+  Transfer(1, gpu::Rect{0, 0, 64, 64});
+  ASSERT_FALSE(HasFatalFailure());
+  gpu::UpdateCursor update{};
+  update.hdr = Header(CommandType::kUpdateCursor);
+  update.resource_id = 1;
+  update.pos.x = 10;
+  Result<uint64_t> update_address = session().ram->Allocate(sizeof(update), 8);
+  ASSERT_TRUE(update_address && session().ram->WriteObject(*update_address, update));
+  DriverQueue& cursor = *session().cursor_queue;
+  DriverQueue& control = *session().control_queue;
+  constexpr int kRounds = 20;
+  uint32_t most_cursor_updates_before_answer = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const uint16_t cursor_start = cursor.DeviceUsedIndex();
+    for (uint16_t i = 0; i < kCursorQueueSize; ++i) {
+      ASSERT_TRUE(cursor.AddChain({{*update_address, sizeof(update)}}, {}));
+    }
+    cursor.Kick();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (cursor.DeviceUsedIndex() == cursor_start) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the cursor queue is not served";
+    }
+    // The daemon is inside the flood now.
+    gpu::ResourceFlush flush{};
+    flush.hdr = Header(CommandType::kResourceFlush);
+    flush.r = gpu::Rect{0, 0, 64, 64};
+    flush.resource_id = 1;
+    CommandBuffers buffers = Queue(flush);
+    control.Kick();
+    ASSERT_TRUE(control.WaitForUsedHead(buffers.head, kCommandTimeout)) << "round " << round;
+    const auto served = static_cast<uint16_t>(cursor.DeviceUsedIndex() - cursor_start);
+    most_cursor_updates_before_answer =
+        std::max<uint32_t>(most_cursor_updates_before_answer, served);
+    EXPECT_LT(served, kCursorQueueSize)
+        << "round " << round << ": the control command waited for the whole cursor flood";
+    EXPECT_EQ(ResponseOf(buffers), ResponseType::kOkNodata);
+    EXPECT_TRUE(connected_->frontend.GetConfig(0, 16));
+    // Let the flood finish before the next round refills the queue.
+    for (uint16_t returned = 0; returned < kCursorQueueSize; ++returned) {
+      ASSERT_TRUE(cursor.WaitForUsed(kCommandTimeout)) << "cursor update never returned";
+    }
+  }
+  EXPECT_GT(display().Count(gpu::display::Request::kCursorUpdate), 0u);
+  std::printf("cursor flood: control command answered after at most %u of %u cursor updates\n",
+              most_cursor_updates_before_answer, kCursorQueueSize);
 }
 
 // A guest that creates resources until the cap: out-of-memory errors, a daemon whose resident

@@ -1,7 +1,7 @@
 // Fences against the real virglrenderer (Mesa llvmpipe here): per-context fences with 64-bit ids
 // (virgl's callbacks v3), ctx0 fences beside them, and a ring that a virgl context does not have.
 // The timeline rules themselves, on several rings, are unit-tested with a fake renderer
-// (tests/unit/gpu/command_processor_3d_test.cc); here the daemon process and virglrenderer
+// (tests/unit/gpu/device_model_3d_test.cc); here the daemon process and virglrenderer
 // decide.
 #include <gtest/gtest.h>
 

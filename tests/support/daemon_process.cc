@@ -90,7 +90,7 @@ Result<std::unique_ptr<DaemonProcess>> DaemonProcess::Launch(const DaemonOptions
   const std::string socket_path = directory + "/vhost-user-gpu.sock";
   const std::string log_path = directory + "/daemon.log";
   if (Result<void> made = CreatePreexisting(socket_path, options.preexisting); !made) {
-    return tl::unexpected(made.error());
+    return ErrorOf(made);
   }
 
   std::vector<std::string> arguments = {options.binary.empty() ? DefaultDaemonPath()
@@ -142,7 +142,7 @@ Result<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const DaemonOptions&
   Result<std::unique_ptr<DaemonProcess>> daemon = Launch(options);
   if (!daemon) return daemon;
   if (Result<void> listening = (*daemon)->WaitUntilListening(options.start_timeout); !listening) {
-    return tl::unexpected(listening.error());
+    return ErrorOf(listening);
   }
   return daemon;
 }
@@ -283,6 +283,28 @@ std::string DaemonProcess::StderrText() const {
   std::stringstream text;
   text << log.rdbuf();
   return text.str();
+}
+
+bool DaemonProcess::WaitForOutput(const std::string& text,
+                                  std::chrono::milliseconds timeout) const {
+  UniqueFd notify(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!notify.valid() || inotify_add_watch(notify.get(), log_path_.c_str(), IN_MODIFY) < 0) {
+    return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    // Checked after the watch is in place, so that a write between the two is not missed.
+    if (StderrText().find(text) != std::string::npos) return true;
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (remaining.count() <= 0) return false;
+    pollfd descriptors[2] = {{notify.get(), POLLIN, 0}, {pid_fd_.get(), POLLIN, 0}};
+    if (poll(descriptors, 2, static_cast<int>(remaining.count())) <= 0) continue;
+    if (descriptors[1].revents & POLLIN) return StderrText().find(text) != std::string::npos;
+    char events[4096];
+    while (read(notify.get(), events, sizeof(events)) > 0) {
+    }
+  }
 }
 
 }  // namespace vgpu::test

@@ -86,6 +86,9 @@ class DaemonProcess {
 
   // What the daemon wrote to stdout and stderr so far.
   std::string StderrText() const;
+  // Waits until the daemon's output contains `text` (woken by each write to its log). False
+  // when `timeout` passes first or the daemon ends without writing it.
+  bool WaitForOutput(const std::string& text, std::chrono::milliseconds timeout) const;
 
  private:
   DaemonProcess(pid_t pid, UniqueFd pid_fd, std::string directory, std::string socket_path,

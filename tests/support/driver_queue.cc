@@ -30,11 +30,11 @@ Result<std::unique_ptr<DriverQueue>> DriverQueue::Create(GuestRam& ram,
   DriverQueueLayout layout;
   // §2.7: "Descriptor Table 16, Available Ring 2, Used Ring 4" byte alignment.
   Result<uint64_t> descriptors = ram.Allocate(16ull * size, 16);
-  if (!descriptors) return tl::unexpected(descriptors.error());
+  if (!descriptors) return ErrorOf(descriptors);
   Result<uint64_t> available = ram.Allocate(AvailableRingBytes(size), 2);
-  if (!available) return tl::unexpected(available.error());
+  if (!available) return ErrorOf(available);
   Result<uint64_t> used = ram.Allocate(UsedRingBytes(size), 4);
-  if (!used) return tl::unexpected(used.error());
+  if (!used) return ErrorOf(used);
   layout.descriptor_guest_address = *descriptors;
   layout.available_guest_address = *available;
   layout.used_guest_address = *used;
@@ -46,13 +46,13 @@ Result<std::unique_ptr<DriverQueue>> DriverQueue::Create(GuestRam& ram,
                                                  {*used, UsedRingBytes(size)}};
   for (const auto& [address, length] : rings) {
     if (Result<void> zeroed = ram.Fill(address, length, 0); !zeroed) {
-      return tl::unexpected(zeroed.error());
+      return ErrorOf(zeroed);
     }
   }
   Result<EventFd> kick = EventFd::Create();
-  if (!kick) return tl::unexpected(kick.error());
+  if (!kick) return ErrorOf(kick);
   Result<EventFd> call = EventFd::Create();
-  if (!call) return tl::unexpected(call.error());
+  if (!call) return ErrorOf(call);
   return std::unique_ptr<DriverQueue>(
       new DriverQueue(ram, size, options.event_index, layout, std::move(*kick), std::move(*call)));
 }
@@ -96,7 +96,7 @@ Result<uint64_t> DriverQueue::IndirectTableFor(uint16_t head, size_t entries) {
   auto& [address, capacity] = indirect_tables_[head];
   if (capacity < entries) {
     Result<uint64_t> table = ram_.Allocate(16ull * entries, 16);
-    if (!table) return tl::unexpected(table.error());
+    if (!table) return ErrorOf(table);
     address = *table;
     capacity = entries;
   }
@@ -138,11 +138,11 @@ Result<uint16_t> DriverQueue::AddChain(const std::vector<Buffer>& readable,
       chain[position].next = static_cast<uint16_t>(position + 1);
     }
     Result<uint64_t> address = IndirectTableFor(head, chain.size());
-    if (!address) return tl::unexpected(address.error());
+    if (!address) return ErrorOf(address);
     Result<void> written = ram_.Write(
         *address, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(chain.data()),
                                            chain.size() * sizeof(VirtqDescriptor)));
-    if (!written) return tl::unexpected(written.error());
+    if (!written) return ErrorOf(written);
     table[head] = {*address, static_cast<uint32_t>(chain.size() * sizeof(VirtqDescriptor)),
                    kDescriptorFlagIndirect, 0};
   }
@@ -248,11 +248,11 @@ Result<uint64_t> DriverQueue::WriteIndirectTable(const std::vector<VirtqDescript
   if (descriptors.empty()) return MakeError(ErrorKind::kInvalidArgument, "empty indirect table");
   const uint64_t bytes = descriptors.size() * sizeof(VirtqDescriptor);
   Result<uint64_t> address = ram_.Allocate(bytes, 16);
-  if (!address) return tl::unexpected(address.error());
+  if (!address) return ErrorOf(address);
   Result<void> written = ram_.Write(
       *address,
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(descriptors.data()), bytes));
-  if (!written) return tl::unexpected(written.error());
+  if (!written) return ErrorOf(written);
   return *address;
 }
 

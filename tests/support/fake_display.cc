@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/dma-buf.h>
+#include <linux/sockios.h>
 #include <pixman.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -815,6 +816,20 @@ bool FakeDisplay::WaitForUnreadBytes(std::chrono::milliseconds timeout) const {
         (readable.revents & (POLLHUP | POLLERR)) != 0) {
       return false;
     }
+  }
+}
+
+bool FakeDisplay::WaitUntilDaemonHasRead(std::chrono::milliseconds timeout) const {
+  // A Unix socket's sent bytes stay charged to the sender until the receiver has read them; no
+  // event marks the count reaching 0, hence the short slices.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int unsent = 0;
+    if (ioctl(shared_->socket.get(), SIOCOUTQ, &unsent) != 0) return false;
+    if (unsent == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    pollfd hangup{shared_->socket.get(), 0, 0};
+    if (poll(&hangup, 1, 1) > 0 && (hangup.revents & (POLLHUP | POLLERR)) != 0) return false;
   }
 }
 

@@ -163,6 +163,10 @@ class FakeDisplay {
   // Waits until bytes from the daemon wait unread in QEMU's end (FIONREAD > 0): with reading
   // off, the proof that a send has started. False when `timeout` passes first.
   bool WaitForUnreadBytes(std::chrono::milliseconds timeout) const;
+  // Waits until the daemon has read everything this side sent (SIOCOUTQ of QEMU's end is 0): a
+  // reply sent with SendRaw is then in the daemon's hands, being or been handled on its device
+  // thread. False when `timeout` passes first.
+  bool WaitUntilDaemonHasRead(std::chrono::milliseconds timeout) const;
   // Answers the DMABUF_UPDATE that waits (kWhenReleased, kNever) and reads on, until the next
   // one; returns once the reply went out (at once when none waits).
   void ReleaseDmabufUpdates();

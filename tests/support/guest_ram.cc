@@ -100,14 +100,14 @@ Result<uint64_t> GuestRam::UserAddress(uint64_t guest_address, uint64_t length) 
 
 Result<void> GuestRam::Write(uint64_t guest_address, std::span<const uint8_t> bytes) {
   Result<uint8_t*> destination = HostPointer(guest_address, bytes.size());
-  if (!destination) return tl::unexpected(destination.error());
+  if (!destination) return ErrorOf(destination);
   if (!bytes.empty()) std::memcpy(*destination, bytes.data(), bytes.size());
   return {};
 }
 
 Result<void> GuestRam::Read(uint64_t guest_address, std::span<uint8_t> bytes) const {
   Result<uint8_t*> source = HostPointer(guest_address, bytes.size());
-  if (!source) return tl::unexpected(source.error());
+  if (!source) return ErrorOf(source);
   // An empty span may have no data pointer, which memcpy must not be given even for 0 bytes.
   if (!bytes.empty()) std::memcpy(bytes.data(), *source, bytes.size());
   return {};
@@ -115,7 +115,7 @@ Result<void> GuestRam::Read(uint64_t guest_address, std::span<uint8_t> bytes) co
 
 Result<void> GuestRam::Fill(uint64_t guest_address, uint64_t length, uint8_t value) {
   Result<uint8_t*> destination = HostPointer(guest_address, length);
-  if (!destination) return tl::unexpected(destination.error());
+  if (!destination) return ErrorOf(destination);
   std::memset(*destination, value, length);
   return {};
 }

@@ -30,7 +30,7 @@ enum class GuestRamLayout {
   kSingleRegion,
   // vhost-user-vga: [0, 0xa0000) and [0xc0000, size) from the same memfd, the second at
   // mmap_offset 0xc0000; the legacy VGA window 0xa0000..0xc0000 is not RAM
-  // (e2e-and-machines.md: "vhost-user-vga sends guest memory as two regions").
+  // (docs/ARCHITECTURE.md: "vhost-user-vga sends guest memory as two regions").
   kTwoRegionsWithVgaHole,
 };
 
@@ -82,7 +82,7 @@ class GuestRam {
     T object{};
     Result<void> read =
         Read(guest_address, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&object), sizeof(T)));
-    if (!read) return tl::unexpected(read.error());
+    if (!read) return ErrorOf(read);
     return object;
   }
 

@@ -1,5 +1,5 @@
 // VhostUserFrontend::NegotiateLikeQemu10 and StopLikeQemu10: the message sequence QEMU 10.0.2
-// was seen to send (e2e-and-machines.md, "Message order seen at boot"; reference §1.6).
+// was seen to send (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on", "Boot order").
 #include <sys/socket.h>
 
 #include "support/vhost_user_frontend.h"
@@ -18,13 +18,13 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
 
   // Realize (vhost_user_backend_init + vhost_dev_init).
   Result<uint64_t> features = GetFeatures();
-  if (!features) return tl::unexpected(features.error());
+  if (!features) return ErrorOf(features);
   session.offered_features = *features;
   if ((*features & vhost_user::kFeatureProtocolFeatures) == 0) {
     return MakeError(ErrorKind::kUnsupported, "backend does not offer PROTOCOL_FEATURES");
   }
   Result<uint64_t> protocol = GetProtocolFeatures();
-  if (!protocol) return tl::unexpected(protocol.error());
+  if (!protocol) return ErrorOf(protocol);
   session.offered_protocol_features = *protocol;
   session.protocol_features = *protocol & options.protocol_feature_mask;
   if ((session.protocol_features & vhost_user::kProtocolConfig) == 0) {
@@ -33,32 +33,32 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
     return MakeError(ErrorKind::kUnsupported, "backend does not offer PROTOCOL_F_CONFIG");
   }
   if (Result<void> set = SetProtocolFeatures(session.protocol_features); !set) {
-    return tl::unexpected(set.error());
+    return ErrorOf(set);
   }
   if (session.protocol_features & vhost_user::kProtocolMq) {
     Result<uint64_t> queues = GetQueueNum();
-    if (!queues) return tl::unexpected(queues.error());
+    if (!queues) return ErrorOf(queues);
     session.queue_count = *queues;
   }
   const bool memory_slots =
       (session.protocol_features & vhost_user::kProtocolConfigureMemSlots) != 0;
   if (memory_slots) {
     Result<uint64_t> slots = GetMaxMemSlots();
-    if (!slots) return tl::unexpected(slots.error());
+    if (!slots) return ErrorOf(slots);
     session.max_memory_slots = *slots;
   }
-  if (Result<void> owner = SetOwner(); !owner) return tl::unexpected(owner.error());
+  if (Result<void> owner = SetOwner(); !owner) return ErrorOf(owner);
   Result<uint64_t> features_again = GetFeatures();
-  if (!features_again) return tl::unexpected(features_again.error());
+  if (!features_again) return ErrorOf(features_again);
   for (uint32_t queue : {kControlQueue, kCursorQueue}) {
     Result<EventFd> masked_call = EventFd::Create();
     Result<EventFd> error = EventFd::Create();
     if (!masked_call || !error) return MakeError(ErrorKind::kSystem, "eventfd");
     if (Result<void> set = SetVringCall(queue, masked_call->fd()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
     if (Result<void> set = SetVringErr(queue, error->fd()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
     session.initial_notifiers.push_back(std::move(*masked_call));
     session.initial_notifiers.push_back(std::move(*error));
@@ -67,7 +67,7 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
   // The guest driver loads: it reads config space, then sets DRIVER_OK.
   for (int read = 0; read < options.config_reads; ++read) {
     Result<std::vector<uint8_t>> config = GetConfig(0, kConfigSize);
-    if (!config) return tl::unexpected(config.error());
+    if (!config) return ErrorOf(config);
     session.config = std::move(*config);
   }
 
@@ -85,7 +85,7 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
     session.gpu_socket = UniqueFd(pair[0]);
     backend_end = UniqueFd(pair[1]);
   }
-  if (Result<void> set = GpuSetSocket(backend_end.get()); !set) return tl::unexpected(set.error());
+  if (Result<void> set = GpuSetSocket(backend_end.get()); !set) return ErrorOf(set);
   backend_end.reset();
 
   // vhost_user_backend_start() -> vhost_dev_start().
@@ -96,72 +96,96 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
       options.guest_features.value_or((*features & ring_features) | vhost_user::kFeatureRingReset);
   session.acked_features |= vhost_user::kFeatureProtocolFeatures;
   if (Result<void> set = SetFeatures(session.acked_features); !set) {
-    return tl::unexpected(set.error());
+    return ErrorOf(set);
   }
 
   Result<std::unique_ptr<GuestRam>> ram =
       GuestRam::Create(options.memory_size, options.memory_layout);
-  if (!ram) return tl::unexpected(ram.error());
+  if (!ram) return ErrorOf(ram);
   session.ram = std::move(*ram);
   if (memory_slots && !options.force_set_mem_table) {
     for (const vhost_user::MemoryRegionDescription& region : session.ram->Descriptions()) {
       Result<UniqueFd> fd = session.ram->DuplicateFd();
-      if (!fd) return tl::unexpected(fd.error());
+      if (!fd) return ErrorOf(fd);
       if (Result<void> added = AddMemReg(region, fd->get()); !added) {
-        return tl::unexpected(added.error());
+        return ErrorOf(added);
       }
     }
   } else if (Result<void> table = SetMemTable(*session.ram); !table) {
-    return tl::unexpected(table.error());
+    return ErrorOf(table);
   }
 
   const bool event_index = (session.acked_features & vhost_user::kFeatureRingEventIdx) != 0;
   Result<std::unique_ptr<DriverQueue>> control = DriverQueue::Create(
       *session.ram, {.size = options.control_queue_size, .event_index = event_index});
-  if (!control) return tl::unexpected(control.error());
+  if (!control) return ErrorOf(control);
   session.control_queue = std::move(*control);
   Result<std::unique_ptr<DriverQueue>> cursor = DriverQueue::Create(
       *session.ram, {.size = options.cursor_queue_size, .event_index = event_index});
-  if (!cursor) return tl::unexpected(cursor.error());
+  if (!cursor) return ErrorOf(cursor);
   session.cursor_queue = std::move(*cursor);
   if (options.stop_after == NegotiationStage::kMemory) return session;
 
   for (uint32_t index : {kControlQueue, kCursorQueue}) {
     DriverQueue& queue = session.queue(index);
     if (Result<void> set = SetVringNum(index, queue.size()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
     if (Result<void> set = SetVringBase(index, queue.available_index()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
     if (Result<void> set = SetVringAddr(VringAddressOf(index, queue)); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
     if (Result<void> set = SetVringKick(index, queue.kick().fd()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
   }
   if (session.acked_features & vhost_user::kFeatureProtocolFeatures) {
     for (uint32_t index : {kControlQueue, kCursorQueue}) {
-      if (Result<void> set = SetVringEnable(index, true); !set) return tl::unexpected(set.error());
+      if (Result<void> set = SetVringEnable(index, true); !set) return ErrorOf(set);
     }
   }
   for (uint32_t index : {kControlQueue, kCursorQueue}) {
     if (Result<void> set = SetVringCall(index, session.queue(index).call().fd()); !set) {
-      return tl::unexpected(set.error());
+      return ErrorOf(set);
     }
   }
   return session;
 }
 
+Result<void> VhostUserFrontend::StartQueue(Session& session, uint32_t index) {
+  DriverQueue& queue = session.queue(index);
+  if (Result<void> set = SetVringNum(index, queue.size()); !set) return ErrorOf(set);
+  if (Result<void> set = SetVringBase(index, queue.available_index()); !set) return ErrorOf(set);
+  if (Result<void> set = SetVringAddr(VringAddressOf(index, queue)); !set) return ErrorOf(set);
+  if (Result<void> set = SetVringKick(index, queue.kick().fd()); !set) return ErrorOf(set);
+  if (session.acked_features & vhost_user::kFeatureProtocolFeatures) {
+    if (Result<void> set = SetVringEnable(index, true); !set) return ErrorOf(set);
+  }
+  return SetVringCall(index, queue.call().fd());
+}
+
+Result<void> VhostUserFrontend::RestartAfterReset(Session& session,
+                                                  const FakeDisplayOptions& display_options) {
+  if (Result<void> set = SetFeatures(session.acked_features); !set) return ErrorOf(set);
+  auto [display, daemon_end] = FakeDisplay::Create(display_options);
+  session.display = std::make_unique<FakeDisplay>(std::move(display));
+  if (Result<void> set = GpuSetSocket(daemon_end.get()); !set) return ErrorOf(set);
+  for (uint32_t index : {kControlQueue, kCursorQueue}) {
+    if (Result<void> started = StartQueue(session, index); !started) return ErrorOf(started);
+  }
+  return {};
+}
+
 Result<std::vector<uint32_t>> VhostUserFrontend::StopLikeQemu10(Session& session) {
   std::vector<uint32_t> bases;
   for (uint32_t index : {kControlQueue, kCursorQueue}) {
-    if (Result<void> set = SetVringEnable(index, false); !set) return tl::unexpected(set.error());
+    if (Result<void> set = SetVringEnable(index, false); !set) return ErrorOf(set);
   }
   for (uint32_t index : {kControlQueue, kCursorQueue}) {
     Result<uint32_t> base = GetVringBase(index);
-    if (!base) return tl::unexpected(base.error());
+    if (!base) return ErrorOf(base);
     bases.push_back(*base);
   }
   if (session.display) session.display->Disconnect();

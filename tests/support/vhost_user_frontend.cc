@@ -153,7 +153,7 @@ Result<ReceivedReply> VhostUserFrontend::ReceiveRaw(std::chrono::milliseconds ti
   if (Result<void> header =
           receive(reinterpret_cast<uint8_t*>(&reply.header), sizeof(reply.header), true);
       !header) {
-    return tl::unexpected(header.error());
+    return ErrorOf(header);
   }
   if (reply.header.size > vhost_user::kMaxPayloadSize) {
     return MakeError(ErrorKind::kInvalidArgument,
@@ -163,7 +163,7 @@ Result<ReceivedReply> VhostUserFrontend::ReceiveRaw(std::chrono::milliseconds ti
   if (reply.header.size > 0) {
     if (Result<void> payload = receive(reply.payload.data(), reply.payload.size(), false);
         !payload) {
-      return tl::unexpected(payload.error());
+      return ErrorOf(payload);
     }
   }
   return reply;
@@ -213,7 +213,7 @@ Result<ReceivedReply> VhostUserFrontend::ReceiveReply(Request request) {
 
 Result<uint64_t> VhostUserFrontend::ReceiveU64Reply(Request request) {
   Result<ReceivedReply> reply = ReceiveReply(request);
-  if (!reply) return tl::unexpected(reply.error());
+  if (!reply) return ErrorOf(reply);
   if (reply->header.size != sizeof(uint64_t)) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "bad reply: " + Describe(request) + " reply size " +
@@ -226,7 +226,7 @@ Result<uint64_t> VhostUserFrontend::ReceiveU64Reply(Request request) {
 
 Result<void> VhostUserFrontend::ReceiveAck(Request request) {
   Result<uint64_t> ack = ReceiveU64Reply(request);
-  if (!ack) return tl::unexpected(ack.error());
+  if (!ack) return ErrorOf(ack);
   if (*ack != 0) {
     return MakeError(ErrorKind::kInvalidArgument, std::string(kNackPrefix) + ": " +
                                                       Describe(request) + " acked with " +
@@ -251,7 +251,7 @@ Result<void> VhostUserFrontend::SendRequest(Request request, std::span<const uin
 
 Result<uint64_t> VhostUserFrontend::GetU64(Request request) {
   if (Result<void> sent = SendRequest(request, {}, {}, false); !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   return ReceiveU64Reply(request);
 }
@@ -313,7 +313,7 @@ Result<void> VhostUserFrontend::SetMemTable(const GuestRam& ram) {
   std::vector<int> fds;
   for (size_t region = 0; region < ram.regions().size(); ++region) {
     Result<UniqueFd> fd = ram.DuplicateFd();
-    if (!fd) return tl::unexpected(fd.error());
+    if (!fd) return ErrorOf(fd);
     fds.push_back(fd->get());
     owned.push_back(std::move(*fd));
   }
@@ -365,10 +365,10 @@ Result<void> VhostUserFrontend::SetVringAddr(const vhost_user::VringAddress& add
 Result<uint32_t> VhostUserFrontend::GetVringBase(uint32_t index) {
   vhost_user::VringState payload{index, 0};
   if (Result<void> sent = SendRequest(Request::kGetVringBase, BytesOf(payload), {}, false); !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   Result<ReceivedReply> reply = ReceiveReply(Request::kGetVringBase);
-  if (!reply) return tl::unexpected(reply.error());
+  if (!reply) return ErrorOf(reply);
   if (reply->header.size != sizeof(vhost_user::VringState)) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "bad reply: GET_VRING_BASE reply size " + std::to_string(reply->header.size));
@@ -387,10 +387,10 @@ Result<std::vector<uint8_t>> VhostUserFrontend::GetConfig(uint32_t offset, uint3
   vhost_user::ConfigHeader header{offset, size, 0};
   std::memcpy(payload.data(), &header, sizeof(header));
   if (Result<void> sent = SendRequest(Request::kGetConfig, payload, {}, false); !sent) {
-    return tl::unexpected(sent.error());
+    return ErrorOf(sent);
   }
   Result<ReceivedReply> reply = ReceiveReply(Request::kGetConfig);
-  if (!reply) return tl::unexpected(reply.error());
+  if (!reply) return ErrorOf(reply);
   // QEMU's vhost_user_get_config(): hdr.size must be 12 + len.
   if (reply->header.size != payload.size()) {
     return MakeError(ErrorKind::kInvalidArgument,
@@ -418,6 +418,10 @@ Result<void> VhostUserFrontend::GpuSetSocket(int fd) {
 
 Result<void> VhostUserFrontend::ResetDevice() {
   return SendRequest(Request::kResetDevice, {}, {}, false);
+}
+
+Result<void> VhostUserFrontend::ResetOwner() {
+  return SendRequest(Request::kResetOwner, {}, {}, false);
 }
 
 }  // namespace vgpu::test

@@ -69,14 +69,14 @@ enum class NegotiationStage {
 struct NegotiationOptions {
   GuestRamLayout memory_layout = GuestRamLayout::kSingleRegion;
   uint64_t memory_size = 64ull << 20;
-  uint16_t control_queue_size = 64;  // What QEMU 10 uses (e2e-and-machines.md).
+  uint16_t control_queue_size = 64;  // What QEMU 10 uses (docs/ARCHITECTURE.md).
   uint16_t cursor_queue_size = 16;
   uint64_t protocol_feature_mask = kQemu10ProtocolFeatureMask;
   // Use SET_MEM_TABLE even when CONFIGURE_MEM_SLOTS is offered.
   bool force_set_mem_table = false;
   // The guest's acked features; by default offered & (VERSION_1 | INDIRECT_DESC | EVENT_IDX |
   // device bits), plus bit 30 and bit 40 (RING_RESET), which QEMU forwards even though the
-  // backend never offered it (reference §0.1 item 3).
+  // backend never offered it (docs/ARCHITECTURE.md).
   std::optional<uint64_t> guest_features;
   // QEMU reads config space twice when the driver loads.
   int config_reads = 2;
@@ -163,12 +163,20 @@ class VhostUserFrontend {
   Result<void> SetConfig(uint32_t offset, std::span<const uint8_t> bytes);
   Result<void> GpuSetSocket(int fd);
   Result<void> ResetDevice();
+  Result<void> ResetOwner();
 
-  // The observed QEMU 10 boot sequence (e2e-and-machines.md "Message order seen at boot").
+  // The observed QEMU 10 boot sequence (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on").
   Result<Session> NegotiateLikeQemu10(const NegotiationOptions& options);
   // QEMU 10 at quit: SET_VRING_ENABLE 0 and GET_VRING_BASE per queue, then EOF. Returns the
   // bases (control, cursor).
   Result<std::vector<uint32_t>> StopLikeQemu10(Session& session);
+  // QEMU starting one ring (vhost_virtqueue_start, then enable and call): SET_VRING_NUM, _BASE
+  // (the driver's next avail index), _ADDR, _KICK, _ENABLE 1, _CALL. Also after a stop or a reset.
+  Result<void> StartQueue(Session& session, uint32_t index);
+  // After RESET_DEVICE or RESET_OWNER, QEMU's way back to a running device when the guest
+  // driver loads again: SET_FEATURES (the same), a new GPU socket served by a new FakeDisplay
+  // with `display_options`, and both rings started from where the driver is.
+  Result<void> RestartAfterReset(Session& session, const FakeDisplayOptions& display_options);
 
  private:
   // Sends a request; with `want_ack` and REPLY_ACK negotiated it sets NEED_REPLY and checks the

@@ -4,7 +4,7 @@ namespace vgpu::renderer::gfxstream {
 
 Result<std::unique_ptr<FenceHandoff>> FenceHandoff::Create() {
   Result<EventFd> wake = EventFd::Create();
-  if (!wake) return tl::unexpected(wake.error());
+  if (!wake) return ErrorOf(wake);
   return std::unique_ptr<FenceHandoff>(new FenceHandoff(std::move(*wake)));
 }
 

@@ -9,7 +9,7 @@
 //
 // gfxstream's callback runs synchronously inside stream_renderer_create_fence when the fence's
 // timeline has nothing pending, and otherwise on gfxstream's worker threads
-// (VirtioGpuTimelines, renderer-apis-and-crosvm.md §2.4). The device model runs on one thread
+// (VirtioGpuTimelines in gfxstream's own host code). The device model runs on one thread
 // and must not be entered from either place, so the callback only queues the fence (under a
 // mutex) and signals an eventfd; Take() returns the fences in the order they were pushed.
 #pragma once

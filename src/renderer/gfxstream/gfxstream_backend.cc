@@ -8,7 +8,6 @@
 
 #include "base/checked_math.h"
 #include "base/log.h"
-#include "gpu/protocol.h"
 #include "renderer/gfxstream/gfxstream_layout.h"
 
 namespace vgpu::renderer::gfxstream {
@@ -51,14 +50,10 @@ tl::unexpected<Error> LibraryFailure(const std::string& what, int code) {
                    what + " failed (gfxstream returned " + std::to_string(code) + ")");
 }
 
-tl::unexpected<Error> UnknownContext(uint32_t context_id) {
-  return MakeError(ErrorKind::kNotFound, "unknown context " + std::to_string(context_id));
-}
-
 bool BoxInside(const Box& box, const ResourceParams& params) {
-  const std::optional<uint32_t> right = CheckedAdd<uint32_t>(box.x, box.width);
-  const std::optional<uint32_t> bottom = CheckedAdd<uint32_t>(box.y, box.height);
-  const std::optional<uint32_t> back = CheckedAdd<uint32_t>(box.z, box.depth);
+  const std::optional<uint32_t> right = CheckedAdd<uint32_t>(box.x, box.w);
+  const std::optional<uint32_t> bottom = CheckedAdd<uint32_t>(box.y, box.h);
+  const std::optional<uint32_t> back = CheckedAdd<uint32_t>(box.z, box.d);
   return right && bottom && back && *right <= params.width &&
          *bottom <= std::max<uint32_t>(params.height, 1) &&
          *back <= std::max<uint32_t>(std::max(params.depth, params.array_size), 1);
@@ -66,8 +61,7 @@ bool BoxInside(const Box& box, const ResourceParams& params) {
 
 }  // namespace
 
-Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions options,
-                                                           size_t max_submit_bytes) {
+Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions options) {
   for (uint32_t id : options.capsets) {
     if (id != kCapsetGfxstreamVulkan && id != kCapsetGfxstreamGles) {
       return MakeError(ErrorKind::kUnsupported,
@@ -77,9 +71,9 @@ Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions opti
     }
   }
   Result<std::unique_ptr<GfxstreamLibrary>> library = GfxstreamLibrary::Load(options.library_path);
-  if (!library) return tl::unexpected(library.error());
+  if (!library) return ErrorOf(library);
   Result<std::unique_ptr<FenceHandoff>> handoff = FenceHandoff::Create();
-  if (!handoff) return tl::unexpected(handoff.error());
+  if (!handoff) return ErrorOf(handoff);
 
   bool expected = false;
   if (!instance_alive.compare_exchange_strong(expected, true)) {
@@ -87,10 +81,10 @@ Result<std::unique_ptr<Renderer>> GfxstreamBackend::Create(GfxstreamOptions opti
                      "gfxstream is already initialised in this process (its state is global: one "
                      "renderer per process)");
   }
-  std::unique_ptr<GfxstreamBackend> backend(new GfxstreamBackend(
-      std::move(*library), std::move(*handoff), max_submit_bytes, options.max_image_dimension));
+  std::unique_ptr<GfxstreamBackend> backend(
+      new GfxstreamBackend(std::move(*library), std::move(*handoff), options.max_image_dimension));
   if (Result<void> initialized = backend->Initialize(options); !initialized) {
-    return tl::unexpected(initialized.error());  // The destructor releases instance_alive.
+    return ErrorOf(initialized);  // The destructor releases instance_alive.
   }
   backend->LoadCapsets(options.capsets);
   return std::unique_ptr<Renderer>(std::move(backend));
@@ -162,7 +156,7 @@ void GfxstreamBackend::OnFence(void* user_data, stream_renderer_fence* fence) {
   if (user_data == nullptr || fence == nullptr) return;
   const bool per_context = (fence->flags & STREAM_RENDERER_FLAG_FENCE_RING_IDX) != 0;
   static_cast<FenceHandoff*>(user_data)->Push(FenceSignal{
-      .context_id = per_context ? fence->ctx_id : 0,
+      .context = ContextId{per_context ? fence->ctx_id : 0},
       .ring_index = per_context ? fence->ring_idx : 0u,
       .fence_id = fence->fence_id,
       .per_context = per_context,
@@ -223,29 +217,16 @@ Result<std::vector<uint8_t>> GfxstreamBackend::Capset(uint32_t capset_id, uint32
   return bytes;
 }
 
-Result<void> GfxstreamBackend::CheckContext(uint32_t context_id) const {
-  if (!contexts_.contains(context_id)) return UnknownContext(context_id);
-  return {};
-}
-
-Result<GfxstreamBackend::ResourceState*> GfxstreamBackend::FindResource(uint32_t resource_id) {
-  auto found = resources_.find(resource_id);
-  if (found == resources_.end()) {
-    return MakeError(ErrorKind::kNotFound, "unknown resource " + std::to_string(resource_id));
-  }
-  return &found->second;
+GfxstreamBackend::ResourceState& GfxstreamBackend::StateOf(ResourceId resource) {
+  return resources_.at(resource);
 }
 
 Result<void> GfxstreamBackend::CreateContext(const ContextParams& params) {
-  const uint32_t context_id = params.context_id;
+  const uint32_t context_id = params.id.value();
   // gfxstream takes context and resource ids as int in places: keep them positive.
   if (context_id == 0 || context_id > static_cast<uint32_t>(INT_MAX)) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "context id " + std::to_string(context_id) + " out of range");
-  }
-  if (contexts_.contains(context_id)) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "context " + std::to_string(context_id) + " exists");
   }
   if (params.capset_id != 0 &&
       std::none_of(capsets_.begin(), capsets_.end(),
@@ -263,43 +244,26 @@ Result<void> GfxstreamBackend::CreateContext(const ContextParams& params) {
   if (result != 0) {
     return LibraryFailure("creating context " + std::to_string(context_id), result);
   }
-  contexts_.insert(context_id);
   return {};
 }
 
-Result<void> GfxstreamBackend::DestroyContext(uint32_t context_id) {
-  if (Result<void> known = CheckContext(context_id); !known) return known;
-  api_.context_destroy(context_id);
-  contexts_.erase(context_id);
+void GfxstreamBackend::DestroyContext(ContextId context) { api_.context_destroy(context.value()); }
+
+Result<void> GfxstreamBackend::AttachResource(ContextId context, ResourceId resource) {
+  api_.ctx_attach_resource(static_cast<int>(context.value()), static_cast<int>(resource.value()));
   return {};
 }
 
-Result<void> GfxstreamBackend::AttachResource(uint32_t context_id, uint32_t resource_id) {
-  if (Result<void> known = CheckContext(context_id); !known) return known;
-  if (Result<ResourceState*> found = FindResource(resource_id); !found) {
-    return tl::unexpected(found.error());
-  }
-  api_.ctx_attach_resource(static_cast<int>(context_id), static_cast<int>(resource_id));
-  return {};
-}
-
-Result<void> GfxstreamBackend::DetachResource(uint32_t context_id, uint32_t resource_id) {
-  if (Result<void> known = CheckContext(context_id); !known) return known;
-  if (Result<ResourceState*> found = FindResource(resource_id); !found) {
-    return tl::unexpected(found.error());
-  }
-  api_.ctx_detach_resource(static_cast<int>(context_id), static_cast<int>(resource_id));
+Result<void> GfxstreamBackend::DetachResource(ContextId context, ResourceId resource) {
+  api_.ctx_detach_resource(static_cast<int>(context.value()), static_cast<int>(resource.value()));
   return {};
 }
 
 Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
-  const uint32_t id = params.resource_id;
+  const uint32_t id = params.id.value();
   if (id == 0 || id > static_cast<uint32_t>(INT_MAX)) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "resource id " + std::to_string(id) + " out of range");
-  }
-  if (resources_.contains(id)) {
-    return MakeError(ErrorKind::kInvalidArgument, "resource " + std::to_string(id) + " exists");
   }
   if (!ResourceBytes(params)) {
     return MakeError(ErrorKind::kInvalidArgument, "resource size overflows");
@@ -335,112 +299,93 @@ Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
   // No iovecs here: the backing comes with RESOURCE_ATTACH_BACKING.
   const int result = api_.resource_create(&args, nullptr, 0);
   if (result != 0) return LibraryFailure("creating resource " + std::to_string(id), result);
-  resources_.emplace(id, ResourceState{.params = params, .backing = {}});
+  resources_.insert_or_assign(params.id, ResourceState{.params = params, .backing = {}});
   return {};
 }
 
-Result<void> GfxstreamBackend::UnrefResource(uint32_t resource_id) {
-  Result<ResourceState*> state = FindResource(resource_id);
-  if (!state) return tl::unexpected(state.error());
-  if (!(*state)->backing.empty()) {
-    if (Result<void> detached = DetachBacking(resource_id); !detached) return detached;
-  }
-  api_.resource_unref(resource_id);
-  resources_.erase(resource_id);
-  return {};
+void GfxstreamBackend::DestroyResource(ResourceId resource) {
+  if (!StateOf(resource).backing.empty()) DetachBacking(resource);
+  api_.resource_unref(resource.value());
+  resources_.erase(resource);
 }
 
-Result<void> GfxstreamBackend::AttachBacking(uint32_t resource_id, std::vector<iovec> backing) {
-  Result<ResourceState*> state = FindResource(resource_id);
-  if (!state) return tl::unexpected(state.error());
-  if (!(*state)->backing.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(resource_id) + " already has a backing");
-  }
-  if (backing.empty() || backing.size() > static_cast<size_t>(INT_MAX)) {
+Result<void> GfxstreamBackend::AttachBacking(ResourceId resource, const GuestBacking& backing) {
+  ResourceState& state = StateOf(resource);
+  std::vector<iovec> entries = backing.Iovecs();
+  if (entries.empty() || entries.size() > static_cast<size_t>(INT_MAX)) {
     return MakeError(ErrorKind::kInvalidArgument, "backing entry count out of range");
   }
-  uint64_t total = 0;
-  for (const iovec& entry : backing) total += entry.iov_len;  // Each below 2^32 (mem_entry).
+  const uint64_t total = backing.size();
+  const std::string name = "resource " + std::to_string(resource.value());
   // gfxstream moves the whole resource through a copy the size of the backing on every transfer
   // (gfxstream_layout.h): a shorter backing would be written and read past its end.
-  const std::optional<uint64_t> needed = GfxstreamCopyBytes((*state)->params);
+  const std::optional<uint64_t> needed = GfxstreamCopyBytes(state.params);
   if (!needed || total < *needed) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "backing of " + std::to_string(total) + " bytes for resource " +
-                         std::to_string(resource_id) + " is shorter than the " +
+                     "backing of " + std::to_string(total) + " bytes for " + name +
+                         " is shorter than the " +
                          (needed ? std::to_string(*needed) : std::string("2^64")) +
                          " bytes gfxstream copies for it");
   }
   // And not much longer: gfxstream allocates a host copy of all of it. (A guest may lay out the
   // depth and layers that gfxstream ignores, hence the larger of the two sizes.)
   std::optional<uint64_t> limit =
-      CheckedMul<uint64_t>(std::max(*needed, *ResourceBytes((*state)->params)), 2);
+      CheckedMul<uint64_t>(std::max(*needed, *ResourceBytes(state.params)), 2);
   if (limit) limit = CheckedAdd<uint64_t>(*limit, kBackingSlackBytes);
   if (limit && total > *limit) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "backing of " + std::to_string(total) + " bytes for resource " +
-                         std::to_string(resource_id) + " exceeds the " + std::to_string(*limit) +
+                     "backing of " + std::to_string(total) + " bytes for " + name +
+                         " exceeds the " + std::to_string(*limit) +
                          " its size allows (gfxstream would allocate a copy of it)");
   }
-  const int result = api_.resource_attach_iov(static_cast<int>(resource_id), backing.data(),
-                                              static_cast<int>(backing.size()));
-  if (result != 0) {
-    return LibraryFailure("attaching backing to resource " + std::to_string(resource_id), result);
-  }
-  (*state)->backing = std::move(backing);
+  const int result = api_.resource_attach_iov(static_cast<int>(resource.value()), entries.data(),
+                                              static_cast<int>(entries.size()));
+  if (result != 0) return LibraryFailure("attaching backing to " + name, result);
+  state.backing = std::move(entries);
   return {};
 }
 
-Result<void> GfxstreamBackend::DetachBacking(uint32_t resource_id) {
-  Result<ResourceState*> state = FindResource(resource_id);
-  if (!state) return tl::unexpected(state.error());
-  if ((*state)->backing.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(resource_id) + " has no backing");
-  }
+void GfxstreamBackend::DetachBacking(ResourceId resource) {
+  ResourceState& state = StateOf(resource);
+  if (state.backing.empty()) return;
   // gfxstream copied the entries at attach and hands nothing back here; the outputs are given
   // anyway, for builds that write them.
   iovec* detached = nullptr;
   int detached_count = 0;
-  api_.resource_detach_iov(static_cast<int>(resource_id), &detached, &detached_count);
-  (*state)->backing = {};
-  return {};
+  api_.resource_detach_iov(static_cast<int>(resource.value()), &detached, &detached_count);
+  state.backing = {};
 }
 
 Result<void> GfxstreamBackend::Transfer(const TransferParams& params, bool to_host) {
-  Result<ResourceState*> state = FindResource(params.resource_id);
-  if (!state) return tl::unexpected(state.error());
-  if (params.context_id != 0) {
-    if (Result<void> known = CheckContext(params.context_id); !known) return known;
-  }
+  ResourceState& state = StateOf(params.resource);
+  const uint32_t resource = params.resource.value();
   // gfxstream transfers through its copy of the backing: without one there is nothing to copy.
-  if ((*state)->backing.empty()) {
+  if (state.backing.empty()) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(params.resource_id) + " has no backing");
+                     "resource " + std::to_string(resource) + " has no backing");
   }
-  if (!BoxInside(params.box, (*state)->params)) {
+  if (!BoxInside(params.box, state.params)) {
     return MakeError(ErrorKind::kOutOfRange,
-                     "transfer box outside resource " + std::to_string(params.resource_id));
+                     "transfer box outside resource " + std::to_string(resource));
   }
   stream_renderer_box box{.x = params.box.x,
                           .y = params.box.y,
                           .z = params.box.z,
-                          .w = params.box.width,
-                          .h = params.box.height,
-                          .d = params.box.depth};
+                          .w = params.box.w,
+                          .h = params.box.h,
+                          .d = params.box.d};
   // No iovecs: gfxstream uses the attached backing, addressed as the whole resource; it ignores
   // ctx_id, level, stride and layer_stride, and checks the box's byte range against the backing.
   const int result =
-      to_host ? api_.transfer_write_iov(params.resource_id, params.context_id,
-                                        static_cast<int>(params.level), params.stride,
-                                        params.layer_stride, &box, params.offset, nullptr, 0)
-              : api_.transfer_read_iov(params.resource_id, params.context_id, params.level,
-                                       params.stride, params.layer_stride, &box, params.offset,
-                                       nullptr, 0);
+      to_host
+          ? api_.transfer_write_iov(resource, params.context.value(),
+                                    static_cast<int>(params.level), params.stride,
+                                    params.layer_stride, &box, params.offset, nullptr, 0)
+          : api_.transfer_read_iov(resource, params.context.value(), params.level, params.stride,
+                                   params.layer_stride, &box, params.offset, nullptr, 0);
   if (result != 0) {
     return LibraryFailure(std::string(to_host ? "transfer to" : "transfer from") + " resource " +
-                              std::to_string(params.resource_id),
+                              std::to_string(resource),
                           result);
   }
   return {};
@@ -454,12 +399,10 @@ Result<void> GfxstreamBackend::TransferFromHost(const TransferParams& params) {
   return Transfer(params, /*to_host=*/false);
 }
 
-Result<void> GfxstreamBackend::Submit(uint32_t context_id, std::span<const uint8_t> commands) {
-  if (Result<void> known = CheckContext(context_id); !known) return known;
-  if (commands.size() > max_submit_bytes_ || commands.size() > UINT32_MAX) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "command stream of " + std::to_string(commands.size()) +
-                         " bytes exceeds the limit of " + std::to_string(max_submit_bytes_));
+Result<void> GfxstreamBackend::Submit(ContextId context, std::span<const uint8_t> commands) {
+  const uint32_t context_id = context.value();
+  if (commands.size() > UINT32_MAX) {
+    return MakeError(ErrorKind::kInvalidArgument, "command stream too long");
   }
   // Empty is accepted and does nothing (crosvm does the same, for benchmarking guests).
   if (commands.empty()) return {};
@@ -485,14 +428,13 @@ Result<void> GfxstreamBackend::CreateFence(const FenceSignal& fence) {
   stream_renderer_fence created{
       .flags = STREAM_RENDERER_FLAG_FENCE, .fence_id = fence.fence_id, .ctx_id = 0, .ring_idx = 0};
   if (fence.per_context) {
-    if (Result<void> known = CheckContext(fence.context_id); !known) return known;
     // §5.7.6.7: a fence's ring_idx is below 64.
-    if (fence.ring_index >= gpu::kMaxRingIdx) {
+    if (fence.ring_index >= virtio_gpu::kMaxRingIdx) {
       return MakeError(ErrorKind::kInvalidArgument,
                        "fence ring " + std::to_string(fence.ring_index) + " out of range");
     }
     created.flags |= STREAM_RENDERER_FLAG_FENCE_RING_IDX;
-    created.ctx_id = fence.context_id;
+    created.ctx_id = fence.context.value();
     created.ring_idx = static_cast<uint8_t>(fence.ring_index);
   }
   // The callback may run before this returns; it only queues (FenceHandoff), so that is safe.

@@ -3,8 +3,7 @@
 //
 //   GfxstreamOptions options{.library_path = GfxstreamLibraryPath(),
 //                            .capsets = {kCapsetGfxstreamVulkan, kCapsetGfxstreamGles}};
-//   Result<std::unique_ptr<Renderer>> renderer =
-//       GfxstreamBackend::Create(std::move(options), gpu::kMaxSubmitBytes);
+//   Result<std::unique_ptr<Renderer>> renderer = GfxstreamBackend::Create(std::move(options));
 //   loop.Watch((*renderer)->PollFd(), EPOLLIN, [&](uint32_t) { (*renderer)->Poll(); });
 //
 // Threading: every call, Create included, comes from the device thread. gfxstream's fence
@@ -12,8 +11,10 @@
 // fence over (FenceHandoff), and Poll() delivers to the fence handler on the device thread, in
 // the order gfxstream reported them. gfxstream reports every fence (it does not merge them).
 //
-// gfxstream trusts its caller with ids and sizes; this class does not: contexts, resources,
-// backings, transfer boxes and capset ids are checked before they reach the library.
+// Ids are the device model's (renderer.h). gfxstream trusts its caller with sizes too; this class
+// does not: backings, resource shapes, transfer boxes, capset ids and command streams are checked
+// before they reach the library (docs/SECURITY.md, "What each renderer library assumes of its
+// caller").
 //
 // Display (ReadRect) reads back through stream_renderer_transfer_read_iov into a host buffer, and
 // only the damaged rectangle's rows are copied: gfxstream addresses the buffer as the whole
@@ -25,7 +26,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "renderer/gfxstream/fence_handoff.h"
@@ -58,8 +58,7 @@ class GfxstreamBackend final : public Renderer {
  public:
   // Loads the library and initialises gfxstream (once per process: its state is global). The
   // error is one line fit for the daemon to print before exiting 1.
-  static Result<std::unique_ptr<Renderer>> Create(GfxstreamOptions options,
-                                                  size_t max_submit_bytes);
+  static Result<std::unique_ptr<Renderer>> Create(GfxstreamOptions options);
   ~GfxstreamBackend() override;  // stream_renderer_teardown, after which no callback runs.
 
   const char* name() const override { return "gfxstream"; }
@@ -68,17 +67,17 @@ class GfxstreamBackend final : public Renderer {
   Result<std::vector<uint8_t>> Capset(uint32_t capset_id, uint32_t version) const override;
 
   Result<void> CreateContext(const ContextParams& params) override;
-  Result<void> DestroyContext(uint32_t context_id) override;
-  Result<void> AttachResource(uint32_t context_id, uint32_t resource_id) override;
-  Result<void> DetachResource(uint32_t context_id, uint32_t resource_id) override;
+  void DestroyContext(ContextId context) override;
+  Result<void> AttachResource(ContextId context, ResourceId resource) override;
+  Result<void> DetachResource(ContextId context, ResourceId resource) override;
 
   Result<void> CreateResource(const ResourceParams& params) override;
-  Result<void> UnrefResource(uint32_t resource_id) override;
-  Result<void> AttachBacking(uint32_t resource_id, std::vector<iovec> backing) override;
-  Result<void> DetachBacking(uint32_t resource_id) override;
+  void DestroyResource(ResourceId resource) override;
+  Result<void> AttachBacking(ResourceId resource, const GuestBacking& backing) override;
+  void DetachBacking(ResourceId resource) override;
   Result<void> TransferToHost(const TransferParams& params) override;
   Result<void> TransferFromHost(const TransferParams& params) override;
-  Result<void> Submit(uint32_t context_id, std::span<const uint8_t> commands) override;
+  Result<void> Submit(ContextId context, std::span<const uint8_t> commands) override;
 
   Result<void> CreateFence(const FenceSignal& fence) override;
   void SetFenceHandler(std::function<void(const FenceSignal&)> handler) override {
@@ -87,9 +86,9 @@ class GfxstreamBackend final : public Renderer {
   int PollFd() const override { return handoff_->fd(); }
   void Poll() override;
 
-  Result<void> ReadRect(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width,
-                        uint32_t height, std::span<uint8_t> destination, uint32_t stride) override;
-  Result<std::array<uint32_t, kCursorPixels>> CursorImage(uint32_t resource_id) override;
+  Result<void> ReadRect(ResourceId resource, const Rect& rect, std::span<uint8_t> destination,
+                        uint32_t stride) override;
+  Result<CursorImage> ReadCursor(ResourceId resource) override;
 
  private:
   struct ResourceState {
@@ -98,21 +97,18 @@ class GfxstreamBackend final : public Renderer {
   };
 
   GfxstreamBackend(std::unique_ptr<GfxstreamLibrary> library, std::unique_ptr<FenceHandoff> handoff,
-                   size_t max_submit_bytes, uint32_t max_image_dimension)
+                   uint32_t max_image_dimension)
       : library_(std::move(library)),
         api_(library_->api()),
         handoff_(std::move(handoff)),
-        max_submit_bytes_(max_submit_bytes),
         max_image_dimension_(max_image_dimension) {}
   Result<void> Initialize(const GfxstreamOptions& options);
   void LoadCapsets(const std::vector<uint32_t>& requested);
-  Result<void> CheckContext(uint32_t context_id) const;
-  Result<ResourceState*> FindResource(uint32_t resource_id);
+  ResourceState& StateOf(ResourceId resource);
   Result<void> Transfer(const TransferParams& params, bool to_host);
   // Reads the box (z 0, depth 1) of a resource with a backing into read_buffer_, laid out as
   // gfxstream addresses it; returns the byte offset of the box's first pixel there.
-  Result<size_t> ReadBack(uint32_t resource_id, const ResourceState& state, uint32_t x, uint32_t y,
-                          uint32_t width, uint32_t height);
+  Result<size_t> ReadBack(ResourceId resource, const ResourceState& state, const Rect& rect);
 
   static void OnFence(void* user_data, stream_renderer_fence* fence);
   static void OnDebugMessage(void* user_data, stream_renderer_debug* debug);
@@ -120,12 +116,10 @@ class GfxstreamBackend final : public Renderer {
   std::unique_ptr<GfxstreamLibrary> library_;
   const StreamRendererApi& api_;
   std::unique_ptr<FenceHandoff> handoff_;  // gfxstream's user data; outlives teardown.
-  const size_t max_submit_bytes_;
   const uint32_t max_image_dimension_;
   bool initialized_ = false;
   std::vector<CapsetInfo> capsets_;
-  std::unordered_set<uint32_t> contexts_;
-  std::unordered_map<uint32_t, ResourceState> resources_;
+  std::unordered_map<ResourceId, ResourceState> resources_;
   std::function<void(const FenceSignal&)> fence_handler_;
   std::vector<uint8_t> submit_buffer_;  // Private copy of the last command stream.
   std::vector<uint8_t> read_buffer_;    // The last read-back, in gfxstream's layout.

@@ -105,7 +105,7 @@ Result<void> PrepareGfxstreamHost(GfxstreamOptions& options) {
   }
   if (!Wants(options, kCapsetGfxstreamVulkan)) return {};
   Result<VulkanDeviceLimits> limits = ProbeVulkanDevice();
-  if (!limits) return tl::unexpected(limits.error());
+  if (!limits) return ErrorOf(limits);
   options.max_image_dimension = std::min(options.max_image_dimension, limits->max_image_dimension);
   return {};
 }

@@ -8,7 +8,7 @@
 //   library.api().create_fence(&fence);
 //
 // Source: google/gfxstream host/include/gfxstream/virtio-gpu-gfxstream-renderer.h, stable part,
-// as of release v0.1.2 (2023-10-03) and main (2025-06); see renderer-apis-and-crosvm.md §2.2.
+// as of release v0.1.2 (2023-10-03) and main (2025-06).
 // Sizes are those of x86-64 and aarch64 (LP64), checked below. The blob, map and export entry
 // points are not declared: the device model has no blob commands yet.
 #pragma once

@@ -44,7 +44,7 @@ Result<void> ValidateSource(const ImageView& source) {
   return {};
 }
 
-Result<void> ValidateDestination(const PixelRect& rect, std::span<uint8_t> destination,
+Result<void> ValidateDestination(const virtio_gpu::Rect& rect, std::span<uint8_t> destination,
                                  uint32_t destination_stride) {
   const uint64_t row_bytes = uint64_t{rect.width} * kBytesPerPixel;
   if (destination_stride % kBytesPerPixel != 0 || destination_stride < row_bytes ||
@@ -60,7 +60,7 @@ Result<void> ValidateDestination(const PixelRect& rect, std::span<uint8_t> desti
   return {};
 }
 
-void CopyRows(const uint8_t* source, uint32_t source_stride, const PixelRect& rect,
+void CopyRows(const uint8_t* source, uint32_t source_stride, const virtio_gpu::Rect& rect,
               uint8_t* destination, uint32_t destination_stride) {
   const size_t row_bytes = size_t{rect.width} * kBytesPerPixel;
   for (uint32_t row = 0; row < rect.height; ++row) {
@@ -70,7 +70,7 @@ void CopyRows(const uint8_t* source, uint32_t source_stride, const PixelRect& re
 }
 
 Result<void> CompositeRows(const uint8_t* source, uint32_t source_stride,
-                           pixman_format_code_t source_format, const PixelRect& rect,
+                           pixman_format_code_t source_format, const virtio_gpu::Rect& rect,
                            uint8_t* destination, uint32_t destination_stride) {
   const int width = static_cast<int>(rect.width);
   const int height = static_cast<int>(rect.height);
@@ -91,7 +91,7 @@ Result<void> CompositeRows(const uint8_t* source, uint32_t source_stride,
 
 }  // namespace
 
-Result<void> ConvertToXrgb8888(const ImageView& source, const PixelRect& rect,
+Result<void> ConvertToXrgb8888(const ImageView& source, const virtio_gpu::Rect& rect,
                                std::span<uint8_t> destination, uint32_t destination_stride) {
   const std::optional<pixman_format_code_t> source_format = PixmanFormatFor(source.format);
   if (!source_format) return MakeError(ErrorKind::kInvalidArgument, "unknown pixel format");

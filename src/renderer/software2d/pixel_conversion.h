@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "renderer/software2d/image_view.h"
+#include "virtio_gpu/geometry.h"
 
 namespace vgpu::renderer::software2d {
 
@@ -26,7 +27,7 @@ namespace vgpu::renderer::software2d {
 // rect.width * 4 or not a multiple of 4; the destination is too short; a pointer is not 4-byte
 // aligned or a size exceeds what pixman's int arithmetic takes. Fails with kResourceExhausted
 // when pixman cannot allocate its image headers.
-Result<void> ConvertToXrgb8888(const ImageView& source, const PixelRect& rect,
+Result<void> ConvertToXrgb8888(const ImageView& source, const virtio_gpu::Rect& rect,
                                std::span<uint8_t> destination, uint32_t destination_stride);
 
 }  // namespace vgpu::renderer::software2d

@@ -2,7 +2,7 @@
 
 #include <bit>
 
-#include "gpu/protocol.h"
+#include "virtio_gpu/formats.h"
 
 namespace vgpu::renderer::software2d {
 
@@ -10,7 +10,7 @@ static_assert(std::endian::native == std::endian::little,
               "the table below is for little-endian hosts (QEMU's PIXMAN_BE_* mapping)");
 
 std::optional<pixman_format_code_t> PixmanFormatFor(uint32_t virtio_format) {
-  using gpu::Format;
+  using virtio_gpu::Format;
   switch (static_cast<Format>(virtio_format)) {
     case Format::kB8G8R8A8Unorm:
       return PIXMAN_a8r8g8b8;
@@ -33,8 +33,8 @@ std::optional<pixman_format_code_t> PixmanFormatFor(uint32_t virtio_format) {
 }
 
 bool IsDisplayNative(uint32_t virtio_format) {
-  return virtio_format == static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm) ||
-         virtio_format == static_cast<uint32_t>(gpu::Format::kB8G8R8A8Unorm);
+  return virtio_format == static_cast<uint32_t>(virtio_gpu::Format::kB8G8R8X8Unorm) ||
+         virtio_format == static_cast<uint32_t>(virtio_gpu::Format::kB8G8R8A8Unorm);
 }
 
 }  // namespace vgpu::renderer::software2d

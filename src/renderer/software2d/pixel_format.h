@@ -18,7 +18,8 @@ namespace vgpu::renderer::software2d {
 // Every virtio-gpu 2D format is 32 bits per pixel.
 inline constexpr uint32_t kBytesPerPixel = 4;
 
-// The pixman format for a virtio-gpu format (gpu::Format value), or nullopt for any other value.
+// The pixman format for a virtio-gpu format (virtio_gpu::Format value), or nullopt for any other
+// value.
 std::optional<pixman_format_code_t> PixmanFormatFor(uint32_t virtio_format);
 
 // True for a format whose bytes already are what the display wants (x8r8g8b8, as the vhost-user

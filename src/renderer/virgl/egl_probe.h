@@ -1,7 +1,7 @@
 // ProbeSurfacelessEgl: checks, before virglrenderer is asked, that EGL can open a surfaceless
 // display.
 //
-//   if (Result<void> egl = ProbeSurfacelessEgl(); !egl) return tl::unexpected(egl.error());
+//   if (Result<void> egl = ProbeSurfacelessEgl(); !egl) return ErrorOf(egl);
 //   virgl_renderer_init(cookie, VIRGL_RENDERER_USE_EGL | VIRGL_RENDERER_USE_SURFACELESS, ...);
 //
 // Why: virglrenderer 0.10.4 crashes (SIGSEGV inside virgl_renderer_init) instead of failing when

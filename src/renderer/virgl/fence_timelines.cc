@@ -4,7 +4,7 @@
 
 namespace vgpu::renderer::virgl {
 
-uint32_t FenceTimelines::AddGlobal(uint64_t fence_id, gpu::ContextId context, uint32_t ring_index) {
+uint32_t FenceTimelines::AddGlobal(uint64_t fence_id, ContextId context, uint32_t ring_index) {
   const uint32_t virgl_id = next_global_id_++;
   if (next_global_id_ == 0) next_global_id_ = 1;  // Keep 0 out: it reads as "no fence" in logs.
   global_.push_back(GlobalEntry{
@@ -12,7 +12,7 @@ uint32_t FenceTimelines::AddGlobal(uint64_t fence_id, gpu::ContextId context, ui
       .signal = FenceSignal{.context = context,
                             .ring_index = ring_index,
                             .fence_id = fence_id,
-                            .scope = FenceScope::kGlobal},
+                            .per_context = false},
   });
   return virgl_id;
 }
@@ -21,11 +21,11 @@ void FenceTimelines::RemoveLastGlobal() {
   if (!global_.empty()) global_.pop_back();
 }
 
-void FenceTimelines::AddContext(gpu::ContextId context, uint32_t ring_index, uint64_t fence_id) {
+void FenceTimelines::AddContext(ContextId context, uint32_t ring_index, uint64_t fence_id) {
   rings_[RingKey{context.value(), ring_index}].push_back(fence_id);
 }
 
-void FenceTimelines::RemoveLastContext(gpu::ContextId context, uint32_t ring_index) {
+void FenceTimelines::RemoveLastContext(ContextId context, uint32_t ring_index) {
   auto ring = rings_.find(RingKey{context.value(), ring_index});
   if (ring == rings_.end()) return;
   if (!ring->second.empty()) ring->second.pop_back();
@@ -43,7 +43,7 @@ bool FenceTimelines::RetireGlobal(uint32_t virgl_id) {
   return true;
 }
 
-bool FenceTimelines::RetireContext(gpu::ContextId context, uint32_t ring_index, uint64_t fence_id) {
+bool FenceTimelines::RetireContext(ContextId context, uint32_t ring_index, uint64_t fence_id) {
   auto ring = rings_.find(RingKey{context.value(), ring_index});
   if (ring == rings_.end()) return false;
   std::deque<uint64_t>& pending = ring->second;
@@ -51,17 +51,15 @@ bool FenceTimelines::RetireContext(gpu::ContextId context, uint32_t ring_index, 
   if (match == pending.end()) return false;
   const auto end = std::next(match);
   for (auto entry = pending.begin(); entry != end; ++entry) {
-    signalled_.push_back(FenceSignal{.context = context,
-                                     .ring_index = ring_index,
-                                     .fence_id = *entry,
-                                     .scope = FenceScope::kContext});
+    signalled_.push_back(FenceSignal{
+        .context = context, .ring_index = ring_index, .fence_id = *entry, .per_context = true});
   }
   pending.erase(pending.begin(), end);
   if (pending.empty()) rings_.erase(ring);
   return true;
 }
 
-size_t FenceTimelines::DropContext(gpu::ContextId context) {
+size_t FenceTimelines::DropContext(ContextId context) {
   size_t dropped = 0;
   for (auto ring = rings_.begin(); ring != rings_.end();) {
     if (ring->first.first == context.value()) {

@@ -26,47 +26,33 @@
 #include <utility>
 #include <vector>
 
-#include "gpu/ids.h"
+#include "renderer/renderer.h"
 
 namespace vgpu::renderer::virgl {
-
-// Which timeline a fence is on: virgl's global ctx0 timeline, or one ring of one context
-// (VIRTIO_GPU_FLAG_INFO_RING_IDX, §5.7.6.7).
-enum class FenceScope { kGlobal, kContext };
-
-// A fence that virglrenderer reported as retired, as the device model created it.
-struct FenceSignal {
-  gpu::ContextId context;   // The context the fenced command named (ctx_id of its header).
-  uint32_t ring_index = 0;  // 0 for kGlobal fences unless the caller passed another.
-  uint64_t fence_id = 0;    // The full 64-bit id the caller passed.
-  FenceScope scope = FenceScope::kGlobal;
-
-  friend bool operator==(const FenceSignal&, const FenceSignal&) = default;
-};
 
 class FenceTimelines {
  public:
   // Adds a fence to the global timeline and returns the 32-bit id to hand to virglrenderer.
   // The id is a sequence number starting at 1; it wraps after 2^32 fences, which is harmless
   // because only the few fences in flight are ever compared.
-  uint32_t AddGlobal(uint64_t fence_id, gpu::ContextId context, uint32_t ring_index);
+  uint32_t AddGlobal(uint64_t fence_id, ContextId context, uint32_t ring_index);
   // Removes the fence AddGlobal added last (virglrenderer refused to create it).
   void RemoveLastGlobal();
 
-  void AddContext(gpu::ContextId context, uint32_t ring_index, uint64_t fence_id);
+  void AddContext(ContextId context, uint32_t ring_index, uint64_t fence_id);
   // Removes the fence AddContext added last to this ring (virglrenderer refused to create it).
-  void RemoveLastContext(gpu::ContextId context, uint32_t ring_index);
+  void RemoveLastContext(ContextId context, uint32_t ring_index);
 
   // virglrenderer's write_fence(virgl_id): retires that fence and all older global ones.
   // Returns false (and changes nothing) when no pending global fence has that id.
   bool RetireGlobal(uint32_t virgl_id);
   // virglrenderer's write_context_fence(ctx, ring, id): retires that fence and all older ones on
   // the same ring. Returns false (and changes nothing) for an unknown fence.
-  bool RetireContext(gpu::ContextId context, uint32_t ring_index, uint64_t fence_id);
+  bool RetireContext(ContextId context, uint32_t ring_index, uint64_t fence_id);
 
   // Forgets the pending fences of a destroyed context: virglrenderer drops them without
   // signalling. Returns how many were dropped.
-  size_t DropContext(gpu::ContextId context);
+  size_t DropContext(ContextId context);
 
   // The fences retired since the last call, oldest first within each timeline.
   std::vector<FenceSignal> TakeSignalled();

@@ -21,9 +21,9 @@
 
 namespace vgpu::renderer::virgl {
 
-Result<renderer::ScanoutExport> VirglRenderer::ExportScanout(gpu::ResourceId resource) {
+Result<ScanoutExport> VirglRenderer::ExportScanout(ResourceId resource) {
   Result<ResourceInfo> info = Info(resource);
-  if (!info) return tl::unexpected(info.error());
+  if (!info) return ErrorOf(info);
   const std::string name = "resource " + std::to_string(resource.value());
   if (info->drm_fourcc == 0) {
     return MakeError(ErrorKind::kUnsupported, name + " has virgl format " +
@@ -54,13 +54,13 @@ Result<renderer::ScanoutExport> VirglRenderer::ExportScanout(gpu::ResourceId res
                      name + " exports at offset " + std::to_string(offset) + " with stride " +
                          std::to_string(stride) + "; DMABUF_SCANOUT takes offset 0 only");
   }
-  return renderer::ScanoutExport{
+  return ScanoutExport{
       .dmabuf = std::move(dmabuf),
       .width = info->width,
       .height = info->height,
       .stride = static_cast<uint32_t>(stride),
       .fourcc = static_cast<uint32_t>(info->drm_fourcc),
-      .modifier = renderer::kDrmFormatModInvalid,
+      .modifier = kDrmFormatModInvalid,
       .y0_top = info->y_0_top(),
   };
 }

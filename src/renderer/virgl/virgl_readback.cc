@@ -16,8 +16,7 @@ namespace vgpu::renderer::virgl {
 
 bool ResourceInfo::y_0_top() const { return (flags & kResourceFlagY0Top) != 0; }
 
-Result<ResourceInfo> VirglRenderer::Info(gpu::ResourceId resource) const {
-  if (!resources_.contains(resource.value())) return UnknownResource(resource);
+Result<ResourceInfo> VirglRenderer::Info(ResourceId resource) const {
   PaddedResourceInfo padded{};
   const int result =
       virgl_renderer_resource_get_info(static_cast<int>(resource.value()), &padded.info);
@@ -37,10 +36,10 @@ Result<ResourceInfo> VirglRenderer::Info(gpu::ResourceId resource) const {
   };
 }
 
-Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d::PixelRect& rect,
+Result<void> VirglRenderer::ReadRect(ResourceId resource, const Rect& rect,
                                      std::span<uint8_t> destination, uint32_t destination_stride) {
   Result<ResourceInfo> info = Info(resource);
-  if (!info) return tl::unexpected(info.error());
+  if (!info) return ErrorOf(info);
   if (!software2d::PixmanFormatFor(info->virgl_format)) {
     return MakeError(ErrorKind::kUnsupported,
                      "resource " + std::to_string(resource.value()) + " has virgl format " +
@@ -97,12 +96,11 @@ Result<void> VirglRenderer::ReadRect(gpu::ResourceId resource, const software2d:
                                      .stride = *row_bytes,
                                      .format = info->virgl_format};
   return software2d::ConvertToXrgb8888(
-      packed, software2d::PixelRect{.x = 0, .y = 0, .width = rect.width, .height = rect.height},
-      destination, destination_stride);
+      packed, Rect{.x = 0, .y = 0, .width = rect.width, .height = rect.height}, destination,
+      destination_stride);
 }
 
-Result<CursorImage> VirglRenderer::CursorData(gpu::ResourceId resource) {
-  if (!resources_.contains(resource.value())) return UnknownResource(resource);
+Result<CursorImage> VirglRenderer::ReadCursor(ResourceId resource) {
   uint32_t width = 0;
   uint32_t height = 0;
   virgl_renderer_force_ctx_0();
@@ -112,7 +110,7 @@ Result<CursorImage> VirglRenderer::CursorData(gpu::ResourceId resource) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "resource " + std::to_string(resource.value()) + " has no cursor image");
   }
-  if (width != kCursorSize || height != kCursorSize) {
+  if (width != virtio_gpu::kCursorSize || height != virtio_gpu::kCursorSize) {
     return MakeError(ErrorKind::kInvalidArgument, "cursor resource is " + std::to_string(width) +
                                                       "x" + std::to_string(height) + ", not 64x64");
   }
@@ -122,11 +120,12 @@ Result<CursorImage> VirglRenderer::CursorData(gpu::ResourceId resource) {
   // vrend reads the texture in GL order and always turns the rows over, which yields the guest's
   // order only for Y_0_TOP resources (what RESOURCE_CREATE_2D makes). Undo it for the others.
   Result<ResourceInfo> info = Info(resource);
-  if (!info) return tl::unexpected(info.error());
+  if (!info) return ErrorOf(info);
   if (!info->y_0_top()) {
-    for (uint32_t row = 0; row < kCursorSize / 2; ++row) {
-      std::swap_ranges(image.begin() + row * kCursorSize, image.begin() + (row + 1) * kCursorSize,
-                       image.end() - (row + 1) * kCursorSize);
+    for (uint32_t row = 0; row < virtio_gpu::kCursorSize / 2; ++row) {
+      std::swap_ranges(image.begin() + row * virtio_gpu::kCursorSize,
+                       image.begin() + (row + 1) * virtio_gpu::kCursorSize,
+                       image.end() - (row + 1) * virtio_gpu::kCursorSize);
     }
   }
   return image;

@@ -55,14 +55,6 @@ void ForwardVirglMessage(const char* format, va_list arguments) {
 
 }  // namespace
 
-bool VirglRenderer::IsUnknownContext(const Error& error) {
-  return error.kind == ErrorKind::kNotFound && error.message.starts_with(kUnknownContextPrefix);
-}
-
-bool VirglRenderer::IsUnknownResource(const Error& error) {
-  return error.kind == ErrorKind::kNotFound && error.message.starts_with(kUnknownResourcePrefix);
-}
-
 Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions options) {
   if (options.use_egl == options.use_glx) {
     return MakeError(ErrorKind::kInvalidArgument,
@@ -95,7 +87,7 @@ Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions option
   std::unique_ptr<VirglRenderer> renderer(new VirglRenderer());
   renderer->drm_fd_ = std::move(options.drm_fd);
   if (Result<void> initialized = renderer->Initialize(flags); !initialized) {
-    return tl::unexpected(initialized.error());  // The destructor releases instance_alive.
+    return ErrorOf(initialized);  // The destructor releases instance_alive.
   }
   renderer->LoadCapsets(options.capsets);
   return renderer;
@@ -159,7 +151,7 @@ VirglRenderer::~VirglRenderer() {
     virgl_renderer_cleanup(this);
     virgl_set_debug_callback(nullptr);
   }
-  // The backing arrays (resources_) are freed after cleanup, when virgl holds no pointer to them.
+  // The backing arrays (backings_) are freed after cleanup, when virgl holds no pointer to them.
   instance_alive.store(false);
 }
 
@@ -171,7 +163,7 @@ void VirglRenderer::WriteFence(void* cookie, uint32_t fence) {
 void VirglRenderer::WriteContextFence(void* cookie, uint32_t context, uint32_t ring_index,
                                       uint64_t fence_id) {
   auto* self = static_cast<VirglRenderer*>(cookie);
-  if (!self->fences_.RetireContext(gpu::ContextId{context}, ring_index, fence_id)) {
+  if (!self->fences_.RetireContext(ContextId{context}, ring_index, fence_id)) {
     LogWarning("virgl retired unknown fence %llu on context %u ring %u",
                static_cast<unsigned long long>(fence_id), context, ring_index);
   }
@@ -211,150 +203,82 @@ Result<std::vector<uint8_t>> VirglRenderer::Capset(uint32_t id, uint32_t version
   return bytes;
 }
 
-Result<void> VirglRenderer::CheckContext(gpu::ContextId context) const {
-  if (!contexts_.contains(context.value())) return UnknownContext(context);
-  return {};
-}
-
-Result<VirglRenderer::ResourceState*> VirglRenderer::FindResource(gpu::ResourceId resource) {
-  auto found = resources_.find(resource.value());
-  if (found == resources_.end()) return UnknownResource(resource);
-  return &found->second;
-}
-
-Result<void> VirglRenderer::CreateContext(gpu::ContextId context, uint32_t capset_id,
-                                          std::span<const char> debug_name) {
-  if (context.value() == 0) {
-    return MakeError(ErrorKind::kInvalidArgument, "context id 0 is reserved");
-  }
-  if (contexts_.contains(context.value())) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "context " + std::to_string(context.value()) + " exists");
-  }
-  if (capset_id != 0 &&
+Result<void> VirglRenderer::CreateContext(const ContextParams& params) {
+  if (params.capset_id != 0 &&
       std::none_of(capsets_.begin(), capsets_.end(),
-                   [capset_id](const CapsetInfo& info) { return info.id == capset_id; })) {
+                   [&](const CapsetInfo& info) { return info.id == params.capset_id; })) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     "context capset " + std::to_string(capset_id) + " not enabled");
+                     "context capset " + std::to_string(params.capset_id) + " not enabled");
   }
   // Bounds: at most 64 bytes, stopping at the first NUL; virgl copies name_length bytes.
-  const std::span<const char> bounded =
-      debug_name.first(std::min(debug_name.size(), kMaxDebugNameBytes));
-  const auto nul = std::find(bounded.begin(), bounded.end(), '\0');
-  const std::string name(bounded.begin(), nul);
+  const std::string_view bounded =
+      params.debug_name.substr(0, std::min(params.debug_name.size(), kMaxDebugNameBytes));
+  const std::string name(bounded.substr(0, bounded.find('\0')));
 
   virgl_renderer_force_ctx_0();
+  const uint32_t id = params.id.value();
   const int result =
-      capset_id == 0 ? virgl_renderer_context_create(
-                           context.value(), static_cast<uint32_t>(name.size()), name.c_str())
-                     : virgl_renderer_context_create_with_flags(
-                           context.value(), capset_id & VIRGL_RENDERER_CONTEXT_FLAG_CAPSET_ID_MASK,
-                           static_cast<uint32_t>(name.size()), name.c_str());
-  if (result != 0)
-    return VirglFailure("creating context " + std::to_string(context.value()), result);
-  contexts_.insert(context.value());
+      params.capset_id == 0
+          ? virgl_renderer_context_create(id, static_cast<uint32_t>(name.size()), name.c_str())
+          : virgl_renderer_context_create_with_flags(
+                id, params.capset_id & VIRGL_RENDERER_CONTEXT_FLAG_CAPSET_ID_MASK,
+                static_cast<uint32_t>(name.size()), name.c_str());
+  if (result != 0) return VirglFailure("creating context " + std::to_string(id), result);
   return {};
 }
 
-Result<void> VirglRenderer::DestroyContext(gpu::ContextId context) {
-  if (Result<void> known = CheckContext(context); !known) return known;
+void VirglRenderer::DestroyContext(ContextId context) {
   virgl_renderer_force_ctx_0();
   virgl_renderer_context_destroy(context.value());
-  contexts_.erase(context.value());
   if (const size_t dropped = fences_.DropContext(context); dropped > 0) {
     LogDebug("context %u destroyed with %zu fences pending", context.value(), dropped);
   }
-  return {};
 }
 
-Result<void> VirglRenderer::AttachResource(gpu::ContextId context, gpu::ResourceId resource) {
-  if (Result<void> known = CheckContext(context); !known) return known;
-  if (Result<ResourceState*> found = FindResource(resource); !found) {
-    return tl::unexpected(found.error());
-  }
+Result<void> VirglRenderer::AttachResource(ContextId context, ResourceId resource) {
   virgl_renderer_force_ctx_0();
   virgl_renderer_ctx_attach_resource(static_cast<int>(context.value()),
                                      static_cast<int>(resource.value()));
   return {};
 }
 
-Result<void> VirglRenderer::DetachResource(gpu::ContextId context, gpu::ResourceId resource) {
-  if (Result<void> known = CheckContext(context); !known) return known;
-  if (Result<ResourceState*> found = FindResource(resource); !found) {
-    return tl::unexpected(found.error());
-  }
+Result<void> VirglRenderer::DetachResource(ContextId context, ResourceId resource) {
   virgl_renderer_force_ctx_0();
   virgl_renderer_ctx_detach_resource(static_cast<int>(context.value()),
                                      static_cast<int>(resource.value()));
   return {};
 }
 
-Result<void> VirglRenderer::CreateResource(const ResourceCreateArgs& args) {
-  if (args.id.value() == 0) {
-    return MakeError(ErrorKind::kInvalidArgument, "resource id 0 is reserved");
-  }
-  if (resources_.contains(args.id.value())) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(args.id.value()) + " exists");
-  }
+Result<void> VirglRenderer::CreateResource(const ResourceParams& params) {
   virgl_renderer_resource_create_args create{
-      .handle = args.id.value(),
-      .target = args.target,
-      .format = args.format,
-      .bind = args.bind,
-      .width = args.width,
-      .height = args.height,
-      .depth = args.depth,
-      .array_size = args.array_size,
-      .last_level = args.last_level,
-      .nr_samples = args.nr_samples,
-      .flags = args.flags,
+      .handle = params.id.value(),
+      .target = params.target,
+      .format = params.format,
+      .bind = params.bind,
+      .width = params.width,
+      .height = params.height,
+      .depth = params.depth,
+      .array_size = params.array_size,
+      .last_level = params.last_level,
+      .nr_samples = params.nr_samples,
+      .flags = params.flags,
   };
   virgl_renderer_force_ctx_0();
   const int result = virgl_renderer_resource_create(&create, nullptr, 0);
   if (result != 0) {
-    return VirglFailure("creating resource " + std::to_string(args.id.value()), result);
+    return VirglFailure("creating resource " + std::to_string(params.id.value()), result);
   }
-  resources_.emplace(args.id.value(), ResourceState{});
   return {};
 }
 
-Result<void> VirglRenderer::Create2d(gpu::ResourceId resource, uint32_t format, uint32_t width,
-                                     uint32_t height) {
-  return CreateResource(ResourceCreateArgs{
-      .id = resource,
-      .target = kPipeTexture2d,
-      .format = format,
-      .bind = kBindRenderTarget,
-      .width = width,
-      .height = height,
-      .depth = 1,
-      .array_size = 1,
-      .last_level = 0,
-      .nr_samples = 0,
-      .flags = kResourceFlagY0Top,
-  });
-}
-
-Result<void> VirglRenderer::Unref(gpu::ResourceId resource) {
-  Result<ResourceState*> state = FindResource(resource);
-  if (!state) return tl::unexpected(state.error());
+void VirglRenderer::DestroyResource(ResourceId resource) {
   virgl_renderer_force_ctx_0();
-  if (!(*state)->backing.empty()) {
-    if (Result<void> detached = DetachBacking(resource); !detached) return detached;
-  }
+  if (backings_.contains(resource)) DetachBacking(resource);
   virgl_renderer_resource_unref(resource.value());
-  resources_.erase(resource.value());
-  return {};
 }
 
-Result<void> VirglRenderer::AttachBacking(gpu::ResourceId resource, std::vector<iovec> entries) {
-  Result<ResourceState*> state = FindResource(resource);
-  if (!state) return tl::unexpected(state.error());
-  if (!(*state)->backing.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(resource.value()) + " already has a backing");
-  }
+Result<void> VirglRenderer::AttachBacking(ResourceId resource, const GuestBacking& backing) {
+  std::vector<iovec> entries = backing.Iovecs();
   if (entries.empty() || entries.size() > static_cast<size_t>(INT_MAX)) {
     return MakeError(ErrorKind::kInvalidArgument, "backing entry count out of range");
   }
@@ -366,91 +290,71 @@ Result<void> VirglRenderer::AttachBacking(gpu::ResourceId resource, std::vector<
                         result);
   }
   // Moving the vector keeps its heap array, the one virgl now points at.
-  (*state)->backing = std::move(entries);
+  backings_.insert_or_assign(resource, std::move(entries));
   ++live_backings_;
   return {};
 }
 
-Result<void> VirglRenderer::DetachBacking(gpu::ResourceId resource) {
-  Result<ResourceState*> state = FindResource(resource);
-  if (!state) return tl::unexpected(state.error());
-  if ((*state)->backing.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(resource.value()) + " has no backing");
-  }
+void VirglRenderer::DetachBacking(ResourceId resource) {
+  auto backing = backings_.find(resource);
+  if (backing == backings_.end()) return;
   iovec* detached = nullptr;
   int detached_count = 0;
+  virgl_renderer_force_ctx_0();
   virgl_renderer_resource_detach_iov(static_cast<int>(resource.value()), &detached,
                                      &detached_count);
-  if (detached != (*state)->backing.data()) {
+  if (detached != backing->second.data()) {
     LogWarning("virgl detached an unexpected backing from resource %u", resource.value());
   }
-  (*state)->backing = {};
+  backings_.erase(backing);
   --live_backings_;
-  return {};
 }
 
-Result<void> VirglRenderer::Transfer(const TransferArgs& args, bool to_host) {
-  Result<ResourceState*> state = FindResource(args.resource);
-  if (!state) return tl::unexpected(state.error());
-  if (args.context.value() != 0) {
-    if (Result<void> known = CheckContext(args.context); !known) return known;
-  }
-  if ((*state)->backing.empty()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource " + std::to_string(args.resource.value()) + " has no backing");
-  }
-  virgl_box box{.x = args.box.x,
-                .y = args.box.y,
-                .z = args.box.z,
-                .w = args.box.width,
-                .h = args.box.height,
-                .d = args.box.depth};
+Result<void> VirglRenderer::Transfer(const TransferParams& params, bool to_host) {
+  virgl_box box{.x = params.box.x,
+                .y = params.box.y,
+                .z = params.box.z,
+                .w = params.box.w,
+                .h = params.box.h,
+                .d = params.box.d};
   virgl_renderer_force_ctx_0();
   // iov NULL / 0: virgl uses the attached backing and checks box and offset against it.
-  const int result =
-      to_host ? virgl_renderer_transfer_write_iov(args.resource.value(), args.context.value(),
-                                                  static_cast<int>(args.level), args.stride,
-                                                  args.layer_stride, &box, args.offset, nullptr, 0)
-              : virgl_renderer_transfer_read_iov(args.resource.value(), args.context.value(),
-                                                 args.level, args.stride, args.layer_stride, &box,
-                                                 args.offset, nullptr, 0);
+  const uint32_t resource = params.resource.value();
+  const uint32_t context = params.context.value();
+  const int result = to_host ? virgl_renderer_transfer_write_iov(
+                                   resource, context, static_cast<int>(params.level), params.stride,
+                                   params.layer_stride, &box, params.offset, nullptr, 0)
+                             : virgl_renderer_transfer_read_iov(resource, context, params.level,
+                                                                params.stride, params.layer_stride,
+                                                                &box, params.offset, nullptr, 0);
   if (result != 0) {
     return VirglFailure(std::string(to_host ? "transfer to" : "transfer from") + " resource " +
-                            std::to_string(args.resource.value()),
+                            std::to_string(resource),
                         result);
   }
   return {};
 }
 
-Result<void> VirglRenderer::TransferToHost(const TransferArgs& args) {
-  return Transfer(args, /*to_host=*/true);
+Result<void> VirglRenderer::TransferToHost(const TransferParams& params) {
+  return Transfer(params, /*to_host=*/true);
 }
 
-Result<void> VirglRenderer::TransferFromHost(const TransferArgs& args) {
-  return Transfer(args, /*to_host=*/false);
+Result<void> VirglRenderer::TransferFromHost(const TransferParams& params) {
+  return Transfer(params, /*to_host=*/false);
 }
 
-Result<void> VirglRenderer::Submit(gpu::ContextId context, std::span<const uint8_t> commands,
-                                   size_t max_bytes) {
-  if (Result<void> known = CheckContext(context); !known) return known;
+Result<void> VirglRenderer::Submit(ContextId context, std::span<const uint8_t> commands) {
   if (commands.size() % sizeof(uint32_t) != 0) {
     return MakeError(
         ErrorKind::kInvalidArgument,
         "command stream of " + std::to_string(commands.size()) + " bytes is not whole dwords");
-  }
-  if (commands.size() > max_bytes) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "command stream of " + std::to_string(commands.size()) +
-                         " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
   const size_t dwords = commands.size() / sizeof(uint32_t);
   if (dwords == 0) return {};
   if (dwords > static_cast<size_t>(INT_MAX)) {
     return MakeError(ErrorKind::kInvalidArgument, "command stream too long");
   }
-  // A private, aligned copy: virgl decodes dwords in place, and guest memory could change
-  // under it (double fetch).
+  // A private, aligned copy: virgl decodes dwords in place.
   submit_buffer_.resize(dwords);
   std::memcpy(submit_buffer_.data(), commands.data(), commands.size());
   virgl_renderer_force_ctx_0();
@@ -462,12 +366,11 @@ Result<void> VirglRenderer::Submit(gpu::ContextId context, std::span<const uint8
   return {};
 }
 
-Result<void> VirglRenderer::CreateFence(uint64_t fence_id, gpu::ContextId context,
-                                        uint32_t ring_index, FenceScope scope) {
+Result<void> VirglRenderer::CreateFence(const FenceSignal& fence) {
   virgl_renderer_force_ctx_0();
-  if (scope == FenceScope::kGlobal) {
+  if (!fence.per_context) {
     // Registered before virgl sees it, so a callback can never find it missing.
-    const uint32_t virgl_id = fences_.AddGlobal(fence_id, context, ring_index);
+    const uint32_t virgl_id = fences_.AddGlobal(fence.fence_id, fence.context, fence.ring_index);
     const int result = virgl_renderer_create_fence(static_cast<int>(virgl_id), 0);
     if (result != 0) {
       fences_.RemoveLastGlobal();
@@ -475,15 +378,14 @@ Result<void> VirglRenderer::CreateFence(uint64_t fence_id, gpu::ContextId contex
     }
     return {};
   }
-  if (Result<void> known = CheckContext(context); !known) return known;
-  fences_.AddContext(context, ring_index, fence_id);
+  fences_.AddContext(fence.context, fence.ring_index, fence.fence_id);
   // virglrenderer assumes all fences of one timeline are mergeable (as rutabaga does).
   const int result = virgl_renderer_context_create_fence(
-      context.value(), VIRGL_RENDERER_FENCE_FLAG_MERGEABLE, ring_index, fence_id);
+      fence.context.value(), VIRGL_RENDERER_FENCE_FLAG_MERGEABLE, fence.ring_index, fence.fence_id);
   if (result != 0) {
-    fences_.RemoveLastContext(context, ring_index);
-    return VirglFailure("creating a fence on context " + std::to_string(context.value()) +
-                            " ring " + std::to_string(ring_index),
+    fences_.RemoveLastContext(fence.context, fence.ring_index);
+    return VirglFailure("creating a fence on context " + std::to_string(fence.context.value()) +
+                            " ring " + std::to_string(fence.ring_index),
                         result);
   }
   return {};

@@ -19,10 +19,11 @@ TEST_F(BackingStoreTest, CopiesAcrossEntries) {
   ASSERT_TRUE(store);
   EXPECT_EQ(store->size(), 8u);
   char out[6] = {};
-  ASSERT_TRUE(store->CopyOut(1, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 6)));
+  ASSERT_TRUE(store->view().CopyOut(1, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 6)));
   EXPECT_EQ(std::string(out, 6), "bcdefg");
-  EXPECT_FALSE(store->CopyOut(3, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 6)));
-  EXPECT_FALSE(store->CopyOut(~0ull, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 2)));
+  EXPECT_FALSE(store->view().CopyOut(3, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 6)));
+  EXPECT_FALSE(
+      store->view().CopyOut(~0ull, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out), 2)));
 }
 
 TEST_F(BackingStoreTest, RejectsEntriesOutsideMemory) {
@@ -58,9 +59,9 @@ TEST(BackingStoreRegions, EntryCrossingFromOneRegionIntoTheNextIsCopiedWhole) {
   const MemEntry entries[] = {{0xfffc, 8, 0}};
   Result<BackingStore> store = BackingStore::Create(memory, entries);
   ASSERT_TRUE(store) << store.error().message;
-  EXPECT_EQ(store->spans().size(), 2u);
+  EXPECT_EQ(store->span_count(), 2u);
   uint8_t out[8] = {};
-  ASSERT_TRUE(store->CopyOut(0, out));
+  ASSERT_TRUE(store->view().CopyOut(0, out));
   EXPECT_EQ(std::memcmp(out, bytes, 8), 0);
 }
 

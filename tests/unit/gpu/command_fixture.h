@@ -1,25 +1,83 @@
 // In-process harness for the device model: guest memory in a memfd, requests written into it the
-// way the Linux driver lays them out, and descriptor chains pointing at them, so tests drive the
-// CommandProcessor with real chains and read back exactly what it wrote.
+// way the Linux driver lays them out, and descriptor chains pointing at them. Each chain goes the
+// way the device sends it (decoded once, its writable part admitted to an InFlightChains whose
+// used ring here records every return), so tests see exactly what was written and returned.
+//
+//   uint16_t head = Submit(Chain(&request, sizeof(request)));
+//   EXPECT_EQ(ring_.Returns(head), 1u);          // Returned exactly once.
+//   CtrlHdr response = Run(request);              // Submit, expect an answer at once, read it.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "base/mapped_region.h"
-#include "gpu/command_processor.h"
+#include "gpu/command_decoder.h"
+#include "gpu/command_dispatcher.h"
 #include "gpu/protocol.h"
+#include "gpu/reply.h"
 #include "virtio/descriptor_chain.h"
 #include "virtio/guest_memory.h"
+#include "virtio/pending_chain.h"
 
 namespace vgpu::gpu::testing {
 
 inline constexpr uint8_t kCanary = 0xAA;
+
+// A used ring that records what goes back to the driver: the last kHistory returns, in a fixed
+// buffer (so that heap-counting tests see no growth of their own).
+class RecordingUsedRing final : public virtio::UsedRing {
+ public:
+  static constexpr size_t kHistory = 256;
+
+  void PushUsed(uint16_t head, uint32_t length) override {
+    history_[total_ % kHistory] = {head, length};
+    ++total_;
+  }
+  void NotifyIfNeeded() override { ++notifications; }
+
+  // The recorded returns, oldest first.
+  std::vector<std::pair<uint16_t, uint32_t>> Returned() const {
+    std::vector<std::pair<uint16_t, uint32_t>> returns;
+    const size_t first = total_ > kHistory ? total_ - kHistory : 0;
+    for (size_t i = first; i < total_; ++i) returns.push_back(history_[i % kHistory]);
+    return returns;
+  }
+  size_t Returns(uint16_t head) const {
+    size_t count = 0;
+    const size_t first = total_ > kHistory ? total_ - kHistory : 0;
+    for (size_t i = first; i < total_; ++i) count += history_[i % kHistory].first == head ? 1 : 0;
+    return count;
+  }
+  std::optional<uint32_t> UsedLength(uint16_t head) const {
+    const size_t first = total_ > kHistory ? total_ - kHistory : 0;
+    for (size_t i = total_; i > first; --i) {
+      if (history_[(i - 1) % kHistory].first == head) return history_[(i - 1) % kHistory].second;
+    }
+    return std::nullopt;
+  }
+  // Heads in the order they went back.
+  std::vector<uint16_t> Order() const {
+    std::vector<uint16_t> heads;
+    for (const auto& [head, length] : Returned()) heads.push_back(head);
+    return heads;
+  }
+  size_t total() const { return total_; }
+
+  int notifications = 0;
+
+ private:
+  std::array<std::pair<uint16_t, uint32_t>, kHistory> history_{};
+  size_t total_ = 0;
+};
 
 class CommandFixture : public ::testing::Test {
  protected:
@@ -38,6 +96,11 @@ class CommandFixture : public ::testing::Test {
     region.mapping =
         std::make_shared<const MappedRegion>(*MappedRegion::MapShared(fd.get(), kMemorySize, 0));
     memory_ = *virtio::GuestMemory::Create({region});
+    in_flight_.Start(&ring_, true);
+  }
+  ~CommandFixture() override {
+    // The model holds handles into in_flight_: it goes first.
+    model_.reset();
   }
 
   uint8_t* Host(uint64_t address, uint64_t length) {
@@ -45,11 +108,13 @@ class CommandFixture : public ::testing::Test {
   }
 
   // A chain whose readable part is `request` (+ `extra` bytes after it) and whose writable part is
-  // `response_size` bytes pre-filled with the canary.
+  // `response_size` bytes at `response_address`, pre-filled with the canary. Each chain gets a
+  // head of its own.
   virtio::DescriptorChain Chain(const void* request, size_t request_size,
                                 size_t response_size = 4096, const void* extra = nullptr,
-                                size_t extra_size = 0) {
+                                size_t extra_size = 0, uint64_t response_address = kResponseArea) {
     virtio::DescriptorChain chain;
+    chain.head_index = next_head_++;
     chain.memory = memory_;
     uint8_t* request_bytes = Host(kRequestArea, request_size + extra_size);
     std::memcpy(request_bytes, request, request_size);
@@ -57,13 +122,27 @@ class CommandFixture : public ::testing::Test {
     chain.readable.emplace_back(request_bytes, request_size + extra_size);
     chain.readable_length = request_size + extra_size;
     if (response_size > 0) {
-      uint8_t* response = Host(kResponseArea, response_size);
+      uint8_t* response = Host(response_address, response_size);
       std::memset(response, kCanary, response_size);
       chain.writable.emplace_back(response, response_size);
       chain.writable_length = response_size;
     }
     return chain;
   }
+
+  // What the device does with a popped chain: decode once, admit, dispatch. Returns its head.
+  uint16_t Submit(virtio::DescriptorChain chain) {
+    DecodedCommand decoded = DecodeControl(chain, model_->decode_policy());
+    const CtrlHdr header = decoded.header;
+    const uint16_t head = chain.head_index;
+    Reply reply(in_flight_.Admit(head, std::move(chain.writable), chain.writable_length,
+                                 std::move(chain.memory)),
+                header);
+    model_->Dispatch(std::move(decoded), std::move(reply));
+    return head;
+  }
+  bool Returned(uint16_t head) const { return ring_.Returns(head) > 0; }
+  void RunCursor(virtio::DescriptorChain chain) { model_->DispatchCursor(DecodeCursor(chain)); }
 
   CtrlHdr Header(CommandType type, uint32_t flags = 0, uint64_t fence = 0) {
     CtrlHdr header{};
@@ -73,15 +152,13 @@ class CommandFixture : public ::testing::Test {
     return header;
   }
 
-  // Runs a command that completes at once; returns the response header (and used length).
+  // Runs a command that is answered at once; returns the response header (and used length).
   template <class Request>
   CtrlHdr Run(const Request& request, uint32_t* used = nullptr, const void* extra = nullptr,
               size_t extra_size = 0) {
-    virtio::DescriptorChain chain = Chain(&request, sizeof(request), 4096, extra, extra_size);
-    ControlOutcome outcome = processor_->HandleControl(
-        chain, [](uint32_t) { ADD_FAILURE() << "command unexpectedly answered later"; });
-    EXPECT_EQ(outcome.state, ControlOutcome::State::kDone);
-    if (used != nullptr) *used = outcome.used_length;
+    const uint16_t head = Submit(Chain(&request, sizeof(request), 4096, extra, extra_size));
+    EXPECT_EQ(ring_.Returns(head), 1u) << "command not answered at once";
+    if (used != nullptr) *used = ring_.UsedLength(head).value_or(0);
     CtrlHdr response{};
     std::memcpy(&response, Host(kResponseArea, sizeof(response)), sizeof(response));
     return response;
@@ -152,7 +229,10 @@ class CommandFixture : public ::testing::Test {
   }
 
   std::shared_ptr<const virtio::GuestMemory> memory_;
-  std::unique_ptr<CommandProcessor> processor_;
+  RecordingUsedRing ring_;
+  virtio::InFlightChains in_flight_;  // Before the model: it outlives the model's handles.
+  std::unique_ptr<CommandDispatcher> model_;
+  uint16_t next_head_ = 1;
 };
 
 }  // namespace vgpu::gpu::testing

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/protocol.h"
 #include "renderer/renderer.h"
 
 namespace vgpu::gpu::testing {
@@ -37,41 +38,33 @@ class FakeRenderer final : public renderer::Renderer {
     return MakeError(ErrorKind::kNotFound, "capset");
   }
   Result<void> CreateContext(const renderer::ContextParams& params) override {
-    contexts[params.context_id] = std::string(params.debug_name);
-    context_capsets[params.context_id] = params.capset_id;
+    contexts[params.id.value()] = std::string(params.debug_name);
+    context_capsets[params.id.value()] = params.capset_id;
     return {};
   }
-  Result<void> DestroyContext(uint32_t id) override {
-    contexts.erase(id);
+  void DestroyContext(ContextId id) override { contexts.erase(id.value()); }
+  Result<void> AttachResource(ContextId context, ResourceId resource) override {
+    attached.insert({context.value(), resource.value()});
     return {};
   }
-  Result<void> AttachResource(uint32_t context, uint32_t resource) override {
-    attached.insert({context, resource});
-    return {};
-  }
-  Result<void> DetachResource(uint32_t context, uint32_t resource) override {
-    attached.erase({context, resource});
+  Result<void> DetachResource(ContextId context, ResourceId resource) override {
+    attached.erase({context.value(), resource.value()});
     return {};
   }
   Result<void> CreateResource(const renderer::ResourceParams& params) override {
-    resources[params.resource_id] = params;
+    resources[params.id.value()] = params;
     return {};
   }
-  Result<void> UnrefResource(uint32_t id) override {
-    resources.erase(id);
-    backings.erase(id);
-    textures.erase(id);
+  void DestroyResource(ResourceId id) override {
+    resources.erase(id.value());
+    backings.erase(id.value());
+    textures.erase(id.value());
+  }
+  Result<void> AttachBacking(ResourceId id, const renderer::GuestBacking& backing) override {
+    backings[id.value()] = backing;
     return {};
   }
-  Result<void> AttachBacking(uint32_t id, std::vector<iovec> backing) override {
-    if (backings.contains(id)) return MakeError(ErrorKind::kInvalidArgument, "attached");
-    backings[id] = std::move(backing);
-    return {};
-  }
-  Result<void> DetachBacking(uint32_t id) override {
-    backings.erase(id);
-    return {};
-  }
+  void DetachBacking(ResourceId id) override { backings.erase(id.value()); }
   Result<void> TransferToHost(const renderer::TransferParams& params) override {
     transfers.push_back(params);
     return {};
@@ -80,8 +73,8 @@ class FakeRenderer final : public renderer::Renderer {
     transfers.push_back(params);
     return {};
   }
-  Result<void> Submit(uint32_t context, std::span<const uint8_t> commands) override {
-    submitted.emplace_back(context, std::vector<uint8_t>(commands.begin(), commands.end()));
+  Result<void> Submit(ContextId context, std::span<const uint8_t> commands) override {
+    submitted.emplace_back(context.value(), std::vector<uint8_t>(commands.begin(), commands.end()));
     return {};
   }
   Result<void> CreateFence(const renderer::FenceSignal& fence) override {
@@ -91,22 +84,18 @@ class FakeRenderer final : public renderer::Renderer {
   void SetFenceHandler(std::function<void(const renderer::FenceSignal&)> handler) override {
     fence_handler = std::move(handler);
   }
-  int PollFd() const override { return -1; }
-  void Poll() override {}
-  Result<void> ReadRect(uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, std::span<uint8_t> out,
-                        uint32_t) override {
+  Result<void> ReadRect(ResourceId, const Rect&, std::span<uint8_t> out, uint32_t) override {
     std::fill(out.begin(), out.end(), 0x42);
     return {};
   }
-  Result<std::array<uint32_t, renderer::kCursorPixels>> CursorImage(uint32_t) override {
-    return std::array<uint32_t, renderer::kCursorPixels>{};
-  }
-  Result<renderer::ScanoutExport> ExportScanout(uint32_t id) override {
+  Result<CursorImage> ReadCursor(ResourceId) override { return CursorImage{}; }
+  Result<renderer::ScanoutExport> ExportScanout(ResourceId resource) override {
     ++export_calls;
+    const uint32_t id = resource.value();
     if (!exportable) return MakeError(ErrorKind::kUnsupported, "fake: no dmabuf export here");
-    auto resource = resources.find(id);
-    if (resource == resources.end()) return MakeError(ErrorKind::kNotFound, "fake: no resource");
-    const renderer::ResourceParams& params = resource->second;
+    auto found = resources.find(id);
+    if (found == resources.end()) return MakeError(ErrorKind::kNotFound, "fake: no resource");
+    const renderer::ResourceParams& params = found->second;
     if (!textures.contains(id)) {
       UniqueFd texture(memfd_create("fake-texture", MFD_CLOEXEC));
       std::vector<uint32_t> pixels(size_t{params.width} * params.height);
@@ -144,7 +133,7 @@ class FakeRenderer final : public renderer::Renderer {
   std::map<uint32_t, uint32_t> context_capsets;
   std::set<std::pair<uint32_t, uint32_t>> attached;
   std::map<uint32_t, renderer::ResourceParams> resources;
-  std::map<uint32_t, std::vector<iovec>> backings;
+  std::map<uint32_t, renderer::GuestBacking> backings;
   std::vector<renderer::TransferParams> transfers;
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> submitted;
   std::vector<renderer::FenceSignal> created_fences;

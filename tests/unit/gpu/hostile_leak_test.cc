@@ -1,4 +1,4 @@
-// The leak paths of reference §5 class 4, counted on the heap: each attack runs thousands of
+// The leak paths of class 4 (docs/SECURITY.md), counted on the heap: each attack runs thousands of
 // times against the device model in this process, and the bytes the allocator has handed out
 // (mallinfo2's uordblks) must come back to where they were. The daemon-level view of the same
 // paths (fds, resident memory) is tests/integration/hostile_guest_test.cc.
@@ -9,7 +9,7 @@
 
 #include "base/sanitizer_build.h"
 #include "command_fixture.h"
-#include "gpu/command_processor.h"
+#include "gpu/command_dispatcher.h"
 
 namespace vgpu::gpu {
 namespace {
@@ -19,8 +19,7 @@ size_t HeapBytesInUse() { return mallinfo2().uordblks; }
 class HostileLeakTest : public testing::CommandFixture {
  protected:
   HostileLeakTest() {
-    processor_ =
-        std::make_unique<CommandProcessor>(CommandProcessorConfig{64ull << 20, true}, nullptr);
+    model_ = std::make_unique<CommandDispatcher>(DispatcherConfig{64ull << 20, true}, nullptr);
   }
   void SetUp() override {
     if (kSanitizerBuild) {
@@ -90,8 +89,7 @@ TEST_F(HostileLeakTest, CursorFromAResourceThatIsNot64By64) {
       UpdateCursor cursor{};
       cursor.hdr = Header(CommandType::kUpdateCursor);
       cursor.resource_id = id;
-      virtio::DescriptorChain chain = Chain(&cursor, sizeof(cursor), 0);
-      processor_->HandleCursor(chain);
+      RunCursor(Chain(&cursor, sizeof(cursor), 0));
     }
   });
 }

@@ -120,7 +120,8 @@ TEST_P(PixelConversionFormat, RedPixelBecomesXrgbRed) {
                        .format = static_cast<uint32_t>(format_case.format)};
   PixelBuffer destination(4, 0x55);
 
-  Result<void> converted = ConvertToXrgb8888(view, PixelRect{0, 0, 1, 1}, destination.bytes(), 4);
+  Result<void> converted =
+      ConvertToXrgb8888(view, virtio_gpu::Rect{0, 0, 1, 1}, destination.bytes(), 4);
 
   ASSERT_TRUE(converted) << converted.error().message;
   uint32_t pixel = 0;
@@ -136,7 +137,7 @@ TEST_P(PixelConversionFormat, EveryChannelLandsInItsXrgbByte) {
   PixelBuffer destination(24, 0x55);
 
   Result<void> converted =
-      ConvertToXrgb8888(image.view, PixelRect{0, 0, 3, 2}, destination.bytes(), 12);
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 3, 2}, destination.bytes(), 12);
 
   ASSERT_TRUE(converted) << converted.error().message;
   for (uint32_t y = 0; y < 2; ++y) {
@@ -157,7 +158,7 @@ TEST_P(PixelConversionFormat, SubRectangleWithPaddedStrides) {
   PixelBuffer destination(3 * kDestinationStride, 0x55);
 
   Result<void> converted =
-      ConvertToXrgb8888(image.view, PixelRect{.x = 2, .y = 1, .width = 2, .height = 3},
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{.x = 2, .y = 1, .width = 2, .height = 3},
                         destination.bytes(), kDestinationStride);
 
   ASSERT_TRUE(converted) << converted.error().message;
@@ -185,8 +186,8 @@ TEST(PixelConversion, EmptyRectangleWritesNothing) {
   TestImage image(kConverted, 4, 4, 16);
   PixelBuffer destination(4, 0x55);
 
-  ASSERT_TRUE(ConvertToXrgb8888(image.view, PixelRect{1, 1, 0, 3}, destination.bytes(), 4));
-  ASSERT_TRUE(ConvertToXrgb8888(image.view, PixelRect{1, 1, 3, 0}, destination.bytes(), 4));
+  ASSERT_TRUE(ConvertToXrgb8888(image.view, virtio_gpu::Rect{1, 1, 0, 3}, destination.bytes(), 4));
+  ASSERT_TRUE(ConvertToXrgb8888(image.view, virtio_gpu::Rect{1, 1, 3, 0}, destination.bytes(), 4));
 
   EXPECT_EQ(destination.at(0), 0x55);
 }
@@ -197,7 +198,7 @@ TEST(PixelConversion, RejectsUnknownFormat) {
   PixelBuffer destination(64, 0);
 
   Result<void> converted =
-      ConvertToXrgb8888(image.view, PixelRect{0, 0, 4, 4}, destination.bytes(), 16);
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 4, 4}, destination.bytes(), 16);
 
   ASSERT_FALSE(converted);
   EXPECT_EQ(converted.error().kind, ErrorKind::kInvalidArgument);
@@ -206,14 +207,14 @@ TEST(PixelConversion, RejectsUnknownFormat) {
 TEST(PixelConversion, RejectsRectanglesOutsideTheSource) {
   TestImage image(kConverted, 4, 4, 16);
   PixelBuffer destination(1024, 0x55);
-  const PixelRect outside[] = {
+  const virtio_gpu::Rect outside[] = {
       {.x = 1, .y = 0, .width = 4, .height = 1},           // x + width past the right edge.
       {.x = 0, .y = 3, .width = 1, .height = 2},           // y + height past the bottom.
       {.x = 0xffffffff, .y = 0, .width = 2, .height = 1},  // x + width wraps in 32 bits.
       {.x = 0, .y = 0xfffffffe, .width = 1, .height = 3},  // y + height wraps in 32 bits.
       {.x = 4, .y = 0, .width = 1, .height = 1},           // Starts just outside.
   };
-  for (const PixelRect& rect : outside) {
+  for (const virtio_gpu::Rect& rect : outside) {
     Result<void> converted = ConvertToXrgb8888(image.view, rect, destination.bytes(), 64);
 
     ASSERT_FALSE(converted) << rect.x << "," << rect.y;
@@ -228,7 +229,7 @@ TEST(PixelConversion, RejectsAShortDestination) {
   PixelBuffer destination(63, 0x55);
 
   Result<void> converted =
-      ConvertToXrgb8888(image.view, PixelRect{0, 0, 4, 4}, destination.bytes(), 16);
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 4, 4}, destination.bytes(), 16);
 
   ASSERT_FALSE(converted);
   EXPECT_EQ(destination.at(0), 0x55);
@@ -238,8 +239,10 @@ TEST(PixelConversion, RejectsADestinationStrideBelowTheRow) {
   TestImage image(kNative, 4, 4, 16);
   PixelBuffer destination(64, 0x55);
 
-  EXPECT_FALSE(ConvertToXrgb8888(image.view, PixelRect{0, 0, 4, 4}, destination.bytes(), 12));
-  EXPECT_FALSE(ConvertToXrgb8888(image.view, PixelRect{0, 0, 3, 4}, destination.bytes(), 14));
+  EXPECT_FALSE(
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 4, 4}, destination.bytes(), 12));
+  EXPECT_FALSE(
+      ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 3, 4}, destination.bytes(), 14));
 }
 
 TEST(PixelConversion, RejectsAnInconsistentSourceView) {
@@ -248,24 +251,26 @@ TEST(PixelConversion, RejectsAnInconsistentSourceView) {
 
   ImageView short_bytes = image.view;
   short_bytes.bytes = short_bytes.bytes.first(63);
-  EXPECT_FALSE(ConvertToXrgb8888(short_bytes, PixelRect{0, 0, 1, 1}, destination.bytes(), 4));
+  EXPECT_FALSE(
+      ConvertToXrgb8888(short_bytes, virtio_gpu::Rect{0, 0, 1, 1}, destination.bytes(), 4));
 
   ImageView narrow_stride = image.view;
   narrow_stride.stride = 12;
-  EXPECT_FALSE(ConvertToXrgb8888(narrow_stride, PixelRect{0, 0, 1, 1}, destination.bytes(), 4));
+  EXPECT_FALSE(
+      ConvertToXrgb8888(narrow_stride, virtio_gpu::Rect{0, 0, 1, 1}, destination.bytes(), 4));
 
   ImageView odd_stride = image.view;
   odd_stride.stride = 17;
   odd_stride.height = 3;
-  EXPECT_FALSE(ConvertToXrgb8888(odd_stride, PixelRect{0, 0, 1, 1}, destination.bytes(), 4));
+  EXPECT_FALSE(ConvertToXrgb8888(odd_stride, virtio_gpu::Rect{0, 0, 1, 1}, destination.bytes(), 4));
 }
 
 TEST(PixelConversion, RejectsAnUnalignedDestination) {
   TestImage image(kConverted, 4, 4, 16);
   PixelBuffer destination(68, 0);
 
-  EXPECT_FALSE(
-      ConvertToXrgb8888(image.view, PixelRect{0, 0, 4, 4}, destination.bytes().subspan(1), 16));
+  EXPECT_FALSE(ConvertToXrgb8888(image.view, virtio_gpu::Rect{0, 0, 4, 4},
+                                 destination.bytes().subspan(1), 16));
 }
 
 }  // namespace

@@ -31,10 +31,11 @@ class RecordingDevice final : public virtio::Device {
   }
   Result<void> SetEventLoop(EventLoop&) override { return {}; }
   void Activate(uint64_t features) override { activated_features = features; }
-  void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue) override {
+  void QueueStarted(uint32_t index, virtio::SplitVirtqueue* queue, bool) override {
     queues[index] = queue;
     ++started;
   }
+  void QueueEnabled(uint32_t, bool) override {}
   void QueueNotified(uint32_t) override { ++notified; }
   void QueueStopping(uint32_t index) override {
     queues[index] = nullptr;

@@ -28,7 +28,8 @@ class StartingDevice final : public virtio::Device {
     return result_;
   }
   void Activate(uint64_t) override {}
-  void QueueStarted(uint32_t, virtio::SplitVirtqueue*) override {}
+  void QueueStarted(uint32_t, virtio::SplitVirtqueue*, bool) override {}
+  void QueueEnabled(uint32_t, bool) override {}
   void QueueNotified(uint32_t) override {}
   void QueueStopping(uint32_t) override {}
   void Reset() override {}

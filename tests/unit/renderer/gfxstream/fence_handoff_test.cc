@@ -18,7 +18,7 @@ TEST(FenceHandoffTest, FencesFromOneThreadComeOutInOrder) {
   Result<std::unique_ptr<FenceHandoff>> handoff = FenceHandoff::Create();
   ASSERT_TRUE(handoff);
   EXPECT_FALSE(Readable((*handoff)->fd(), 0));
-  for (uint64_t id = 1; id <= 3; ++id) (*handoff)->Push(FenceSignal{1, 0, id, true});
+  for (uint64_t id = 1; id <= 3; ++id) (*handoff)->Push(FenceSignal{ContextId{1}, 0, id, true});
   EXPECT_TRUE(Readable((*handoff)->fd(), 0));
   std::vector<FenceSignal> taken = (*handoff)->Take();
   ASSERT_EQ(taken.size(), 3u);
@@ -36,7 +36,7 @@ TEST(FenceHandoffTest, FencesFromOtherThreadsAllArriveEachThreadInOrder) {
   for (uint32_t thread = 0; thread < kThreads; ++thread) {
     threads.emplace_back([&, thread] {
       for (uint64_t id = 1; id <= kPerThread; ++id) {
-        (*handoff)->Push(FenceSignal{thread + 1, 0, id, true});
+        (*handoff)->Push(FenceSignal{ContextId{thread + 1}, 0, id, true});
       }
     });
   }
@@ -45,8 +45,8 @@ TEST(FenceHandoffTest, FencesFromOtherThreadsAllArriveEachThreadInOrder) {
   while (received < kThreads * kPerThread) {
     ASSERT_TRUE(Readable((*handoff)->fd(), 5000)) << "only " << received << " fences arrived";
     for (const FenceSignal& fence : (*handoff)->Take()) {
-      EXPECT_EQ(fence.fence_id, last[fence.context_id] + 1);
-      last[fence.context_id] = fence.fence_id;
+      EXPECT_EQ(fence.fence_id, last[fence.context.value()] + 1);
+      last[fence.context.value()] = fence.fence_id;
       ++received;
     }
   }

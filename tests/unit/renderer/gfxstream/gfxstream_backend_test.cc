@@ -30,6 +30,13 @@ std::span<const uint8_t> Bytes(const std::vector<uint32_t>& words) {
   return {reinterpret_cast<const uint8_t*>(words.data()), words.size() * 4};
 }
 
+// Host memory standing in for a guest backing.
+template <class T>
+GuestBacking Backing(std::vector<T>& memory) {
+  return GuestBacking(
+      {std::span(reinterpret_cast<uint8_t*>(memory.data()), memory.size() * sizeof(T))});
+}
+
 class GfxstreamBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,7 +50,7 @@ class GfxstreamBackendTest : public ::testing::Test {
 
   void Start(GfxstreamOptions options = {}) {
     options.library_path = test::StandinPath();
-    Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options, 1 << 20);
+    Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options);
     ASSERT_TRUE(backend) << backend.error().message;
     backend_ = std::move(*backend);
     backend_->SetFenceHandler([this](const FenceSignal& fence) {
@@ -58,7 +65,7 @@ class GfxstreamBackendTest : public ::testing::Test {
   // A 32-bit 2D render target with a host backing of its exact size.
   void CreateTarget(uint32_t id, uint32_t width, uint32_t height) {
     ResourceParams params;
-    params.resource_id = id;
+    params.id = ResourceId{id};
     params.target = 2;
     params.format = kFormatB8G8R8X8;
     params.bind = 1u << 1;
@@ -68,12 +75,12 @@ class GfxstreamBackendTest : public ::testing::Test {
     params.array_size = 1;
     ASSERT_TRUE(backend_->CreateResource(params));
     backing_.assign(size_t{width} * height, 0);
-    ASSERT_TRUE(backend_->AttachBacking(id, {iovec{backing_.data(), backing_.size() * 4}}));
+    ASSERT_TRUE(backend_->AttachBacking(ResourceId{id}, Backing(backing_)));
   }
   void Fill(uint32_t context, uint32_t id, uint32_t x, uint32_t y, uint32_t width, uint32_t height,
             uint32_t colour) {
     const std::vector<uint32_t> command = {kOpFill, id, x, y, width, height, colour};
-    Result<void> submitted = backend_->Submit(context, Bytes(command));
+    Result<void> submitted = backend_->Submit(ContextId{context}, Bytes(command));
     ASSERT_TRUE(submitted) << submitted.error().message;
   }
 
@@ -114,7 +121,7 @@ TEST_F(GfxstreamBackendTest, InitFailureIsReportedAndReleasesTheInstance) {
   setenv("GFXSTREAM_STANDIN_FAIL_INIT", "1", 1);
   GfxstreamOptions options;
   options.library_path = test::StandinPath();
-  Result<std::unique_ptr<Renderer>> failed = GfxstreamBackend::Create(options, 1 << 20);
+  Result<std::unique_ptr<Renderer>> failed = GfxstreamBackend::Create(options);
   ASSERT_FALSE(failed);
   EXPECT_NE(failed.error().message.find("stream_renderer_init"), std::string::npos)
       << failed.error().message;
@@ -126,7 +133,7 @@ TEST_F(GfxstreamBackendTest, OneRendererPerProcess) {
   Start();
   GfxstreamOptions options;
   options.library_path = test::StandinPath();
-  Result<std::unique_ptr<Renderer>> second = GfxstreamBackend::Create(options, 1 << 20);
+  Result<std::unique_ptr<Renderer>> second = GfxstreamBackend::Create(options);
   ASSERT_FALSE(second);
   EXPECT_NE(second.error().message.find("one renderer per process"), std::string::npos);
 }
@@ -135,7 +142,7 @@ TEST_F(GfxstreamBackendTest, CapsetOutsideGfxstreamIsRefused) {
   GfxstreamOptions options;
   options.library_path = test::StandinPath();
   options.capsets = {2};
-  Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options, 1 << 20);
+  Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options);
   ASSERT_FALSE(backend);
   EXPECT_NE(backend.error().message.find("capset 2"), std::string::npos);
 }
@@ -192,11 +199,12 @@ TEST_F(GfxstreamBackendTest, CapsetTheLibraryDoesNotAnswerIsDropped) {
 TEST_F(GfxstreamBackendTest, ContextCreateCarriesCapsetAndBoundedName) {
   Start();
   std::string long_name(80, 'n');
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamGles, long_name}));
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{2, 0, std::string_view("ab\0cd", 5)}));
-  EXPECT_FALSE(backend_->CreateContext(ContextParams{1, 0, "again"}));
-  EXPECT_FALSE(backend_->CreateContext(ContextParams{3, 9, "capset 9 is not enabled"}));
-  EXPECT_FALSE(backend_->CreateContext(ContextParams{0, 0, "reserved"}));
+  ASSERT_TRUE(
+      backend_->CreateContext(ContextParams{ContextId{1}, kCapsetGfxstreamGles, long_name}));
+  ASSERT_TRUE(
+      backend_->CreateContext(ContextParams{ContextId{2}, 0, std::string_view("ab\0cd", 5)}));
+  EXPECT_FALSE(backend_->CreateContext(ContextParams{ContextId{3}, 9, "capset 9 is not enabled"}));
+  EXPECT_FALSE(backend_->CreateContext(ContextParams{ContextId{0}, 0, "reserved"}));
   const std::string calls = hooks_.Calls();
   EXPECT_NE(calls.find("context_create 1 name=" + std::string(64, 'n') + " init=8\n"),
             std::string::npos)
@@ -205,28 +213,14 @@ TEST_F(GfxstreamBackendTest, ContextCreateCarriesCapsetAndBoundedName) {
   EXPECT_EQ(calls.find("context_create 3"), std::string::npos);
 }
 
-TEST_F(GfxstreamBackendTest, UnknownIdsNeverReachTheLibrary) {
-  Start();
-  EXPECT_FALSE(backend_->Submit(7, Bytes(kPlaceholder)));
-  EXPECT_FALSE(backend_->AttachResource(7, 1));
-  EXPECT_FALSE(backend_->CreateFence(FenceSignal{7, 0, 1, true}));
-  EXPECT_FALSE(backend_->AttachBacking(9, {iovec{backing_.data(), 4}}));
-  EXPECT_FALSE(backend_->TransferToHost(TransferParams{.resource_id = 9}));
-  EXPECT_FALSE(backend_->UnrefResource(9));
-  const std::string calls = hooks_.Calls();
-  for (const char* call : {"submit", "ctx_attach", "fence", "attach_iov", "transfer", "unref"}) {
-    EXPECT_EQ(calls.find(call), std::string::npos) << call << " reached the library:\n" << calls;
-  }
-}
-
 TEST_F(GfxstreamBackendTest, OversizedBackingAndOutOfBoundsBoxAreRefused) {
   Start();
   CreateTarget(5, 16, 16);
-  ASSERT_TRUE(backend_->DetachBacking(5));
+  backend_->DetachBacking(ResourceId{5});
   std::vector<uint8_t> huge(4 * 16 * 16 * 2 + (1 << 20) + 1);
-  EXPECT_FALSE(backend_->AttachBacking(5, {iovec{huge.data(), huge.size()}}));
-  ASSERT_TRUE(backend_->AttachBacking(5, {iovec{backing_.data(), backing_.size() * 4}}));
-  TransferParams transfer{.resource_id = 5, .box = Box{8, 0, 0, 9, 1, 1}};
+  EXPECT_FALSE(backend_->AttachBacking(ResourceId{5}, Backing(huge)));
+  ASSERT_TRUE(backend_->AttachBacking(ResourceId{5}, Backing(backing_)));
+  TransferParams transfer{.resource = ResourceId{5}, .box = Box{8, 0, 0, 9, 1, 1}};
   EXPECT_FALSE(backend_->TransferToHost(transfer));
   transfer.box = Box{0, 0xfffffff0u, 0, 1, 0x20, 1};
   EXPECT_FALSE(backend_->TransferFromHost(transfer));
@@ -237,13 +231,13 @@ TEST_F(GfxstreamBackendTest, TransfersMoveOnlyTheBoxBothWays) {
   Start();
   CreateTarget(5, 8, 4);
   for (size_t i = 0; i < backing_.size(); ++i) backing_[i] = 0x1000 + static_cast<uint32_t>(i);
-  ASSERT_TRUE(
-      backend_->TransferToHost(TransferParams{.resource_id = 5, .box = {0, 0, 0, 8, 4, 1}}));
+  ASSERT_TRUE(backend_->TransferToHost(
+      TransferParams{.resource = ResourceId{5}, .box = {0, 0, 0, 8, 4, 1}}));
   const std::vector<uint32_t> written = backing_;
   std::fill(backing_.begin(), backing_.end(), 0);
   // Rows 1-2, columns 2-4: gfxstream copies from (2,1) to (4,2), the rows' bytes in between too.
-  ASSERT_TRUE(
-      backend_->TransferFromHost(TransferParams{.resource_id = 5, .box = {2, 1, 0, 3, 2, 1}}));
+  ASSERT_TRUE(backend_->TransferFromHost(
+      TransferParams{.resource = ResourceId{5}, .box = {2, 1, 0, 3, 2, 1}}));
   for (size_t i = 0; i < backing_.size(); ++i) {
     const bool in_range = i >= 1 * 8 + 2 && i <= 2 * 8 + 4;
     EXPECT_EQ(backing_[i], in_range ? written[i] : 0u) << "pixel " << i;
@@ -252,16 +246,16 @@ TEST_F(GfxstreamBackendTest, TransfersMoveOnlyTheBoxBothWays) {
 
 TEST_F(GfxstreamBackendTest, SubmitFillIsReadBackFromOnlyTheRectangle) {
   Start();
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamGles, "test"}));
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{ContextId{1}, kCapsetGfxstreamGles, "test"}));
   CreateTarget(5, 64, 32);
-  ASSERT_TRUE(backend_->AttachResource(1, 5));
+  ASSERT_TRUE(backend_->AttachResource(ContextId{1}, ResourceId{5}));
   Fill(1, 5, 0, 0, 64, 32, 0x000000ff);  // B8G8R8X8 memory order: blue.
   Fill(1, 5, 8, 4, 16, 8, 0x00ff0000);   // Red.
 
   std::vector<uint32_t> pixels(24 * 12, 0xdeadbeef);
   Result<void> read = backend_->ReadRect(
-      5, 4, 2, 24, 12, std::span(reinterpret_cast<uint8_t*>(pixels.data()), pixels.size() * 4),
-      24 * 4);
+      ResourceId{5}, Rect{4, 2, 24, 12},
+      std::span(reinterpret_cast<uint8_t*>(pixels.data()), pixels.size() * 4), 24 * 4);
   ASSERT_TRUE(read) << read.error().message;
   for (uint32_t row = 0; row < 12; ++row) {
     for (uint32_t column = 0; column < 24; ++column) {
@@ -290,21 +284,22 @@ TEST_F(GfxstreamBackendTest, SubmitFillIsReadBackFromOnlyTheRectangle) {
 TEST_F(GfxstreamBackendTest, ReadRectNeedsABackingAndA32BitFormat) {
   Start();
   CreateTarget(5, 16, 16);
-  ASSERT_TRUE(backend_->DetachBacking(5));
+  backend_->DetachBacking(ResourceId{5});
   std::vector<uint8_t> pixels(16 * 16 * 4);
-  Result<void> read = backend_->ReadRect(5, 0, 0, 16, 16, pixels, 64);
+  Result<void> read = backend_->ReadRect(ResourceId{5}, Rect{0, 0, 16, 16}, pixels, 64);
   ASSERT_FALSE(read);
   EXPECT_NE(read.error().message.find("no backing"), std::string::npos);
-  EXPECT_FALSE(backend_->ReadRect(5, 8, 8, 9, 1, pixels, 64)) << "outside the resource";
+  EXPECT_FALSE(backend_->ReadRect(ResourceId{5}, Rect{8, 8, 9, 1}, pixels, 64))
+      << "outside the resource";
 }
 
-TEST_F(GfxstreamBackendTest, CursorImageIsTheWholeSmallResource) {
+TEST_F(GfxstreamBackendTest, ReadCursorIsTheWholeSmallResource) {
   Start();
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, 0, ""}));
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{ContextId{1}, 0, ""}));
   CreateTarget(6, 64, 64);
-  ASSERT_TRUE(backend_->AttachResource(1, 6));
+  ASSERT_TRUE(backend_->AttachResource(ContextId{1}, ResourceId{6}));
   Fill(1, 6, 0, 0, 64, 64, 0x11223344);
-  Result<std::array<uint32_t, kCursorPixels>> cursor = backend_->CursorImage(6);
+  Result<CursorImage> cursor = backend_->ReadCursor(ResourceId{6});
   ASSERT_TRUE(cursor) << cursor.error().message;
   EXPECT_TRUE(
       std::all_of(cursor->begin(), cursor->end(), [](uint32_t v) { return v == 0x11223344; }));
@@ -314,9 +309,10 @@ TEST_F(GfxstreamBackendTest, CursorImageIsTheWholeSmallResource) {
 // stand-in's worker thread. Either way the handler runs only in Poll(), on this thread, in order.
 TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArriveInOrder) {
   Start();
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamVulkan, "fences"}));
+  ASSERT_TRUE(
+      backend_->CreateContext(ContextParams{ContextId{1}, kCapsetGfxstreamVulkan, "fences"}));
 
-  ASSERT_TRUE(backend_->CreateFence(FenceSignal{0, 0, 1, false}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{ContextId{0}, 0, 1, false}));
   EXPECT_EQ(hooks_.SynchronousFences(), 1u);
   EXPECT_TRUE(signalled_.empty()) << "delivered inside CreateFence";
   EXPECT_TRUE(Readable(backend_->PollFd(), 0));
@@ -326,18 +322,19 @@ TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArri
   EXPECT_FALSE(signalled_[0].per_context);
 
   hooks_.HoldFences(true);
+  ASSERT_TRUE(backend_->Submit(ContextId{1},
+                               Bytes(kPlaceholder)));  // Work pending on ctx 1 ring 0 and globally.
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{ContextId{1}, 0, 0x100000010ull, true}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{ContextId{1}, 0, 0x100000011ull, true}));
+  ASSERT_TRUE(backend_->CreateFence(FenceSignal{ContextId{0}, 0, 2, false}));
   ASSERT_TRUE(
-      backend_->Submit(1, Bytes(kPlaceholder)));  // Work pending on ctx 1 ring 0 and globally.
-  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000010ull, true}));
-  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 0, 0x100000011ull, true}));
-  ASSERT_TRUE(backend_->CreateFence(FenceSignal{0, 0, 2, false}));
-  ASSERT_TRUE(backend_->CreateFence(FenceSignal{1, 3, 0x20, true}));  // Ring 3: nothing pending.
+      backend_->CreateFence(FenceSignal{ContextId{1}, 3, 0x20, true}));  // Ring 3: nothing pending.
   EXPECT_EQ(hooks_.SynchronousFences(), 2u);
   PollUntil(2);
   ASSERT_EQ(signalled_.size(), 2u);
   EXPECT_EQ(signalled_[1].fence_id, 0x20u);
   EXPECT_EQ(signalled_[1].ring_index, 3u);
-  EXPECT_EQ(signalled_[1].context_id, 1u);
+  EXPECT_EQ(signalled_[1].context, ContextId{1});
 
   hooks_.HoldFences(false);
   PollUntil(5);
@@ -346,7 +343,7 @@ TEST_F(GfxstreamBackendTest, FencesFromInsideCreateFenceAndFromAnotherThreadArri
   EXPECT_EQ(signalled_[2].fence_id, 0x100000010ull);
   EXPECT_EQ(signalled_[3].fence_id, 0x100000011ull);
   EXPECT_TRUE(signalled_[2].per_context && signalled_[3].per_context);
-  EXPECT_EQ(signalled_[2].context_id, 1u);
+  EXPECT_EQ(signalled_[2].context, ContextId{1});
   EXPECT_EQ(signalled_[4].fence_id, 2u);
   EXPECT_FALSE(signalled_[4].per_context);
   for (std::thread::id thread : handler_threads_) EXPECT_EQ(thread, std::this_thread::get_id());
@@ -368,7 +365,7 @@ class GfxstreamBackingTest : public GfxstreamBackendTest,
 TEST_P(GfxstreamBackingTest, ShortBackingIsRefusedAndAnExactOneTakesWholeTransfers) {
   const BackingCase& c = GetParam();
   Start();
-  ResourceParams params{.resource_id = 5,
+  ResourceParams params{.id = ResourceId{5},
                         .target = c.target,
                         .format = c.format,
                         .bind = c.bind,
@@ -378,7 +375,8 @@ TEST_P(GfxstreamBackingTest, ShortBackingIsRefusedAndAnExactOneTakesWholeTransfe
                         .array_size = 1};
   ASSERT_TRUE(backend_->CreateResource(params));
   std::vector<uint8_t> backing(c.bytes, 0x5a);
-  Result<void> short_one = backend_->AttachBacking(5, {iovec{backing.data(), c.bytes - 1}});
+  Result<void> short_one =
+      backend_->AttachBacking(ResourceId{5}, GuestBacking({std::span(backing).first(c.bytes - 1)}));
   ASSERT_FALSE(short_one);
   EXPECT_NE(short_one.error().message.find("shorter than the " + std::to_string(c.bytes)),
             std::string::npos)
@@ -386,11 +384,11 @@ TEST_P(GfxstreamBackingTest, ShortBackingIsRefusedAndAnExactOneTakesWholeTransfe
   EXPECT_EQ(hooks_.Calls().find("attach_iov"), std::string::npos) << "reached the library";
   // Two entries, split unevenly: the sum is what counts.
   ASSERT_TRUE(backend_->AttachBacking(
-      5, {iovec{backing.data(), 3}, iovec{backing.data() + 3, c.bytes - 3}}));
+      ResourceId{5}, GuestBacking({std::span(backing).first(3), std::span(backing).subspan(3)})));
   const Box whole{0, 0, 0, c.width, std::max<uint32_t>(c.height, 1), 1};
-  EXPECT_TRUE(backend_->TransferToHost(TransferParams{.resource_id = 5, .box = whole}));
-  EXPECT_TRUE(
-      backend_->TransferFromHost(TransferParams{.resource_id = 5, .box = Box{0, 0, 0, 1, 1, 1}}));
+  EXPECT_TRUE(backend_->TransferToHost(TransferParams{.resource = ResourceId{5}, .box = whole}));
+  EXPECT_TRUE(backend_->TransferFromHost(
+      TransferParams{.resource = ResourceId{5}, .box = Box{0, 0, 0, 1, 1, 1}}));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -418,7 +416,7 @@ TEST_F(GfxstreamBackendTest, EmptyAndOversizedColourBuffersNeverReachTheLibrary)
   options.max_image_dimension = 4096;
   Start(options);
   auto create = [&](uint32_t id, uint32_t target, uint32_t bind, uint32_t width, uint32_t height) {
-    return backend_->CreateResource(ResourceParams{.resource_id = id,
+    return backend_->CreateResource(ResourceParams{.id = ResourceId{id},
                                                    .target = target,
                                                    .format = kFormatB8G8R8X8,
                                                    .bind = bind,
@@ -443,17 +441,18 @@ TEST_F(GfxstreamBackendTest, EmptyAndOversizedColourBuffersNeverReachTheLibrary)
 // any read past the copy).
 TEST_F(GfxstreamBackendTest, StreamShorterThanItsCommandStructIsReadAsZeros) {
   Start();
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, kCapsetGfxstreamVulkan, "short"}));
+  ASSERT_TRUE(
+      backend_->CreateContext(ContextParams{ContextId{1}, kCapsetGfxstreamVulkan, "short"}));
   const std::vector<uint32_t> opcode_only = {0xa003};
-  EXPECT_TRUE(backend_->Submit(1, Bytes(opcode_only)));
+  EXPECT_TRUE(backend_->Submit(ContextId{1}, Bytes(opcode_only)));
   const std::string calls = hooks_.Calls();
   EXPECT_NE(calls.find("submit 1 bytes=4"), std::string::npos) << calls;
 }
 
 TEST_F(GfxstreamBackendTest, FenceOnAnOutOfRangeRingIsRefused) {
   Start();
-  ASSERT_TRUE(backend_->CreateContext(ContextParams{1, 0, ""}));
-  EXPECT_FALSE(backend_->CreateFence(FenceSignal{1, 64, 1, true}));
+  ASSERT_TRUE(backend_->CreateContext(ContextParams{ContextId{1}, 0, ""}));
+  EXPECT_FALSE(backend_->CreateFence(FenceSignal{ContextId{1}, 64, 1, true}));
   EXPECT_EQ(hooks_.Calls().find("fence"), std::string::npos);
 }
 

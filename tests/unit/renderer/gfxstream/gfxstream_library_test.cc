@@ -72,7 +72,7 @@ TEST_F(GfxstreamLibraryTest, StandinProvidesEveryEntryPoint) {
 TEST_F(GfxstreamLibraryTest, BackendWithoutTheLibraryFailsWithTheLoaderMessage) {
   GfxstreamOptions options;
   options.library_path = "libgfxstream_backend_absent_for_this_test.so.0";
-  Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options, 1 << 20);
+  Result<std::unique_ptr<Renderer>> backend = GfxstreamBackend::Create(options);
   ASSERT_FALSE(backend);
   EXPECT_NE(backend.error().message.find("cannot load the gfxstream library"), std::string::npos)
       << backend.error().message;

@@ -10,22 +10,18 @@ namespace {
 constexpr uint64_t kBeyond32Bits = (uint64_t{1} << 32) + 7;
 
 FenceSignal Global(uint64_t fence_id, uint32_t context = 0) {
-  return FenceSignal{.context = gpu::ContextId{context},
-                     .ring_index = 0,
-                     .fence_id = fence_id,
-                     .scope = FenceScope::kGlobal};
+  return FenceSignal{
+      .context = ContextId{context}, .ring_index = 0, .fence_id = fence_id, .per_context = false};
 }
 
 FenceSignal OnRing(uint32_t context, uint32_t ring, uint64_t fence_id) {
-  return FenceSignal{.context = gpu::ContextId{context},
-                     .ring_index = ring,
-                     .fence_id = fence_id,
-                     .scope = FenceScope::kContext};
+  return FenceSignal{
+      .context = ContextId{context}, .ring_index = ring, .fence_id = fence_id, .per_context = true};
 }
 
 TEST(FenceTimelines, GlobalFenceKeepsItsFull64BitId) {
   FenceTimelines timelines;
-  const uint32_t virgl_id = timelines.AddGlobal(kBeyond32Bits, gpu::ContextId{3}, 0);
+  const uint32_t virgl_id = timelines.AddGlobal(kBeyond32Bits, ContextId{3}, 0);
 
   ASSERT_TRUE(timelines.RetireGlobal(virgl_id));
 
@@ -35,8 +31,8 @@ TEST(FenceTimelines, GlobalFenceKeepsItsFull64BitId) {
 
 TEST(FenceTimelines, GlobalIdsAreDistinctEvenWhenFenceIdsRepeat) {
   FenceTimelines timelines;
-  const uint32_t first = timelines.AddGlobal(5, gpu::ContextId{0}, 0);
-  const uint32_t second = timelines.AddGlobal(5, gpu::ContextId{0}, 0);
+  const uint32_t first = timelines.AddGlobal(5, ContextId{0}, 0);
+  const uint32_t second = timelines.AddGlobal(5, ContextId{0}, 0);
 
   EXPECT_NE(first, second);
   EXPECT_NE(first, 0u);
@@ -44,10 +40,10 @@ TEST(FenceTimelines, GlobalIdsAreDistinctEvenWhenFenceIdsRepeat) {
 
 TEST(FenceTimelines, MergedGlobalRetirementSignalsEveryOlderFenceInOrder) {
   FenceTimelines timelines;
-  timelines.AddGlobal(10, gpu::ContextId{0}, 0);
-  timelines.AddGlobal(20, gpu::ContextId{0}, 0);
-  const uint32_t third = timelines.AddGlobal(30, gpu::ContextId{0}, 0);
-  timelines.AddGlobal(40, gpu::ContextId{0}, 0);
+  timelines.AddGlobal(10, ContextId{0}, 0);
+  timelines.AddGlobal(20, ContextId{0}, 0);
+  const uint32_t third = timelines.AddGlobal(30, ContextId{0}, 0);
+  timelines.AddGlobal(40, ContextId{0}, 0);
 
   ASSERT_TRUE(timelines.RetireGlobal(third));
 
@@ -59,7 +55,7 @@ TEST(FenceTimelines, MergedGlobalRetirementSignalsEveryOlderFenceInOrder) {
 
 TEST(FenceTimelines, UnknownGlobalRetirementChangesNothing) {
   FenceTimelines timelines;
-  const uint32_t only = timelines.AddGlobal(10, gpu::ContextId{0}, 0);
+  const uint32_t only = timelines.AddGlobal(10, ContextId{0}, 0);
 
   EXPECT_FALSE(timelines.RetireGlobal(only + 100));
 
@@ -69,8 +65,8 @@ TEST(FenceTimelines, UnknownGlobalRetirementChangesNothing) {
 
 TEST(FenceTimelines, RemoveLastGlobalUndoesAFailedCreate) {
   FenceTimelines timelines;
-  timelines.AddGlobal(10, gpu::ContextId{0}, 0);
-  const uint32_t failed = timelines.AddGlobal(11, gpu::ContextId{0}, 0);
+  timelines.AddGlobal(10, ContextId{0}, 0);
+  const uint32_t failed = timelines.AddGlobal(11, ContextId{0}, 0);
 
   timelines.RemoveLastGlobal();
 
@@ -80,11 +76,11 @@ TEST(FenceTimelines, RemoveLastGlobalUndoesAFailedCreate) {
 
 TEST(FenceTimelines, ContextRingsRetireIndependently) {
   FenceTimelines timelines;
-  timelines.AddContext(gpu::ContextId{1}, 0, 100);
-  timelines.AddContext(gpu::ContextId{1}, 3, kBeyond32Bits);
-  timelines.AddContext(gpu::ContextId{2}, 3, 100);
+  timelines.AddContext(ContextId{1}, 0, 100);
+  timelines.AddContext(ContextId{1}, 3, kBeyond32Bits);
+  timelines.AddContext(ContextId{2}, 3, 100);
 
-  ASSERT_TRUE(timelines.RetireContext(gpu::ContextId{1}, 3, kBeyond32Bits));
+  ASSERT_TRUE(timelines.RetireContext(ContextId{1}, 3, kBeyond32Bits));
 
   EXPECT_EQ(timelines.TakeSignalled(), std::vector<FenceSignal>{OnRing(1, 3, kBeyond32Bits)});
   EXPECT_EQ(timelines.pending_count(), 2u);
@@ -92,12 +88,12 @@ TEST(FenceTimelines, ContextRingsRetireIndependently) {
 
 TEST(FenceTimelines, MergedContextRetirementSignalsOlderFencesOfThatRingOnly) {
   FenceTimelines timelines;
-  timelines.AddContext(gpu::ContextId{1}, 0, 1);
-  timelines.AddContext(gpu::ContextId{1}, 0, 2);
-  timelines.AddContext(gpu::ContextId{1}, 1, 1);
-  timelines.AddContext(gpu::ContextId{1}, 0, 3);
+  timelines.AddContext(ContextId{1}, 0, 1);
+  timelines.AddContext(ContextId{1}, 0, 2);
+  timelines.AddContext(ContextId{1}, 1, 1);
+  timelines.AddContext(ContextId{1}, 0, 3);
 
-  ASSERT_TRUE(timelines.RetireContext(gpu::ContextId{1}, 0, 2));
+  ASSERT_TRUE(timelines.RetireContext(ContextId{1}, 0, 2));
 
   EXPECT_EQ(timelines.TakeSignalled(),
             (std::vector<FenceSignal>{OnRing(1, 0, 1), OnRing(1, 0, 2)}));
@@ -106,10 +102,10 @@ TEST(FenceTimelines, MergedContextRetirementSignalsOlderFencesOfThatRingOnly) {
 
 TEST(FenceTimelines, UnknownContextRetirementChangesNothing) {
   FenceTimelines timelines;
-  timelines.AddContext(gpu::ContextId{1}, 0, 1);
+  timelines.AddContext(ContextId{1}, 0, 1);
 
-  EXPECT_FALSE(timelines.RetireContext(gpu::ContextId{1}, 0, 2));
-  EXPECT_FALSE(timelines.RetireContext(gpu::ContextId{2}, 0, 1));
+  EXPECT_FALSE(timelines.RetireContext(ContextId{1}, 0, 2));
+  EXPECT_FALSE(timelines.RetireContext(ContextId{2}, 0, 1));
 
   EXPECT_TRUE(timelines.TakeSignalled().empty());
   EXPECT_EQ(timelines.pending_count(), 1u);
@@ -117,25 +113,25 @@ TEST(FenceTimelines, UnknownContextRetirementChangesNothing) {
 
 TEST(FenceTimelines, DropContextForgetsOnlyThatContextsRings) {
   FenceTimelines timelines;
-  timelines.AddContext(gpu::ContextId{1}, 0, 1);
-  timelines.AddContext(gpu::ContextId{1}, 2, 1);
-  timelines.AddContext(gpu::ContextId{2}, 0, 1);
-  timelines.AddGlobal(9, gpu::ContextId{1}, 0);
+  timelines.AddContext(ContextId{1}, 0, 1);
+  timelines.AddContext(ContextId{1}, 2, 1);
+  timelines.AddContext(ContextId{2}, 0, 1);
+  timelines.AddGlobal(9, ContextId{1}, 0);
 
-  EXPECT_EQ(timelines.DropContext(gpu::ContextId{1}), 2u);
+  EXPECT_EQ(timelines.DropContext(ContextId{1}), 2u);
 
   EXPECT_EQ(timelines.pending_count(), 2u);
-  EXPECT_FALSE(timelines.RetireContext(gpu::ContextId{1}, 0, 1));
+  EXPECT_FALSE(timelines.RetireContext(ContextId{1}, 0, 1));
 }
 
 TEST(FenceTimelines, RemoveLastContextUndoesAFailedCreate) {
   FenceTimelines timelines;
-  timelines.AddContext(gpu::ContextId{1}, 3, 7);
+  timelines.AddContext(ContextId{1}, 3, 7);
 
-  timelines.RemoveLastContext(gpu::ContextId{1}, 3);
+  timelines.RemoveLastContext(ContextId{1}, 3);
 
   EXPECT_EQ(timelines.pending_count(), 0u);
-  EXPECT_FALSE(timelines.RetireContext(gpu::ContextId{1}, 3, 7));
+  EXPECT_FALSE(timelines.RetireContext(ContextId{1}, 3, 7));
 }
 
 }  // namespace

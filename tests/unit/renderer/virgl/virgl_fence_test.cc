@@ -28,22 +28,22 @@ class VirglFenceTest : public VirglTest {
 TEST_F(VirglFenceTest, PollFdExistsWithThreadSync) { EXPECT_GE(Renderer().PollFd(), 0); }
 
 TEST_F(VirglFenceTest, GlobalFenceBeyond32BitsComesBackWhole) {
-  ASSERT_TRUE(Renderer().CreateFence(kBeyond32Bits, gpu::ContextId{7}, 0, FenceScope::kGlobal));
+  ASSERT_TRUE(Renderer().CreateFence(FenceSignal{ContextId{7}, 0, kBeyond32Bits, false}));
 
   ASSERT_TRUE(PollUntil([&] { return !signals_.empty(); }));
 
   ASSERT_EQ(signals_.size(), 1u);
-  EXPECT_EQ(signals_[0], (FenceSignal{.context = gpu::ContextId{7},
+  EXPECT_EQ(signals_[0], (FenceSignal{.context = ContextId{7},
                                       .ring_index = 0,
                                       .fence_id = kBeyond32Bits,
-                                      .scope = FenceScope::kGlobal}));
+                                      .per_context = false}));
   EXPECT_EQ(Renderer().PendingFenceCount(), 0u);
 }
 
 TEST_F(VirglFenceTest, SeveralGlobalFencesSignalOnceEachInOrder) {
   const std::vector<uint64_t> ids = {kBeyond32Bits + 5, 3, kBeyond32Bits, 900, 901};
   for (uint64_t id : ids) {
-    ASSERT_TRUE(Renderer().CreateFence(id, gpu::ContextId{0}, 0, FenceScope::kGlobal));
+    ASSERT_TRUE(Renderer().CreateFence(FenceSignal{ContextId{0}, 0, id, false}));
   }
 
   ASSERT_TRUE(PollUntil([&] { return signals_.size() >= ids.size(); }));
@@ -55,26 +55,26 @@ TEST_F(VirglFenceTest, SeveralGlobalFencesSignalOnceEachInOrder) {
 }
 
 TEST_F(VirglFenceTest, ContextFenceComesBackWithItsContextAndRing) {
-  const gpu::ContextId context = NextContextId();
-  ASSERT_TRUE(Renderer().CreateContext(context, kCapsetVirgl2, {}));
-  ASSERT_TRUE(Renderer().CreateFence(kBeyond32Bits, context, 0, FenceScope::kContext));
+  const ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(ContextParams{context, kCapsetVirgl2, {}}));
+  ASSERT_TRUE(Renderer().CreateFence(FenceSignal{context, 0, kBeyond32Bits, true}));
 
   ASSERT_TRUE(PollUntil([&] { return !signals_.empty(); }));
 
   ASSERT_EQ(signals_.size(), 1u);
-  EXPECT_EQ(signals_[0], (FenceSignal{.context = context,
-                                      .ring_index = 0,
-                                      .fence_id = kBeyond32Bits,
-                                      .scope = FenceScope::kContext}));
-  EXPECT_TRUE(Renderer().DestroyContext(context));
+  EXPECT_EQ(
+      signals_[0],
+      (FenceSignal{
+          .context = context, .ring_index = 0, .fence_id = kBeyond32Bits, .per_context = true}));
+  Renderer().DestroyContext(context);
 }
 
 TEST_F(VirglFenceTest, SeveralContextFencesSignalOnceEachInOrder) {
-  const gpu::ContextId context = NextContextId();
-  ASSERT_TRUE(Renderer().CreateContext(context, kCapsetVirgl2, {}));
+  const ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(ContextParams{context, kCapsetVirgl2, {}}));
   const std::vector<uint64_t> ids = {1, 2, 3, kBeyond32Bits};
   for (uint64_t id : ids) {
-    ASSERT_TRUE(Renderer().CreateFence(id, context, 0, FenceScope::kContext));
+    ASSERT_TRUE(Renderer().CreateFence(FenceSignal{context, 0, id, true}));
   }
 
   ASSERT_TRUE(PollUntil([&] { return signals_.size() >= ids.size(); }));
@@ -82,39 +82,32 @@ TEST_F(VirglFenceTest, SeveralContextFencesSignalOnceEachInOrder) {
   std::vector<uint64_t> signalled;
   for (const FenceSignal& signal : signals_) signalled.push_back(signal.fence_id);
   EXPECT_EQ(signalled, ids);
-  EXPECT_TRUE(Renderer().DestroyContext(context));
+  Renderer().DestroyContext(context);
 }
 
 // virglrenderer 0.10.4's GL (vrend) contexts have a single timeline: any ring but 0 is refused
 // (vrend_decode_ctx_submit_fence returns -EINVAL), and nothing is left pending.
 TEST_F(VirglFenceTest, ContextFenceOnRing3IsRefusedByGlContexts) {
-  const gpu::ContextId context = NextContextId();
-  ASSERT_TRUE(Renderer().CreateContext(context, kCapsetVirgl2, {}));
+  const ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(ContextParams{context, kCapsetVirgl2, {}}));
   const size_t pending_before = Renderer().PendingFenceCount();
 
-  Result<void> fence = Renderer().CreateFence(42, context, 3, FenceScope::kContext);
+  Result<void> fence = Renderer().CreateFence(FenceSignal{context, 3, 42, true});
 
   ASSERT_FALSE(fence);
   EXPECT_NE(fence.error().message.find("ring 3"), std::string::npos);
   EXPECT_EQ(Renderer().PendingFenceCount(), pending_before);
-  EXPECT_TRUE(Renderer().DestroyContext(context));
-}
-
-TEST_F(VirglFenceTest, ContextFenceOnAnUnknownContextIsAnUnknownContextError) {
-  Result<void> fence = Renderer().CreateFence(1, gpu::ContextId{99999}, 0, FenceScope::kContext);
-
-  ASSERT_FALSE(fence);
-  EXPECT_TRUE(VirglRenderer::IsUnknownContext(fence.error()));
+  Renderer().DestroyContext(context);
 }
 
 TEST_F(VirglFenceTest, HandlerMayCreateTheNextFence) {
   Renderer().SetFenceHandler([this](const FenceSignal& signal) {
     signals_.push_back(signal);
     if (signal.fence_id == 1) {
-      EXPECT_TRUE(Renderer().CreateFence(2, gpu::ContextId{0}, 0, FenceScope::kGlobal));
+      EXPECT_TRUE(Renderer().CreateFence(FenceSignal{ContextId{0}, 0, 2, false}));
     }
   });
-  ASSERT_TRUE(Renderer().CreateFence(1, gpu::ContextId{0}, 0, FenceScope::kGlobal));
+  ASSERT_TRUE(Renderer().CreateFence(FenceSignal{ContextId{0}, 0, 1, false}));
 
   ASSERT_TRUE(PollUntil([&] { return signals_.size() >= 2; }));
 
@@ -123,18 +116,18 @@ TEST_F(VirglFenceTest, HandlerMayCreateTheNextFence) {
 }
 
 TEST_F(VirglFenceTest, FenceAfterRealWorkSignals) {
-  const gpu::ResourceId resource = NextResourceId();
+  const ResourceId resource = NextResourceId();
   std::vector<uint8_t> memory(256 * 256 * 4, 0x5a);
-  ASSERT_TRUE(Renderer().Create2d(resource, 2, 256, 256));
-  ASSERT_TRUE(Renderer().AttachBacking(resource, {iovec{memory.data(), memory.size()}}));
-  ASSERT_TRUE(Renderer().TransferToHost(TransferArgs{
-      .resource = resource, .stride = 1024, .box = Box{.width = 256, .height = 256, .depth = 1}}));
-  ASSERT_TRUE(Renderer().CreateFence(77, gpu::ContextId{0}, 0, FenceScope::kGlobal));
+  ASSERT_TRUE(CreateTarget(resource, 256, 256));
+  ASSERT_TRUE(Renderer().AttachBacking(resource, GuestBacking({std::span(memory)})));
+  ASSERT_TRUE(Renderer().TransferToHost(
+      TransferParams{.resource = resource, .stride = 1024, .box = Box{0, 0, 0, 256, 256, 1}}));
+  ASSERT_TRUE(Renderer().CreateFence(FenceSignal{ContextId{0}, 0, 77, false}));
 
   ASSERT_TRUE(PollUntil([&] { return !signals_.empty(); }));
 
   EXPECT_EQ(signals_[0].fence_id, 77u);
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 }  // namespace

@@ -46,23 +46,21 @@ uint32_t PixelAt(const std::vector<uint8_t>& bytes, uint32_t stride, uint32_t x,
 class VirglReadbackTest : public VirglTest {
  protected:
   // A 2D resource with `pixels` (width * 4 bytes per row) uploaded through a host backing.
-  gpu::ResourceId Upload(uint32_t format, uint32_t width, uint32_t height,
-                         std::vector<uint8_t>& pixels, uint32_t flags = kResourceFlagY0Top) {
-    const gpu::ResourceId resource = NextResourceId();
-    EXPECT_TRUE(Renderer().CreateResource(ResourceCreateArgs{.id = resource,
-                                                             .target = kPipeTexture2d,
-                                                             .format = format,
-                                                             .bind = kBindRenderTarget,
-                                                             .width = width,
-                                                             .height = height,
-                                                             .depth = 1,
-                                                             .array_size = 1,
-                                                             .flags = flags}));
-    EXPECT_TRUE(Renderer().AttachBacking(resource, {iovec{pixels.data(), pixels.size()}}));
-    Result<void> uploaded = Renderer().TransferToHost(
-        TransferArgs{.resource = resource,
-                     .stride = width * 4,
-                     .box = Box{.width = width, .height = height, .depth = 1}});
+  ResourceId Upload(uint32_t format, uint32_t width, uint32_t height, std::vector<uint8_t>& pixels,
+                    uint32_t flags = kResourceFlagY0Top) {
+    const ResourceId resource = NextResourceId();
+    EXPECT_TRUE(Renderer().CreateResource(ResourceParams{.id = resource,
+                                                         .target = kPipeTexture2d,
+                                                         .format = format,
+                                                         .bind = kBindRenderTarget,
+                                                         .width = width,
+                                                         .height = height,
+                                                         .depth = 1,
+                                                         .array_size = 1,
+                                                         .flags = flags}));
+    EXPECT_TRUE(Renderer().AttachBacking(resource, GuestBacking({std::span(pixels)})));
+    Result<void> uploaded = Renderer().TransferToHost(TransferParams{
+        .resource = resource, .stride = width * 4, .box = Box{0, 0, 0, width, height, 1}});
     EXPECT_TRUE(uploaded) << uploaded.error().message;
     return resource;
   }
@@ -72,7 +70,7 @@ TEST_F(VirglReadbackTest, ReadRectReturnsWhatTheGuestUploaded) {
   constexpr uint32_t kWidth = 64;
   constexpr uint32_t kHeight = 32;
   std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
-  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
   std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
 
   Result<void> read = Renderer().ReadRect(
@@ -85,14 +83,14 @@ TEST_F(VirglReadbackTest, ReadRectReturnsWhatTheGuestUploaded) {
           << "at " << x << "," << y;
     }
   }
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 TEST_F(VirglReadbackTest, ReadRectOfAResourceWithoutY0TopKeepsTheGuestRowOrder) {
   constexpr uint32_t kWidth = 16;
   constexpr uint32_t kHeight = 12;
   std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
-  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest, 0);
+  const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest, 0);
   std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
 
   ASSERT_TRUE(Renderer().ReadRect(resource, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
@@ -100,7 +98,7 @@ TEST_F(VirglReadbackTest, ReadRectOfAResourceWithoutY0TopKeepsTheGuestRowOrder) 
 
   EXPECT_EQ(PixelAt(frame, kWidth * 4, 0, 0) & kRgbMask, PatternRgb(0, 0));
   EXPECT_EQ(PixelAt(frame, kWidth * 4, 3, kHeight - 1) & kRgbMask, PatternRgb(3, kHeight - 1));
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 TEST_F(VirglReadbackTest, ReadRectOfASubRectangleHonoursTheDestinationStride) {
@@ -108,7 +106,7 @@ TEST_F(VirglReadbackTest, ReadRectOfASubRectangleHonoursTheDestinationStride) {
   constexpr uint32_t kHeight = 30;
   constexpr uint32_t kStride = 100 * 4;
   std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
-  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
   std::vector<uint8_t> frame(kStride * 10, 0xee);
 
   ASSERT_TRUE(
@@ -117,7 +115,7 @@ TEST_F(VirglReadbackTest, ReadRectOfASubRectangleHonoursTheDestinationStride) {
   EXPECT_EQ(PixelAt(frame, kStride, 0, 0) & kRgbMask, PatternRgb(5, 7));
   EXPECT_EQ(PixelAt(frame, kStride, 19, 9) & kRgbMask, PatternRgb(24, 16));
   EXPECT_EQ(PixelAt(frame, kStride, 20, 0), 0xeeeeeeeeu);  // Past the row: untouched.
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 // A GPU-side copy from a Y_0_TOP resource into one without the flag. virgl keeps Y_0_TOP
@@ -130,11 +128,11 @@ TEST_F(VirglReadbackTest, GpuCopyIsShownAsTheGuestWouldReadItBack) {
   constexpr uint32_t kHeight = 4;
   std::vector<uint8_t> guest_source = BgrxPattern(kWidth, kHeight);
   std::vector<uint8_t> guest_target(kWidth * kHeight * 4, 0);
-  const gpu::ResourceId source =
+  const ResourceId source =
       Upload(kFormatB8G8R8X8, kWidth, kHeight, guest_source, kResourceFlagY0Top);
-  const gpu::ResourceId target = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest_target, 0);
-  const gpu::ContextId context = NextContextId();
-  ASSERT_TRUE(Renderer().CreateContext(context, kCapsetVirgl2, {}));
+  const ResourceId target = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest_target, 0);
+  const ContextId context = NextContextId();
+  ASSERT_TRUE(Renderer().CreateContext(ContextParams{context, kCapsetVirgl2, {}}));
   ASSERT_TRUE(Renderer().AttachResource(context, source));
   ASSERT_TRUE(Renderer().AttachResource(context, target));
   // VIRGL_CCMD_RESOURCE_COPY_REGION (17), 13 dwords: dst res, level, x, y, z; src res, level,
@@ -153,14 +151,14 @@ TEST_F(VirglReadbackTest, GpuCopyIsShownAsTheGuestWouldReadItBack) {
                                       kWidth,
                                       kHeight,
                                       1};
-  ASSERT_TRUE(Renderer().Submit(
-      context, {reinterpret_cast<const uint8_t*>(copy.data()), copy.size() * 4}, 1 << 20));
+  ASSERT_TRUE(
+      Renderer().Submit(context, {reinterpret_cast<const uint8_t*>(copy.data()), copy.size() * 4}));
   // As a guest does before it shows the result (a fenced flush): the copy ran in the context's GL
   // context, and only its fence says it is done for the others. llvmpipe runs it at once, a GPU
   // driver later.
   bool copy_done = false;
   Renderer().SetFenceHandler([&](const FenceSignal&) { copy_done = true; });
-  ASSERT_TRUE(Renderer().CreateFence(1, context, 0, FenceScope::kContext));
+  ASSERT_TRUE(Renderer().CreateFence(FenceSignal{context, 0, 1, true}));
   ASSERT_TRUE(PollUntil([&] { return copy_done; }));
   Renderer().SetFenceHandler(nullptr);
   std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
@@ -168,10 +166,8 @@ TEST_F(VirglReadbackTest, GpuCopyIsShownAsTheGuestWouldReadItBack) {
   ASSERT_TRUE(Renderer().ReadRect(target, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
                                   frame, kWidth * 4));
 
-  Result<void> read_back = Renderer().TransferFromHost(
-      TransferArgs{.resource = target,
-                   .stride = kWidth * 4,
-                   .box = Box{.width = kWidth, .height = kHeight, .depth = 1}});
+  Result<void> read_back = Renderer().TransferFromHost(TransferParams{
+      .resource = target, .stride = kWidth * 4, .box = Box{0, 0, 0, kWidth, kHeight, 1}});
   ASSERT_TRUE(read_back) << read_back.error().message;
 
   // What the display shows is what the guest reads back, row for row.
@@ -199,9 +195,9 @@ TEST_F(VirglReadbackTest, GpuCopyIsShownAsTheGuestWouldReadItBack) {
       }
     }
   }
-  EXPECT_TRUE(Renderer().DestroyContext(context));
-  EXPECT_TRUE(Renderer().Unref(source));
-  EXPECT_TRUE(Renderer().Unref(target));
+  Renderer().DestroyContext(context);
+  Renderer().DestroyResource(source);
+  Renderer().DestroyResource(target);
 }
 
 TEST_F(VirglReadbackTest, ReadRectConvertsRgbaToXrgb) {
@@ -214,7 +210,7 @@ TEST_F(VirglReadbackTest, ReadRectConvertsRgbaToXrgb) {
     guest[pixel * 4 + 2] = 0x33;  // B
     guest[pixel * 4 + 3] = 0xff;  // A
   }
-  const gpu::ResourceId resource = Upload(kFormatR8G8B8A8, kWidth, kHeight, guest);
+  const ResourceId resource = Upload(kFormatR8G8B8A8, kWidth, kHeight, guest);
   std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
 
   ASSERT_TRUE(Renderer().ReadRect(resource, {.x = 0, .y = 0, .width = kWidth, .height = kHeight},
@@ -222,12 +218,12 @@ TEST_F(VirglReadbackTest, ReadRectConvertsRgbaToXrgb) {
 
   EXPECT_EQ(PixelAt(frame, kWidth * 4, 0, 0) & kRgbMask, 0x112233u);
   EXPECT_EQ(PixelAt(frame, kWidth * 4, 7, 3) & kRgbMask, 0x112233u);
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 TEST_F(VirglReadbackTest, ReadRectRejectsFormatsTheDisplayCannotTake) {
-  const gpu::ResourceId resource = NextResourceId();
-  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB5G6R5, 8, 8));
+  const ResourceId resource = NextResourceId();
+  ASSERT_TRUE(CreateTarget(resource, 8, 8, kResourceFlagY0Top, kFormatB5G6R5));
   std::vector<uint8_t> frame(8 * 8 * 4);
 
   Result<void> read =
@@ -235,12 +231,12 @@ TEST_F(VirglReadbackTest, ReadRectRejectsFormatsTheDisplayCannotTake) {
 
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().kind, ErrorKind::kUnsupported);
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 TEST_F(VirglReadbackTest, ReadRectRejectsRectanglesOutsideTheResourceOrDestination) {
-  const gpu::ResourceId resource = NextResourceId();
-  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 16, 16));
+  const ResourceId resource = NextResourceId();
+  ASSERT_TRUE(CreateTarget(resource, 16, 16, kResourceFlagY0Top));
   std::vector<uint8_t> frame(16 * 16 * 4);
 
   Result<void> outside =
@@ -249,15 +245,11 @@ TEST_F(VirglReadbackTest, ReadRectRejectsRectanglesOutsideTheResourceOrDestinati
       Renderer().ReadRect(resource, {.x = 0xffffffffu, .y = 0, .width = 2, .height = 1}, frame, 64);
   Result<void> short_destination = Renderer().ReadRect(
       resource, {.x = 0, .y = 0, .width = 16, .height = 16}, std::span(frame).first(100), 64);
-  Result<void> unknown = Renderer().ReadRect(gpu::ResourceId{99999},
-                                             {.x = 0, .y = 0, .width = 1, .height = 1}, frame, 64);
 
   EXPECT_FALSE(outside);
   EXPECT_FALSE(overflowing);
   EXPECT_FALSE(short_destination);
-  ASSERT_FALSE(unknown);
-  EXPECT_TRUE(VirglRenderer::IsUnknownResource(unknown.error()));
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 TEST_F(VirglReadbackTest, TransferFromHostFillsTheBacking) {
@@ -265,13 +257,11 @@ TEST_F(VirglReadbackTest, TransferFromHostFillsTheBacking) {
   constexpr uint32_t kHeight = 8;
   std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
   const std::vector<uint8_t> expected = guest;
-  const gpu::ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
+  const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest);
   std::fill(guest.begin(), guest.end(), 0);
 
-  Result<void> read = Renderer().TransferFromHost(
-      TransferArgs{.resource = resource,
-                   .stride = kWidth * 4,
-                   .box = Box{.width = kWidth, .height = kHeight, .depth = 1}});
+  Result<void> read = Renderer().TransferFromHost(TransferParams{
+      .resource = resource, .stride = kWidth * 4, .box = Box{0, 0, 0, kWidth, kHeight, 1}});
 
   ASSERT_TRUE(read) << read.error().message;
   for (uint32_t y = 0; y < kHeight; ++y) {
@@ -280,39 +270,41 @@ TEST_F(VirglReadbackTest, TransferFromHostFillsTheBacking) {
                 PixelAt(expected, kWidth * 4, x, y) & kRgbMask);
     }
   }
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
-TEST_F(VirglReadbackTest, CursorDataReturnsTheCursorInGuestRowOrder) {
-  std::vector<uint8_t> guest = BgrxPattern(kCursorSize, kCursorSize);
-  const gpu::ResourceId y_0_top = Upload(kFormatB8G8R8X8, kCursorSize, kCursorSize, guest);
-  const gpu::ResourceId plain = Upload(kFormatB8G8R8X8, kCursorSize, kCursorSize, guest, 0);
+TEST_F(VirglReadbackTest, ReadCursorReturnsTheCursorInGuestRowOrder) {
+  std::vector<uint8_t> guest = BgrxPattern(virtio_gpu::kCursorSize, virtio_gpu::kCursorSize);
+  const ResourceId y_0_top =
+      Upload(kFormatB8G8R8X8, virtio_gpu::kCursorSize, virtio_gpu::kCursorSize, guest);
+  const ResourceId plain =
+      Upload(kFormatB8G8R8X8, virtio_gpu::kCursorSize, virtio_gpu::kCursorSize, guest, 0);
 
-  Result<CursorImage> from_y_0_top = Renderer().CursorData(y_0_top);
-  Result<CursorImage> from_plain = Renderer().CursorData(plain);
+  Result<CursorImage> from_y_0_top = Renderer().ReadCursor(y_0_top);
+  Result<CursorImage> from_plain = Renderer().ReadCursor(plain);
 
   ASSERT_TRUE(from_y_0_top) << from_y_0_top.error().message;
   ASSERT_TRUE(from_plain) << from_plain.error().message;
-  for (uint32_t y = 0; y < kCursorSize; ++y) {
-    for (uint32_t x = 0; x < kCursorSize; ++x) {
-      ASSERT_EQ((*from_y_0_top)[y * kCursorSize + x] & kRgbMask, PatternRgb(x, y))
+  for (uint32_t y = 0; y < virtio_gpu::kCursorSize; ++y) {
+    for (uint32_t x = 0; x < virtio_gpu::kCursorSize; ++x) {
+      ASSERT_EQ((*from_y_0_top)[y * virtio_gpu::kCursorSize + x] & kRgbMask, PatternRgb(x, y))
           << "Y_0_TOP at " << x << "," << y;
-      ASSERT_EQ((*from_plain)[y * kCursorSize + x] & kRgbMask, PatternRgb(x, y))
+      ASSERT_EQ((*from_plain)[y * virtio_gpu::kCursorSize + x] & kRgbMask, PatternRgb(x, y))
           << "plain at " << x << "," << y;
     }
   }
-  EXPECT_TRUE(Renderer().Unref(y_0_top));
-  EXPECT_TRUE(Renderer().Unref(plain));
+  Renderer().DestroyResource(y_0_top);
+  Renderer().DestroyResource(plain);
 }
 
 TEST_F(VirglReadbackTest, CursorDataRejectsOtherSizes) {
-  const gpu::ResourceId resource = NextResourceId();
-  ASSERT_TRUE(Renderer().Create2d(resource, kFormatB8G8R8X8, 32, 32));
+  const ResourceId resource = NextResourceId();
+  ASSERT_TRUE(CreateTarget(resource, 32, 32, kResourceFlagY0Top));
 
-  Result<CursorImage> cursor = Renderer().CursorData(resource);
+  Result<CursorImage> cursor = Renderer().ReadCursor(resource);
 
   EXPECT_FALSE(cursor);
-  EXPECT_TRUE(Renderer().Unref(resource));
+  Renderer().DestroyResource(resource);
 }
 
 }  // namespace

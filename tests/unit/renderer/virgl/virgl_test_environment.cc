@@ -52,14 +52,14 @@ void VirglTest::TearDown() {
   if (VirglTestEnvironment::renderer() != nullptr) Renderer().SetFenceHandler(nullptr);
 }
 
-gpu::ResourceId VirglTest::NextResourceId() {
+ResourceId VirglTest::NextResourceId() {
   static uint32_t next = 1000;
-  return gpu::ResourceId{next++};
+  return ResourceId{next++};
 }
 
-gpu::ContextId VirglTest::NextContextId() {
+ContextId VirglTest::NextContextId() {
   static uint32_t next = 100;
-  return gpu::ContextId{next++};
+  return ContextId{next++};
 }
 
 bool VirglTest::WaitForPollFd(int timeout_ms) {

@@ -3,7 +3,7 @@
 //   class MyTest : public VirglTest {};
 //   TEST_F(MyTest, Works) {
 //     VirglRenderer& renderer = Renderer();          // SetUp skipped the test if virgl is absent.
-//     const gpu::ResourceId id = NextResourceId();   // Ids never repeat across tests.
+//     const ResourceId id = NextResourceId();   // Ids never repeat across tests.
 //   }
 //
 // virglrenderer keeps process-global state and initialises once per process, so a
@@ -17,7 +17,7 @@
 #include <memory>
 #include <string>
 
-#include "gpu/ids.h"
+#include "renderer/virgl/virgl_api.h"
 #include "renderer/virgl/virgl_renderer.h"
 
 namespace vgpu::renderer::virgl {
@@ -39,8 +39,22 @@ class VirglTest : public ::testing::Test {
 
   VirglRenderer& Renderer() { return *VirglTestEnvironment::renderer(); }
 
-  static gpu::ResourceId NextResourceId();
-  static gpu::ContextId NextContextId();
+  static ResourceId NextResourceId();
+  static ContextId NextContextId();
+  // A width x height 2D render target of `format` (B8G8R8X8 by default), as a guest's GBM
+  // buffer: RESOURCE_CREATE_3D with PIPE_TEXTURE_2D and VIRGL_BIND_RENDER_TARGET.
+  Result<void> CreateTarget(ResourceId id, uint32_t width, uint32_t height, uint32_t flags = 0,
+                            uint32_t format = 2) {
+    return Renderer().CreateResource(ResourceParams{.id = id,
+                                                    .target = kPipeTexture2d,
+                                                    .format = format,
+                                                    .bind = kBindRenderTarget,
+                                                    .width = width,
+                                                    .height = height,
+                                                    .depth = 1,
+                                                    .array_size = 1,
+                                                    .flags = flags});
+  }
 
   // Polls PollFd() and calls Poll() until `done` holds or 5 s pass; true when it held.
   template <class Predicate>

@@ -1,25 +1,24 @@
 // The device model without a display: every 2D command with valid input, and the hostile-guest
-// classes of reference §5 (response codes, uninitialised bytes, leaks counted through the
+// classes of docs/SECURITY.md (response codes, uninitialised bytes, leaks counted through the
 // resource table).
-#include "gpu/command_processor.h"
-
 #include <gtest/gtest.h>
 
 #include "command_fixture.h"
+#include "gpu/command_dispatcher.h"
 
 namespace vgpu::gpu {
 namespace {
 
-class CommandProcessorTest : public testing::CommandFixture {
+class DeviceModelTest : public testing::CommandFixture {
  protected:
-  CommandProcessorTest() {
-    processor_ = std::make_unique<CommandProcessor>(CommandProcessorConfig{kCap, true}, nullptr);
-    processor_->set_acked_features(1ull << kFeatureEdid);
+  DeviceModelTest() {
+    model_ = std::make_unique<CommandDispatcher>(DispatcherConfig{kCap, true}, nullptr);
+    model_->set_acked_features(1ull << kFeatureEdid);
   }
   static constexpr uint64_t kCap = 16ull << 20;
 };
 
-TEST_F(CommandProcessorTest, GetDisplayInfoWithoutDisplayReportsTheDefaultHead) {
+TEST_F(DeviceModelTest, GetDisplayInfoWithoutDisplayReportsTheDefaultHead) {
   CtrlHdr request = Header(CommandType::kGetDisplayInfo);
   uint32_t used = 0;
   EXPECT_EQ(Run(request, &used).type, static_cast<uint32_t>(ResponseType::kOkDisplayInfo));
@@ -37,7 +36,7 @@ TEST_F(CommandProcessorTest, GetDisplayInfoWithoutDisplayReportsTheDefaultHead) 
   EXPECT_EQ(info.hdr.padding[0] | info.hdr.padding[1] | info.hdr.padding[2], 0);
 }
 
-TEST_F(CommandProcessorTest, FenceIsEchoedWithContextAndRingIndex) {
+TEST_F(DeviceModelTest, FenceIsEchoedWithContextAndRingIndex) {
   CtrlHdr request =
       Header(CommandType::kGetDisplayInfo, kFlagFence | kFlagInfoRingIdx, 0x1234567890ull);
   request.ctx_id = 7;
@@ -49,7 +48,7 @@ TEST_F(CommandProcessorTest, FenceIsEchoedWithContextAndRingIndex) {
   EXPECT_EQ(response.ring_idx, 3);
 }
 
-TEST_F(CommandProcessorTest, UnfencedResponseCarriesNoFenceFields) {
+TEST_F(DeviceModelTest, UnfencedResponseCarriesNoFenceFields) {
   CtrlHdr request = Header(CommandType::kGetDisplayInfo, 0, 99);
   request.ctx_id = 5;
   CtrlHdr response = Run(request);
@@ -58,7 +57,7 @@ TEST_F(CommandProcessorTest, UnfencedResponseCarriesNoFenceFields) {
   EXPECT_EQ(response.ctx_id, 0u);
 }
 
-TEST_F(CommandProcessorTest, CreatesResourcesInAllEightFormats) {
+TEST_F(DeviceModelTest, CreatesResourcesInAllEightFormats) {
   const Format formats[] = {Format::kB8G8R8A8Unorm, Format::kB8G8R8X8Unorm, Format::kA8R8G8B8Unorm,
                             Format::kX8R8G8B8Unorm, Format::kR8G8B8A8Unorm, Format::kX8B8G8R8Unorm,
                             Format::kA8B8G8R8Unorm, Format::kR8G8B8X8Unorm};
@@ -67,12 +66,11 @@ TEST_F(CommandProcessorTest, CreatesResourcesInAllEightFormats) {
     EXPECT_EQ(Create(id++, 64, 32, format), ResponseType::kOkNodata)
         << static_cast<uint32_t>(format);
   }
-  EXPECT_EQ(processor_->resources().count(), 8u);
-  EXPECT_EQ(processor_->resources().host_memory_used(),
-            8u * (64 * 32 * 4 + kResourceBookkeepingBytes));
+  EXPECT_EQ(model_->resources().count(), 8u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 8u * (64 * 32 * 4 + kResourceBookkeepingBytes));
 }
 
-TEST_F(CommandProcessorTest, CreateRejectsBadIdsFormatsAndSizes) {
+TEST_F(DeviceModelTest, CreateRejectsBadIdsFormatsAndSizes) {
   EXPECT_EQ(Create(0, 64, 64), ResponseType::kErrInvalidResourceId);
   EXPECT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   EXPECT_EQ(Create(1, 64, 64), ResponseType::kErrInvalidResourceId);
@@ -80,29 +78,29 @@ TEST_F(CommandProcessorTest, CreateRejectsBadIdsFormatsAndSizes) {
   EXPECT_EQ(Create(3, 0, 64), ResponseType::kErrInvalidParameter);
   EXPECT_EQ(Create(4, 64, 0), ResponseType::kErrInvalidParameter);
   // Failed creates leave nothing behind (CVE-2016-7994 / CVE-2021-3544 class).
-  EXPECT_EQ(processor_->resources().count(), 1u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 64u * 64 * 4 + kResourceBookkeepingBytes);
+  EXPECT_EQ(model_->resources().count(), 1u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 64u * 64 * 4 + kResourceBookkeepingBytes);
 }
 
-TEST_F(CommandProcessorTest, WidthTimesHeightOverflowIsRefused) {
+TEST_F(DeviceModelTest, WidthTimesHeightOverflowIsRefused) {
   // 0x40000000 * 4 * 4 wraps a u32 to 0 in naive code.
   EXPECT_EQ(Create(1, 0x40000000, 4), ResponseType::kErrOutOfMemory);
   EXPECT_EQ(Create(2, 0xffffffff, 0xffffffff), ResponseType::kErrOutOfMemory);
-  EXPECT_EQ(processor_->resources().count(), 0u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
+  EXPECT_EQ(model_->resources().count(), 0u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 0u);
 }
 
-TEST_F(CommandProcessorTest, HostMemoryCapGivesOutOfMemoryNotACrash) {
+TEST_F(DeviceModelTest, HostMemoryCapGivesOutOfMemoryNotACrash) {
   // 1024x1024x4 = 4 MiB each plus bookkeeping; the cap is 16 MiB, so three fit, not four.
   for (uint32_t id = 1; id <= 3; ++id) EXPECT_EQ(Create(id, 1024, 1024), ResponseType::kOkNodata);
   EXPECT_EQ(Create(4, 1024, 1024), ResponseType::kErrOutOfMemory);
-  EXPECT_EQ(processor_->resources().host_memory_used(),
+  EXPECT_EQ(model_->resources().host_memory_used(),
             3 * (uint64_t{4} << 20) + 3 * kResourceBookkeepingBytes);
   EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
   EXPECT_EQ(Create(4, 1024, 1024), ResponseType::kOkNodata);
 }
 
-TEST_F(CommandProcessorTest, TinyResourcesReachTheCapThroughTheirBookkeeping) {
+TEST_F(DeviceModelTest, TinyResourcesReachTheCapThroughTheirBookkeeping) {
   // Pixels alone would allow 4 million 1x1 resources under 16 MiB; bookkeeping stops it near
   // 16 thousand, so the table's own memory stays bounded by the cap.
   const uint64_t per_resource = 4 + kResourceBookkeepingBytes;
@@ -111,24 +109,24 @@ TEST_F(CommandProcessorTest, TinyResourcesReachTheCapThroughTheirBookkeeping) {
     ASSERT_EQ(Create(id, 1, 1), ResponseType::kOkNodata) << id;
   }
   EXPECT_EQ(Create(fitting + 1, 1, 1), ResponseType::kErrOutOfMemory);
-  EXPECT_EQ(processor_->resources().count(), fitting);
+  EXPECT_EQ(model_->resources().count(), fitting);
 }
 
-TEST_F(CommandProcessorTest, BackingEntryTablesCountAgainstTheCap) {
+TEST_F(DeviceModelTest, BackingEntryTablesCountAgainstTheCap) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
-  const uint64_t before = processor_->resources().host_memory_used();
+  const uint64_t before = model_->resources().host_memory_used();
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
-  EXPECT_EQ(processor_->resources().host_memory_used(), before + kBackingEntryBytes);
+  EXPECT_EQ(model_->resources().host_memory_used(), before + kBackingEntryBytes);
   ResourceDetachBacking detach{};
   detach.hdr = Header(CommandType::kResourceDetachBacking);
   detach.resource_id = 1;
   EXPECT_EQ(RunType(detach), ResponseType::kOkNodata);
-  EXPECT_EQ(processor_->resources().host_memory_used(), before);
+  EXPECT_EQ(model_->resources().host_memory_used(), before);
   // Fill the cap with pixels so that no entry table fits: the attach fails, keeping nothing.
   const uint64_t free_bytes = kCap - before;
   const uint32_t rows = static_cast<uint32_t>((free_bytes - kResourceBookkeepingBytes) / (16 * 4));
   ASSERT_EQ(Create(2, 16, rows), ResponseType::kOkNodata);
-  ASSERT_LT(kCap - processor_->resources().host_memory_used(), kBackingEntryBytes * 2);
+  ASSERT_LT(kCap - model_->resources().host_memory_used(), kBackingEntryBytes * 2);
   std::vector<MemEntry> entries(2, MemEntry{kDataArea, 4096, 0});
   ResourceAttachBacking attach{};
   attach.hdr = Header(CommandType::kResourceAttachBacking);
@@ -139,22 +137,22 @@ TEST_F(CommandProcessorTest, BackingEntryTablesCountAgainstTheCap) {
             ResponseType::kErrOutOfMemory);
   EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
   EXPECT_EQ(Unref(2), ResponseType::kOkNodata);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 0u);
 }
 
-TEST_F(CommandProcessorTest, UnrefOfUnknownResource) {
+TEST_F(DeviceModelTest, UnrefOfUnknownResource) {
   EXPECT_EQ(Unref(42), ResponseType::kErrInvalidResourceId);
 }
 
-TEST_F(CommandProcessorTest, UnrefWithBackingAttachedFreesEverything) {
+TEST_F(DeviceModelTest, UnrefWithBackingAttachedFreesEverything) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
   EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
-  EXPECT_EQ(processor_->resources().count(), 0u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
+  EXPECT_EQ(model_->resources().count(), 0u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 0u);
 }
 
-TEST_F(CommandProcessorTest, DoubleAttachIsRefusedWithoutLeaking) {
+TEST_F(DeviceModelTest, DoubleAttachIsRefusedWithoutLeaking) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
   EXPECT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kErrUnspec);
@@ -165,7 +163,7 @@ TEST_F(CommandProcessorTest, DoubleAttachIsRefusedWithoutLeaking) {
   EXPECT_EQ(RunType(detach), ResponseType::kErrUnspec);  // Nothing left to detach.
 }
 
-TEST_F(CommandProcessorTest, AttachValidatesEntries) {
+TEST_F(DeviceModelTest, AttachValidatesEntries) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   EXPECT_EQ(Attach(2, kDataArea, 4096), ResponseType::kErrInvalidResourceId);
   EXPECT_EQ(Attach(1, kMemorySize - 16, 4096), ResponseType::kErrUnspec);  // Past guest RAM.
@@ -182,7 +180,7 @@ TEST_F(CommandProcessorTest, AttachValidatesEntries) {
   EXPECT_EQ(RunType(request), ResponseType::kErrInvalidParameter);
 }
 
-TEST_F(CommandProcessorTest, AttachAcceptsTheMaximumEntryCount) {
+TEST_F(DeviceModelTest, AttachAcceptsTheMaximumEntryCount) {
   ASSERT_EQ(Create(1, 1024, 64), ResponseType::kOkNodata);
   std::vector<MemEntry> entries(kMaxBackingEntries);
   for (uint32_t i = 0; i < entries.size(); ++i) entries[i] = MemEntry{kDataArea + i * 16ull, 16, 0};
@@ -195,7 +193,7 @@ TEST_F(CommandProcessorTest, AttachAcceptsTheMaximumEntryCount) {
             ResponseType::kOkNodata);
 }
 
-TEST_F(CommandProcessorTest, TransferCopiesTheRectangleFromScatteredBacking) {
+TEST_F(DeviceModelTest, TransferCopiesTheRectangleFromScatteredBacking) {
   ASSERT_EQ(Create(1, 4, 4), ResponseType::kOkNodata);
   // Backing in two pieces: rows 0-1 at kDataArea, rows 2-3 far away.
   uint8_t* first = Host(kDataArea, 32);
@@ -215,7 +213,7 @@ TEST_F(CommandProcessorTest, TransferCopiesTheRectangleFromScatteredBacking) {
   EXPECT_EQ(Transfer(1, Rect{1, 1, 2, 2}, 16 + 4), ResponseType::kOkNodata);
 }
 
-TEST_F(CommandProcessorTest, TransferRejectsRectsThatWrapOrLeaveTheResource) {
+TEST_F(DeviceModelTest, TransferRejectsRectsThatWrapOrLeaveTheResource) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
   // x + width wraps to 0 in u32 arithmetic.
@@ -229,12 +227,12 @@ TEST_F(CommandProcessorTest, TransferRejectsRectsThatWrapOrLeaveTheResource) {
   EXPECT_EQ(Transfer(1, Rect{0, 0, 0, 0}, 0), ResponseType::kOkNodata);
 }
 
-TEST_F(CommandProcessorTest, TransferWithoutBackingFails) {
+TEST_F(DeviceModelTest, TransferWithoutBackingFails) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   EXPECT_EQ(Transfer(1, Rect{0, 0, 64, 64}, 0), ResponseType::kErrUnspec);
 }
 
-TEST_F(CommandProcessorTest, SetScanoutValidatesIdsAndRect) {
+TEST_F(DeviceModelTest, SetScanoutValidatesIdsAndRect) {
   ASSERT_EQ(Create(1, 128, 128), ResponseType::kOkNodata);
   EXPECT_EQ(SetScanoutTo(16, 1, Rect{0, 0, 128, 128}), ResponseType::kErrInvalidScanoutId);
   EXPECT_EQ(SetScanoutTo(0xffffffff, 1, Rect{0, 0, 128, 128}), ResponseType::kErrInvalidScanoutId);
@@ -248,33 +246,33 @@ TEST_F(CommandProcessorTest, SetScanoutValidatesIdsAndRect) {
   EXPECT_EQ(SetScanoutTo(0, 0, Rect{}), ResponseType::kOkNodata);  // Disable.
 }
 
-TEST_F(CommandProcessorTest, RepeatedSetScanoutDoesNotGrowAnything) {
+TEST_F(DeviceModelTest, RepeatedSetScanoutDoesNotGrowAnything) {
   ASSERT_EQ(Create(1, 128, 128), ResponseType::kOkNodata);
   for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(SetScanoutTo(0, 1, Rect{0, 0, 128, 128}), ResponseType::kOkNodata);
   }
-  EXPECT_EQ(processor_->resources().count(), 1u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 128u * 128 * 4 + kResourceBookkeepingBytes);
+  EXPECT_EQ(model_->resources().count(), 1u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 128u * 128 * 4 + kResourceBookkeepingBytes);
 }
 
-TEST_F(CommandProcessorTest, UnrefOfADisplayedResourceDisablesItsScanouts) {
+TEST_F(DeviceModelTest, UnrefOfADisplayedResourceDisablesItsScanouts) {
   ASSERT_EQ(Create(1, 128, 128), ResponseType::kOkNodata);
   ASSERT_EQ(SetScanoutTo(0, 1, Rect{0, 0, 128, 128}), ResponseType::kOkNodata);
   ASSERT_EQ(SetScanoutTo(1, 1, Rect{0, 0, 64, 64}), ResponseType::kOkNodata);
   EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
-  EXPECT_EQ(processor_->scanout(0).resource.value(), 0u);
-  EXPECT_EQ(processor_->scanout(1).resource.value(), 0u);
+  EXPECT_EQ(model_->scanout(0).resource.value(), 0u);
+  EXPECT_EQ(model_->scanout(1).resource.value(), 0u);
   EXPECT_EQ(Flush(1, Rect{0, 0, 1, 1}), ResponseType::kErrInvalidResourceId);
 }
 
-TEST_F(CommandProcessorTest, FlushValidatesTheRect) {
+TEST_F(DeviceModelTest, FlushValidatesTheRect) {
   ASSERT_EQ(Create(1, 128, 128), ResponseType::kOkNodata);
   EXPECT_EQ(Flush(1, Rect{0, 0, 128, 128}), ResponseType::kOkNodata);
   EXPECT_EQ(Flush(1, Rect{1, 0, 0xffffffff, 1}), ResponseType::kErrInvalidParameter);
   EXPECT_EQ(Flush(2, Rect{0, 0, 1, 1}), ResponseType::kErrInvalidResourceId);
 }
 
-TEST_F(CommandProcessorTest, CapsetsDoNotExistInTwoDimensionalMode) {
+TEST_F(DeviceModelTest, CapsetsDoNotExistInTwoDimensionalMode) {
   GetCapsetInfo info{};
   info.hdr = Header(CommandType::kGetCapsetInfo);
   info.capset_index = 0;
@@ -287,7 +285,7 @@ TEST_F(CommandProcessorTest, CapsetsDoNotExistInTwoDimensionalMode) {
   EXPECT_EQ(RunType(capset), ResponseType::kErrInvalidParameter);
 }
 
-TEST_F(CommandProcessorTest, GetEdidGeneratesAValidBlock) {
+TEST_F(DeviceModelTest, GetEdidGeneratesAValidBlock) {
   gpu::GetEdid request{};
   request.hdr = Header(CommandType::kGetEdid);
   request.scanout = 0;
@@ -307,14 +305,14 @@ TEST_F(CommandProcessorTest, GetEdidGeneratesAValidBlock) {
   EXPECT_EQ(RunType(request), ResponseType::kErrInvalidParameter);
 }
 
-TEST_F(CommandProcessorTest, GetEdidNeedsTheFeature) {
-  processor_->set_acked_features(0);
+TEST_F(DeviceModelTest, GetEdidNeedsTheFeature) {
+  model_->set_acked_features(0);
   gpu::GetEdid request{};
   request.hdr = Header(CommandType::kGetEdid);
   EXPECT_EQ(RunType(request), ResponseType::kErrUnspec);
 }
 
-TEST_F(CommandProcessorTest, AssignUuidIsStablePerResource) {
+TEST_F(DeviceModelTest, AssignUuidIsStablePerResource) {
   ASSERT_EQ(Create(1, 16, 16), ResponseType::kOkNodata);
   ResourceAssignUuid request{};
   request.hdr = Header(CommandType::kResourceAssignUuid);
@@ -330,7 +328,7 @@ TEST_F(CommandProcessorTest, AssignUuidIsStablePerResource) {
   EXPECT_EQ(RunType(request), ResponseType::kErrInvalidResourceId);
 }
 
-TEST_F(CommandProcessorTest, ThreeDimensionalAndUnknownCommandsGetErrUnspec) {
+TEST_F(DeviceModelTest, ThreeDimensionalAndUnknownCommandsGetErrUnspec) {
   for (CommandType type : {CommandType::kCtxCreate, CommandType::kSubmit3d,
                            CommandType::kResourceCreateBlob, CommandType::kSetScanoutBlob,
                            CommandType::kResourceMapBlob, static_cast<CommandType>(0x7777)}) {
@@ -341,7 +339,7 @@ TEST_F(CommandProcessorTest, ThreeDimensionalAndUnknownCommandsGetErrUnspec) {
   }
 }
 
-TEST_F(CommandProcessorTest, TruncatedHeaderGetsAnUnfencedErrUnspec) {
+TEST_F(DeviceModelTest, TruncatedHeaderGetsAnUnfencedErrUnspec) {
   uint8_t short_request[10] = {0x01, 0x01, 0, 0, 1, 0, 0, 0, 0x55, 0x55};
   uint32_t used = 0;
   CtrlHdr response = Run(short_request, &used);
@@ -351,59 +349,54 @@ TEST_F(CommandProcessorTest, TruncatedHeaderGetsAnUnfencedErrUnspec) {
   EXPECT_EQ(response.fence_id, 0u);
 }
 
-TEST_F(CommandProcessorTest, TruncatedBodyGetsErrUnspec) {
+TEST_F(DeviceModelTest, TruncatedBodyGetsErrUnspec) {
   ResourceCreate2d request{};
   request.hdr = Header(CommandType::kResourceCreate2d);
   // Only the header and half the body arrive.
-  virtio::DescriptorChain chain = Chain(&request, sizeof(CtrlHdr) + 8);
-  ControlOutcome outcome = processor_->HandleControl(chain, [](uint32_t) {});
-  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
+  const uint16_t head = Submit(Chain(&request, sizeof(CtrlHdr) + 8));
+  ASSERT_EQ(ring_.Returns(head), 1u);
   CtrlHdr response;
   std::memcpy(&response, Host(kResponseArea, sizeof(response)), sizeof(response));
   EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kErrUnspec));
-  EXPECT_EQ(processor_->resources().count(), 0u);
+  EXPECT_EQ(model_->resources().count(), 0u);
 }
 
-TEST_F(CommandProcessorTest, MissingWritableBufferWritesNothing) {
+TEST_F(DeviceModelTest, MissingWritableBufferWritesNothing) {
   ResourceCreate2d request{};
   request.hdr = Header(CommandType::kResourceCreate2d);
   request.resource_id = 1;
   request.format = static_cast<uint32_t>(Format::kB8G8R8X8Unorm);
   request.width = request.height = 16;
-  virtio::DescriptorChain chain = Chain(&request, sizeof(request), /*response_size=*/0);
-  ControlOutcome outcome = processor_->HandleControl(chain, [](uint32_t) {});
-  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
-  EXPECT_EQ(outcome.used_length, 0u);
+  const uint16_t none = Submit(Chain(&request, sizeof(request), /*response_size=*/0));
+  ASSERT_EQ(ring_.Returns(none), 1u);
+  EXPECT_EQ(ring_.UsedLength(none), 0u);
   // A response buffer too small for the response is not written either.
-  virtio::DescriptorChain small = Chain(&request, sizeof(request), /*response_size=*/8);
-  outcome = processor_->HandleControl(small, [](uint32_t) {});
-  ASSERT_EQ(outcome.state, ControlOutcome::State::kDone);
-  EXPECT_EQ(outcome.used_length, 0u);
+  const uint16_t small = Submit(Chain(&request, sizeof(request), /*response_size=*/8));
+  ASSERT_EQ(ring_.Returns(small), 1u);
+  EXPECT_EQ(ring_.UsedLength(small), 0u);
   EXPECT_EQ(Host(kResponseArea, 8)[0], testing::kCanary);
 }
 
-TEST_F(CommandProcessorTest, CursorCommandsWithoutDisplayAreHarmless) {
+TEST_F(DeviceModelTest, CursorCommandsWithoutDisplayAreHarmless) {
   ASSERT_EQ(Create(1, 32, 32), ResponseType::kOkNodata);  // Wrong cursor size.
   UpdateCursor request{};
   request.hdr = Header(CommandType::kUpdateCursor);
   request.resource_id = 1;
-  virtio::DescriptorChain chain = Chain(&request, sizeof(request), 0);
-  processor_->HandleCursor(chain);
+  RunCursor(Chain(&request, sizeof(request), 0));
   request.pos.scanout_id = 99;
-  chain = Chain(&request, sizeof(request), 0);
-  processor_->HandleCursor(chain);
-  EXPECT_EQ(processor_->statistics().cursor_commands, 2u);
-  EXPECT_EQ(processor_->resources().count(), 1u);
+  RunCursor(Chain(&request, sizeof(request), 0));
+  EXPECT_EQ(model_->statistics().cursor_commands, 2u);
+  EXPECT_EQ(model_->resources().count(), 1u);
 }
 
-TEST_F(CommandProcessorTest, ResetDropsEverything) {
+TEST_F(DeviceModelTest, ResetDropsEverything) {
   ASSERT_EQ(Create(1, 64, 64), ResponseType::kOkNodata);
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
   ASSERT_EQ(SetScanoutTo(0, 1, Rect{0, 0, 64, 64}), ResponseType::kOkNodata);
-  processor_->Reset();
-  EXPECT_EQ(processor_->resources().count(), 0u);
-  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
-  EXPECT_EQ(processor_->scanout(0).resource.value(), 0u);
+  model_->Reset();
+  EXPECT_EQ(model_->resources().count(), 0u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 0u);
+  EXPECT_EQ(model_->scanout(0).resource.value(), 0u);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// The dmabuf display path for 3D scanouts: CommandProcessor with a renderer that exports memfds
+// The dmabuf display path for 3D scanouts (DmabufScanouts): the device model with a renderer that
+// exports memfds
 // as its "dmabufs", a real DisplayChannel, and FakeDisplay (QEMU's end) reading the pixels
 // through the fd it was sent. The event loop is pumped by the test.
 #include <dirent.h>
@@ -13,7 +14,7 @@
 #include "base/event_loop.h"
 #include "command_fixture.h"
 #include "fake_renderer.h"
-#include "gpu/command_processor.h"
+#include "gpu/command_dispatcher.h"
 #include "gpu/display_channel.h"
 #include "loop_pump.h"
 #include "support/fake_display.h"
@@ -44,13 +45,12 @@ size_t OpenFdCount() {
   return count - 1;  // The directory's own fd.
 }
 
-// A command answered later: its used length once answered.
+// A command that may be answered later: its chain's head.
 struct Pending {
-  ControlOutcome outcome;
-  std::optional<uint32_t> used;
+  uint16_t head = 0;
 };
 
-class CommandProcessorDmabufTest : public testing::CommandFixture {
+class DmabufScanoutsTest : public testing::CommandFixture {
  protected:
   // Each command of the test gets its own request and response slot in guest memory, so that a
   // held flush's response is not overwritten by the commands answered meanwhile.
@@ -65,9 +65,9 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
     display_.emplace(std::move(display));
     channel_->Attach(std::move(socket));
     ASSERT_TRUE(PumpUntil([&] { return channel_->handshake_done(); }));
-    processor_ = std::make_unique<CommandProcessor>(CommandProcessorConfig{64ull << 20, true},
-                                                    channel_.get(), &renderer_);
-    processor_->set_acked_features(1ull << kFeatureVirgl);
+    model_ = std::make_unique<CommandDispatcher>(DispatcherConfig{64ull << 20, true},
+                                                 channel_.get(), &renderer_);
+    model_->set_acked_features(1ull << kFeatureVirgl);
   }
 
   // An exporting renderer, a display connected with `options`, and resource 5 created and shown
@@ -81,8 +81,8 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
   }
 
   void TearDown() override {
-    // The processor before the channel that holds its callbacks, as GpuDevice does.
-    processor_.reset();
+    // The model before the channel that holds its callbacks, as GpuDevice does.
+    model_.reset();
     channel_.reset();
   }
 
@@ -106,7 +106,7 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
   bool PumpUntilNoUpdateInFlight() {
     return PumpUntil([&] {
       for (uint32_t i = 0; i < kMaxScanouts; ++i) {
-        if (processor_->scanout(i).dmabuf.update_in_flight) return false;
+        if (model_->scanout(i).dmabuf.update_in_flight) return false;
       }
       return true;
     });
@@ -119,12 +119,13 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
     return SetScanoutTo(scanout, id, rect);
   }
 
-  // Starts a command in slot `slot` (1, 2, ...); the outcome, and the used length once answered.
+  // Starts a command in slot `slot` (1, 2, ...); whether and how it was answered is in ring_.
   template <class Request>
   Pending* Begin(const Request& request, uint32_t slot) {
     const uint64_t request_address = kSlotArea + 2 * slot * kSlotSize;
     const uint64_t response_address = request_address + kSlotSize;
     virtio::DescriptorChain chain;
+    chain.head_index = next_head_++;
     chain.memory = memory_;
     std::memcpy(Host(request_address, sizeof(request)), &request, sizeof(request));
     chain.readable.emplace_back(Host(request_address, sizeof(request)), sizeof(request));
@@ -134,12 +135,12 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
     chain.writable_length = kSlotSize;
     pending_.push_back(std::make_unique<Pending>());
     Pending* pending = pending_.back().get();
-    pending->outcome = processor_->HandleControl(
-        chain, [pending](uint32_t used_length) { pending->used = used_length; });
-    if (pending->outcome.state == ControlOutcome::State::kDone) {
-      pending->used = pending->outcome.used_length;
-    }
+    pending->head = Submit(std::move(chain));
     return pending;
+  }
+  bool Answered(const Pending* pending) const { return Returned(pending->head); }
+  std::optional<uint32_t> UsedOf(const Pending* pending) const {
+    return ring_.UsedLength(pending->head);
   }
   CtrlHdr ResponseIn(uint32_t slot) {
     CtrlHdr response;
@@ -162,7 +163,7 @@ class CommandProcessorDmabufTest : public testing::CommandFixture {
   std::vector<std::unique_ptr<Pending>> pending_;
 };
 
-TEST_F(CommandProcessorDmabufTest, ExportableScanoutIsShownThroughTheDmabufAndLogged) {
+TEST_F(DmabufScanoutsTest, ExportableScanoutIsShownThroughTheDmabufAndLogged) {
   renderer_.exportable = true;
   renderer_.modifier = 0;  // DRM_FORMAT_MOD_LINEAR: it must reach the VMM.
   Connect();
@@ -204,7 +205,7 @@ TEST_F(CommandProcessorDmabufTest, ExportableScanoutIsShownThroughTheDmabufAndLo
   EXPECT_EQ(renderer_.scanout_flushes, 1);
 }
 
-TEST_F(CommandProcessorDmabufTest, WithoutDmabuf2TheScanoutGoesAsDmabufScanout) {
+TEST_F(DmabufScanoutsTest, WithoutDmabuf2TheScanoutGoesAsDmabufScanout) {
   renderer_.exportable = true;
   Connect({.protocol_features = kEdidFeature});  // QEMU 8.1.
   ASSERT_FALSE(channel_->supports_dmabuf2());
@@ -221,7 +222,7 @@ TEST_F(CommandProcessorDmabufTest, WithoutDmabuf2TheScanoutGoesAsDmabufScanout) 
   EXPECT_TRUE(state.anomalies.empty()) << state.anomalies.front();
 }
 
-TEST_F(CommandProcessorDmabufTest, FlushIsAnsweredWhenTheVmmHasDrawnAndOthersGoOnMeanwhile) {
+TEST_F(DmabufScanoutsTest, FlushIsAnsweredWhenTheVmmHasDrawnAndOthersGoOnMeanwhile) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 1));
@@ -229,25 +230,25 @@ TEST_F(CommandProcessorDmabufTest, FlushIsAnsweredWhenTheVmmHasDrawnAndOthersGoO
   ASSERT_TRUE(PumpUntilNoUpdateInFlight());
 
   Pending* flush = StartFlush(5, Rect{8, 8, 16, 16}, 1);
-  EXPECT_EQ(flush->outcome.state, ControlOutcome::State::kWaitingForFence);
+  EXPECT_FALSE(Answered(flush));
   ASSERT_TRUE(DisplaySees([](const FakeDisplayState& state) {
     return state.Count(Request::kDmabufUpdate) == 2 && state.blocked;
   }));
   // The control queue goes on: other commands are answered while the flush waits.
   EXPECT_EQ(Create3d(6), ResponseType::kOkNodata);  // Run() fails the test if it is held.
   EXPECT_EQ(Unref(6), ResponseType::kOkNodata);
-  EXPECT_FALSE(flush->used);
-  EXPECT_EQ(processor_->held_commands(), 1u);
+  EXPECT_FALSE(Answered(flush));
+  EXPECT_EQ(model_->held_commands(), 1u);
 
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
-  EXPECT_EQ(*flush->used, sizeof(CtrlHdr));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
+  EXPECT_EQ(*UsedOf(flush), sizeof(CtrlHdr));
   EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkNodata));
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  EXPECT_EQ(model_->held_commands(), 0u);
   EXPECT_TRUE(display_->Anomalies().empty());
 }
 
-TEST_F(CommandProcessorDmabufTest, GetDisplayInfoQueuedBehindAnUnansweredUpdateWaitsForIt) {
+TEST_F(DmabufScanoutsTest, GetDisplayInfoQueuedBehindAnUnansweredUpdateWaitsForIt) {
   // QEMU reads nothing while it owes a DMABUF_UPDATE reply: a request sent meanwhile is
   // answered after it, in order.
   ASSERT_NO_FATAL_FAILURE(
@@ -255,27 +256,27 @@ TEST_F(CommandProcessorDmabufTest, GetDisplayInfoQueuedBehindAnUnansweredUpdateW
   ASSERT_TRUE(DisplaySees([](const FakeDisplayState& state) { return state.blocked; }));
   Pending* info = Begin(Header(CommandType::kGetDisplayInfo), 1);
   loop_.RunOnce(50);
-  EXPECT_FALSE(info->used);
+  EXPECT_FALSE(Answered(info));
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return info->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(info); }));
   EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkDisplayInfo));
   EXPECT_TRUE(channel_->replies_trusted());
 }
 
-TEST_F(CommandProcessorDmabufTest, FlushesDuringAnUpdateAreMergedIntoTheNext) {
+TEST_F(DmabufScanoutsTest, FlushesDuringAnUpdateAreMergedIntoTheNext) {
   ASSERT_NO_FATAL_FAILURE(ShowExportedResource(
       {.dmabuf_update_reply =
            DmabufUpdateReply::kWhenReleased}));  // Its first DMABUF_UPDATE stays unanswered.
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 1));
   Pending* first = StartFlush(5, Rect{0, 0, 8, 8}, 1);
   Pending* second = StartFlush(5, Rect{32, 40, 8, 4}, 2);
-  EXPECT_EQ(processor_->held_commands(), 2u);
+  EXPECT_EQ(model_->held_commands(), 2u);
 
   ReleaseUpdate();  // Answers SET_SCANOUT's update; the merged one goes out.
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 2));
-  EXPECT_FALSE(first->used || second->used);
+  EXPECT_FALSE(Answered(first) || Answered(second));
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return first->used && second->used; }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(first) && Answered(second); }));
   // One DMABUF_UPDATE for both (three would have kept QEMU blocked twice as long).
   const FakeDisplayState state = display_->Snapshot();
   EXPECT_EQ(state.Count(Request::kDmabufUpdate), 2u);
@@ -283,13 +284,13 @@ TEST_F(CommandProcessorDmabufTest, FlushesDuringAnUpdateAreMergedIntoTheNext) {
   EXPECT_EQ(state.framebuffers[0]->At(39, 43), FakeRenderer::ExportedPixel(5, 39, 43));
 }
 
-TEST_F(CommandProcessorDmabufTest, UnansweredUpdateEndsWithTheReplyTimeout) {
+TEST_F(DmabufScanoutsTest, UnansweredUpdateEndsWithTheReplyTimeout) {
   ASSERT_NO_FATAL_FAILURE(ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kNever},
                                                {.reply_timeout = milliseconds(200)}));
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
-  ASSERT_EQ(flush->outcome.state, ControlOutcome::State::kWaitingForFence);
+  ASSERT_FALSE(Answered(flush));
   const auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   EXPECT_GE(std::chrono::steady_clock::now() - started, milliseconds(100));
   EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkNodata));
   // Like any unanswered request: the channel asks nothing more on this socket, so later
@@ -297,23 +298,23 @@ TEST_F(CommandProcessorDmabufTest, UnansweredUpdateEndsWithTheReplyTimeout) {
   EXPECT_FALSE(channel_->replies_trusted());
   EXPECT_TRUE(channel_->attached());
   Pending* later = StartFlush(5, Rect{0, 0, kSize, kSize}, 2);
-  EXPECT_EQ(later->outcome.state, ControlOutcome::State::kDone);
+  EXPECT_TRUE(Answered(later));
   EXPECT_EQ(ResponseIn(2).type, static_cast<uint32_t>(ResponseType::kOkNodata));
   EXPECT_EQ(display_->Count(Request::kDmabufUpdate), 1u);
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  EXPECT_EQ(model_->held_commands(), 0u);
 }
 
-TEST_F(CommandProcessorDmabufTest, DisplayClosingAnswersTheHeldFlush) {
+TEST_F(DmabufScanoutsTest, DisplayClosingAnswersTheHeldFlush) {
   ASSERT_NO_FATAL_FAILURE(ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kNever}));
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 1));
   display_->Disconnect();
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   EXPECT_FALSE(channel_->attached());
   EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkNodata));
 }
 
-TEST_F(CommandProcessorDmabufTest, ExportFailureFallsBackToReadBackAndSaysWhy) {
+TEST_F(DmabufScanoutsTest, ExportFailureFallsBackToReadBackAndSaysWhy) {
   renderer_.exportable = false;
   Connect();
   ASSERT_EQ(Create3d(5), ResponseType::kOkNodata);
@@ -330,7 +331,7 @@ TEST_F(CommandProcessorDmabufTest, ExportFailureFallsBackToReadBackAndSaysWhy) {
       << "logged once per scanout, not per SET_SCANOUT: " << log;
   EXPECT_EQ(renderer_.export_calls, 1) << "a failed export is not tried again";
   Pending* flush = StartFlush(5, Rect{0, 0, 32, 32}, 1);
-  EXPECT_EQ(flush->outcome.state, ControlOutcome::State::kDone);
+  EXPECT_TRUE(Answered(flush));
   // The read-back path as before: SCANOUT, then UPDATEs of read-back pixels (0x42 here).
   ASSERT_TRUE(DisplaySaw(Request::kUpdate, 3));
   const FakeDisplayState state = display_->Snapshot();
@@ -339,7 +340,7 @@ TEST_F(CommandProcessorDmabufTest, ExportFailureFallsBackToReadBackAndSaysWhy) {
   EXPECT_TRUE(state.anomalies.empty()) << state.anomalies.front();
 }
 
-TEST_F(CommandProcessorDmabufTest, ScanoutInsideItsResourceIsReadBack) {
+TEST_F(DmabufScanoutsTest, ScanoutInsideItsResourceIsReadBack) {
   // QEMU shows a dmabuf from its top-left corner: an offset scanout would show the wrong part.
   renderer_.exportable = true;
   Connect();
@@ -354,18 +355,18 @@ TEST_F(CommandProcessorDmabufTest, ScanoutInsideItsResourceIsReadBack) {
   EXPECT_EQ(display_->Count(Request::kDmabufScanout2), 0u);
 }
 
-TEST_F(CommandProcessorDmabufTest, UnrefWhileAnUpdateIsPendingDisablesAndStillAnswersTheFlush) {
+TEST_F(DmabufScanoutsTest, UnrefWhileAnUpdateIsPendingDisablesAndStillAnswersTheFlush) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
-  ASSERT_EQ(flush->outcome.state, ControlOutcome::State::kWaitingForFence);
+  ASSERT_FALSE(Answered(flush));
   ASSERT_EQ(Unref(5), ResponseType::kOkNodata);  // Answered at once.
-  EXPECT_FALSE(processor_->scanout(0).dmabuf.active());
+  EXPECT_FALSE(model_->scanout(0).dmabuf.active());
   EXPECT_TRUE(renderer_.textures.empty());
-  EXPECT_FALSE(flush->used);
+  EXPECT_FALSE(Answered(flush));
 
   ReleaseUpdate();  // QEMU answers, then reads the disable.
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkNodata));
   ASSERT_TRUE(DisplaySaw(Request::kDmabufScanout, 1));
   const FakeDisplayState state = display_->Snapshot();
@@ -374,10 +375,10 @@ TEST_F(CommandProcessorDmabufTest, UnrefWhileAnUpdateIsPendingDisablesAndStillAn
   // The flush's merged damage was not sent after the disable.
   EXPECT_EQ(state.Count(Request::kDmabufUpdate), 1u);
   EXPECT_TRUE(state.anomalies.empty()) << state.anomalies.front();
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  EXPECT_EQ(model_->held_commands(), 0u);
 }
 
-TEST_F(CommandProcessorDmabufTest, DisableWhileAnUpdateIsPendingStillAnswersTheFlush) {
+TEST_F(DmabufScanoutsTest, DisableWhileAnUpdateIsPendingStillAnswersTheFlush) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 1));
@@ -387,68 +388,89 @@ TEST_F(CommandProcessorDmabufTest, DisableWhileAnUpdateIsPendingStillAnswersTheF
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 2));
   ASSERT_EQ(ShowOn(0, 0, Rect{}), ResponseType::kOkNodata);
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   ASSERT_TRUE(DisplaySaw(Request::kDmabufScanout, 1));
   EXPECT_FALSE(display_->Snapshot().dmabufs[0]);
   EXPECT_TRUE(display_->Anomalies().empty());
 }
 
-TEST_F(CommandProcessorDmabufTest, ResetDropsTheHeldFlushAndALateReplyCompletesNothing) {
+TEST_F(DmabufScanoutsTest, ResetDropsTheHeldFlushAndALateReplyCompletesNothing) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
-  processor_->Reset();
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  model_->Reset();
+  EXPECT_EQ(model_->held_commands(), 0u);
   EXPECT_TRUE(renderer_.textures.empty());
   ReleaseUpdate();  // The reply to SET_SCANOUT's update comes after the reset.
   ASSERT_TRUE(DisplaySaw(Request::kDmabufScanout, 1));  // The disable.
   ASSERT_TRUE(PumpUntil([&] { return display_->Snapshot().dmabuf_updates_answered == 1; }));
   loop_.RunOnce(50);
-  EXPECT_FALSE(flush->used);
+  // Dropped at the reset: returned once, with nothing written, and never again.
+  EXPECT_EQ(ring_.Returns(flush->head), 1u);
+  EXPECT_EQ(UsedOf(flush), 0u);
   EXPECT_EQ(*Host(kSlotArea + 3 * kSlotSize, 1), testing::kCanary) << "nothing written";
   EXPECT_EQ(display_->Count(Request::kDmabufUpdate), 1u);
   EXPECT_TRUE(channel_->replies_trusted());
 }
 
-TEST_F(CommandProcessorDmabufTest, QueueStopDropsTheHeldFlushWithoutAnsweringIt) {
+TEST_F(DmabufScanoutsTest, QueueStopReturnsTheHeldFlushUnansweredAndItsReplyWritesNothing) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
-  processor_->DropHeldCommands();
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  in_flight_.Stop();  // The queue stops (GpuDevice::QueueStopping): the chain goes back unanswered.
+  model_->DropHeld();
+  in_flight_.Start(&ring_, true);
+  EXPECT_EQ(model_->held_commands(), 0u);
   // Its damage still goes out (the scanout is still shown), but nothing is answered.
   ReleaseUpdate();
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 2));
   ReleaseUpdate();
   ASSERT_TRUE(PumpUntilNoUpdateInFlight());
-  EXPECT_FALSE(flush->used);
+  EXPECT_EQ(ring_.Returns(flush->head), 1u) << "returned once, at the stop";
+  EXPECT_EQ(UsedOf(flush), 0u);
   EXPECT_EQ(ResponseIn(1).type, 0xAAAAAAAAu) << "nothing written";
   // The scanout goes on: the next flush is sent and answered.
   Pending* next = StartFlush(5, Rect{0, 0, kSize, kSize}, 2);
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 3));
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return next->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(next); }));
 }
 
-TEST_F(CommandProcessorDmabufTest, FencedFlushWaitsForTheDisplayThenItsFence) {
+TEST_F(DmabufScanoutsTest, FlushAnsweredWhileItsQueueIsDisabledGoesOutWhenEnabled) {
+  ASSERT_NO_FATAL_FAILURE(
+      ShowExportedResource({.dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
+  Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1);
+  in_flight_.SetEnabled(false);  // SET_VRING_ENABLE 0 (GpuDevice::QueueEnabled).
+  ReleaseUpdate();
+  ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 2));
+  ReleaseUpdate();
+  ASSERT_TRUE(PumpUntilNoUpdateInFlight());
+  EXPECT_EQ(ring_.Returns(flush->head), 0u) << "returned while disabled";
+  EXPECT_EQ(ResponseIn(1).type, 0xAAAAAAAAu) << "written while disabled";
+  in_flight_.SetEnabled(true);
+  EXPECT_EQ(ring_.Returns(flush->head), 1u);
+  EXPECT_EQ(ResponseIn(1).type, static_cast<uint32_t>(ResponseType::kOkNodata));
+}
+
+TEST_F(DmabufScanoutsTest, FencedFlushWaitsForTheDisplayThenItsFence) {
   renderer_.exportable = true;
   Connect();
   renderer_.SetFenceHandler(
-      [this](const renderer::FenceSignal& fence) { processor_->OnFenceSignalled(fence); });
+      [this](const renderer::FenceSignal& fence) { model_->OnFenceSignalled(fence); });
   ASSERT_EQ(Create3d(5), ResponseType::kOkNodata);
   ASSERT_EQ(ShowOn(0, 5), ResponseType::kOkNodata);
   Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, 1, kFlagFence);
   ASSERT_TRUE(PumpUntil([&] { return !renderer_.created_fences.empty(); }));
-  EXPECT_FALSE(flush->used);
-  renderer_.fence_handler(renderer::FenceSignal{0, 0, 7, false});
-  ASSERT_TRUE(flush->used);
+  EXPECT_FALSE(Answered(flush));
+  renderer_.fence_handler(renderer::FenceSignal{ContextId{0}, 0, 7, false});
+  ASSERT_TRUE(Answered(flush));
   const CtrlHdr response = ResponseIn(1);
   EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kOkNodata));
   EXPECT_EQ(response.flags, kFlagFence);
   EXPECT_EQ(response.fence_id, 7u);
 }
 
-TEST_F(CommandProcessorDmabufTest, FlushOfAResourceOnTwoScanoutsWaitsForBothReplies) {
+TEST_F(DmabufScanoutsTest, FlushOfAResourceOnTwoScanoutsWaitsForBothReplies) {
   ASSERT_NO_FATAL_FAILURE(
       ShowExportedResource({.outputs = {test::FakeOutput{}, test::FakeOutput{}},
                             .dmabuf_update_reply = DmabufUpdateReply::kWhenReleased}));
@@ -465,13 +487,13 @@ TEST_F(CommandProcessorDmabufTest, FlushOfAResourceOnTwoScanoutsWaitsForBothRepl
   ASSERT_TRUE(DisplaySaw(Request::kDmabufUpdate, 4));
   ASSERT_TRUE(PumpUntil([&] { return display_->Snapshot().dmabuf_updates_answered == 3; }));
   loop_.RunOnce(20);
-  EXPECT_FALSE(flush->used) << "one of its two updates is still unanswered";
+  EXPECT_FALSE(Answered(flush)) << "one of its two updates is still unanswered";
   ReleaseUpdate();
-  ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+  ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   EXPECT_TRUE(display_->Anomalies().empty());
 }
 
-TEST_F(CommandProcessorDmabufTest, PageFlipsReuseExportsAndNoFdLeaks) {
+TEST_F(DmabufScanoutsTest, PageFlipsReuseExportsAndNoFdLeaks) {
   renderer_.exportable = true;
   Connect();
   const size_t fds_before = OpenFdCount();
@@ -481,7 +503,7 @@ TEST_F(CommandProcessorDmabufTest, PageFlipsReuseExportsAndNoFdLeaks) {
     const uint32_t id = frame % 2 == 0 ? 5 : 6;
     ASSERT_EQ(ShowOn(0, id), ResponseType::kOkNodata);
     Pending* flush = StartFlush(id, Rect{0, 0, kSize, kSize}, 1);
-    ASSERT_TRUE(PumpUntil([&] { return flush->used.has_value(); }));
+    ASSERT_TRUE(PumpUntil([&] { return Answered(flush); }));
   }
   EXPECT_EQ(renderer_.export_calls, 2) << "a flip back reuses the resource's export";
   ASSERT_TRUE(DisplaySees([](const FakeDisplayState& state) {

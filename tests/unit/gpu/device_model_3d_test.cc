@@ -5,19 +5,18 @@
 
 #include "command_fixture.h"
 #include "fake_renderer.h"
-#include "gpu/command_processor.h"
 
 namespace vgpu::gpu {
 namespace {
 
-class CommandProcessor3dTest : public testing::CommandFixture {
+class DeviceModel3dTest : public testing::CommandFixture {
  protected:
-  CommandProcessor3dTest() {
-    processor_ = std::make_unique<CommandProcessor>(CommandProcessorConfig{64ull << 20, true},
-                                                    nullptr, &renderer_);
+  DeviceModel3dTest() {
+    model_ = std::make_unique<CommandDispatcher>(DispatcherConfig{64ull << 20, true}, nullptr,
+                                                 &renderer_);
     renderer_.SetFenceHandler(
-        [this](const renderer::FenceSignal& fence) { processor_->OnFenceSignalled(fence); });
-    processor_->set_acked_features((1ull << kFeatureVirgl) | (1ull << kFeatureContextInit));
+        [this](const renderer::FenceSignal& fence) { model_->OnFenceSignalled(fence); });
+    model_->set_acked_features((1ull << kFeatureVirgl) | (1ull << kFeatureContextInit));
   }
   ResponseType CreateContext(uint32_t id, uint32_t context_init = 0, uint32_t nlen = 4) {
     CtxCreate request{};
@@ -31,24 +30,23 @@ class CommandProcessor3dTest : public testing::CommandFixture {
   ResponseType Create3d(uint32_t id, uint32_t width = 64, uint32_t height = 64) {
     return Create3dTexture(id, 1, width, height);
   }
-  // Runs a fenced command and returns its outcome (it is held until the fence signals).
-  ControlOutcome RunFenced(CommandType type, uint64_t fence, uint32_t ctx = 0, bool ring = false,
-                           uint8_t ring_idx = 0, std::vector<uint32_t>* completed = nullptr,
-                           uint32_t tag = 0) {
+  // Submits a fenced command (held until its fence signals); returns its head.
+  uint16_t RunFenced(CommandType type, uint64_t fence, uint32_t ctx = 0, bool ring = false,
+                     uint8_t ring_idx = 0) {
     CtrlHdr header = Header(type, kFlagFence | (ring ? kFlagInfoRingIdx : 0), fence);
     header.ctx_id = ctx;
     header.ring_idx = ring_idx;
-    chains_.push_back(Chain(&header, sizeof(header)));
-    return processor_->HandleControl(chains_.back(), [completed, tag](uint32_t) {
-      if (completed != nullptr) completed->push_back(tag);
-    });
+    return Submit(Chain(&header, sizeof(header)));
+  }
+  static renderer::FenceSignal Fence(uint32_t context, uint32_t ring, uint64_t id,
+                                     bool per_context) {
+    return renderer::FenceSignal{ContextId{context}, ring, id, per_context};
   }
 
   testing::FakeRenderer renderer_;
-  std::vector<virtio::DescriptorChain> chains_;
 };
 
-TEST_F(CommandProcessor3dTest, CapsetInfoIsIndexedOverTheEnabledSet) {
+TEST_F(DeviceModel3dTest, CapsetInfoIsIndexedOverTheEnabledSet) {
   GetCapsetInfo request{};
   request.hdr = Header(CommandType::kGetCapsetInfo);
   request.capset_index = 1;
@@ -63,7 +61,7 @@ TEST_F(CommandProcessor3dTest, CapsetInfoIsIndexedOverTheEnabledSet) {
   EXPECT_EQ(RunType(request), ResponseType::kErrInvalidParameter);
 }
 
-TEST_F(CommandProcessor3dTest, GetCapsetValidatesIdAndVersion) {
+TEST_F(DeviceModel3dTest, GetCapsetValidatesIdAndVersion) {
   GetCapset request{};
   request.hdr = Header(CommandType::kGetCapset);
   request.capset_id = 1;
@@ -81,7 +79,7 @@ TEST_F(CommandProcessor3dTest, GetCapsetValidatesIdAndVersion) {
   EXPECT_EQ(RunType(request), ResponseType::kErrInvalidParameter);
 }
 
-TEST_F(CommandProcessor3dTest, ContextIdsAreChecked) {
+TEST_F(DeviceModel3dTest, ContextIdsAreChecked) {
   EXPECT_EQ(CreateContext(0), ResponseType::kErrInvalidContextId);
   EXPECT_EQ(CreateContext(1, /*context_init=*/2), ResponseType::kOkNodata);
   EXPECT_EQ(renderer_.context_capsets[1], 2u);
@@ -95,13 +93,13 @@ TEST_F(CommandProcessor3dTest, ContextIdsAreChecked) {
   EXPECT_TRUE(renderer_.contexts.empty());
 }
 
-TEST_F(CommandProcessor3dTest, ContextInitNeedsTheFeature) {
-  processor_->set_acked_features(1ull << kFeatureVirgl);
+TEST_F(DeviceModel3dTest, ContextInitNeedsTheFeature) {
+  model_->set_acked_features(1ull << kFeatureVirgl);
   EXPECT_EQ(CreateContext(1, 2), ResponseType::kErrInvalidParameter);
   EXPECT_EQ(CreateContext(1, 0), ResponseType::kOkNodata);
 }
 
-TEST_F(CommandProcessor3dTest, AttachOnlyExistingResourcesToExistingContexts) {
+TEST_F(DeviceModel3dTest, AttachOnlyExistingResourcesToExistingContexts) {
   ASSERT_EQ(CreateContext(1), ResponseType::kOkNodata);
   ASSERT_EQ(Create3d(5), ResponseType::kOkNodata);
   ASSERT_EQ(Create(6, 64, 64), ResponseType::kOkNodata);  // A software 2D resource.
@@ -121,7 +119,7 @@ TEST_F(CommandProcessor3dTest, AttachOnlyExistingResourcesToExistingContexts) {
   EXPECT_TRUE(renderer_.attached.contains({1, 5}));
 }
 
-TEST_F(CommandProcessor3dTest, Create3dIsCappedAndUnique) {
+TEST_F(DeviceModel3dTest, Create3dIsCappedAndUnique) {
   EXPECT_EQ(Create3d(1), ResponseType::kOkNodata);
   EXPECT_EQ(Create3d(1), ResponseType::kErrInvalidResourceId);
   EXPECT_EQ(Create3d(2, 8192, 8192), ResponseType::kErrOutOfMemory);  // 256 MiB > 64 MiB cap.
@@ -129,7 +127,7 @@ TEST_F(CommandProcessor3dTest, Create3dIsCappedAndUnique) {
   EXPECT_EQ(renderer_.resources.size(), 1u);
 }
 
-TEST_F(CommandProcessor3dTest, UnrefAndResetReleaseRendererObjects) {
+TEST_F(DeviceModel3dTest, UnrefAndResetReleaseRendererObjects) {
   ASSERT_EQ(CreateContext(1), ResponseType::kOkNodata);
   ASSERT_EQ(Create3d(1), ResponseType::kOkNodata);
   ASSERT_EQ(Attach(1, kDataArea, 64 * 64 * 4), ResponseType::kOkNodata);
@@ -139,13 +137,13 @@ TEST_F(CommandProcessor3dTest, UnrefAndResetReleaseRendererObjects) {
   EXPECT_TRUE(renderer_.resources.empty());
   EXPECT_TRUE(renderer_.backings.empty());
   ASSERT_EQ(Create3d(2), ResponseType::kOkNodata);
-  processor_->Reset();
+  model_->Reset();
   EXPECT_TRUE(renderer_.resources.empty());
   EXPECT_TRUE(renderer_.contexts.empty());
-  EXPECT_EQ(processor_->resources().host_memory_used(), 0u);
+  EXPECT_EQ(model_->resources().host_memory_used(), 0u);
 }
 
-TEST_F(CommandProcessor3dTest, SubmitIsBoundedAndNeedsItsContext) {
+TEST_F(DeviceModel3dTest, SubmitIsBoundedAndNeedsItsContext) {
   ASSERT_EQ(CreateContext(1), ResponseType::kOkNodata);
   CmdSubmit request{};
   request.hdr = Header(CommandType::kSubmit3d);
@@ -168,45 +166,46 @@ TEST_F(CommandProcessor3dTest, SubmitIsBoundedAndNeedsItsContext) {
   EXPECT_EQ(renderer_.submitted.size(), 1u);
 }
 
-TEST_F(CommandProcessor3dTest, FencedCommandsWaitForTheirFenceInOrder) {
-  std::vector<uint32_t> completed;
+TEST_F(DeviceModel3dTest, FencedCommandsWaitForTheirFenceInOrder) {
   const uint64_t big = 0x100000005ull;  // Over 32 bits: must come back whole.
-  EXPECT_EQ(RunFenced(CommandType::kGetDisplayInfo, big, 0, false, 0, &completed, 1).state,
-            ControlOutcome::State::kWaitingForFence);
-  EXPECT_EQ(RunFenced(CommandType::kGetDisplayInfo, big + 1, 0, false, 0, &completed, 2).state,
-            ControlOutcome::State::kWaitingForFence);
+  const uint16_t first = RunFenced(CommandType::kGetDisplayInfo, big);
+  const uint16_t second = RunFenced(CommandType::kGetDisplayInfo, big + 1);
+  EXPECT_FALSE(Returned(first));
+  EXPECT_FALSE(Returned(second));
   ASSERT_EQ(renderer_.created_fences.size(), 2u);
   EXPECT_EQ(renderer_.created_fences[0].fence_id, big);
   EXPECT_FALSE(renderer_.created_fences[0].per_context);
-  EXPECT_TRUE(completed.empty());
-  renderer_.fence_handler(renderer::FenceSignal{0, 0, big, false});
-  EXPECT_EQ(completed, std::vector<uint32_t>({1}));
-  renderer_.fence_handler(renderer::FenceSignal{0, 0, big + 1, false});
-  EXPECT_EQ(completed, std::vector<uint32_t>({1, 2}));
-  EXPECT_EQ(processor_->held_commands(), 0u);
+  renderer_.fence_handler(Fence(0, 0, big, false));
+  EXPECT_EQ(ring_.Order(), std::vector<uint16_t>({first}));
+  renderer_.fence_handler(Fence(0, 0, big + 1, false));
+  EXPECT_EQ(ring_.Order(), std::vector<uint16_t>({first, second}));
+  EXPECT_EQ(model_->held_commands(), 0u);
 }
 
-TEST_F(CommandProcessor3dTest, PerContextRingsAreSeparateTimelines) {
+TEST_F(DeviceModel3dTest, PerContextRingsAreSeparateTimelines) {
   ASSERT_EQ(CreateContext(3), ResponseType::kOkNodata);
-  std::vector<uint32_t> completed;
-  RunFenced(CommandType::kGetDisplayInfo, 10, 3, true, 1, &completed, 1);
-  RunFenced(CommandType::kGetDisplayInfo, 5, 3, true, 2, &completed, 2);
-  RunFenced(CommandType::kGetDisplayInfo, 11, 3, true, 1, &completed, 3);
+  const size_t before = ring_.total();
+  const uint16_t ring1_first = RunFenced(CommandType::kGetDisplayInfo, 10, 3, true, 1);
+  const uint16_t ring2 = RunFenced(CommandType::kGetDisplayInfo, 5, 3, true, 2);
+  const uint16_t ring1_second = RunFenced(CommandType::kGetDisplayInfo, 11, 3, true, 1);
   EXPECT_TRUE(renderer_.created_fences[0].per_context);
   EXPECT_EQ(renderer_.created_fences[0].ring_index, 1u);
   // Ring 2's fence completes only ring 2's command.
-  renderer_.fence_handler(renderer::FenceSignal{3, 2, 5, true});
-  EXPECT_EQ(completed, std::vector<uint32_t>({2}));
+  renderer_.fence_handler(Fence(3, 2, 5, true));
+  std::vector<uint16_t> order = ring_.Order();
+  EXPECT_EQ(std::vector<uint16_t>(order.begin() + before, order.end()),
+            std::vector<uint16_t>({ring2}));
   // Ring 1 at 11 completes both of ring 1's, in order.
-  renderer_.fence_handler(renderer::FenceSignal{3, 1, 11, true});
-  EXPECT_EQ(completed, std::vector<uint32_t>({2, 1, 3}));
+  renderer_.fence_handler(Fence(3, 1, 11, true));
+  order = ring_.Order();
+  EXPECT_EQ(std::vector<uint16_t>(order.begin() + before, order.end()),
+            std::vector<uint16_t>({ring2, ring1_first, ring1_second}));
 }
 
-TEST_F(CommandProcessor3dTest, ResponseOfAFencedCommandKeepsItsFenceFields) {
-  std::vector<uint32_t> completed;
-  RunFenced(CommandType::kGetDisplayInfo, 77, 0, false, 0, &completed, 1);
-  renderer_.fence_handler(renderer::FenceSignal{0, 0, 77, false});
-  ASSERT_EQ(completed.size(), 1u);
+TEST_F(DeviceModel3dTest, ResponseOfAFencedCommandKeepsItsFenceFields) {
+  const uint16_t head = RunFenced(CommandType::kGetDisplayInfo, 77);
+  renderer_.fence_handler(Fence(0, 0, 77, false));
+  ASSERT_TRUE(Returned(head));
   CtrlHdr response;
   std::memcpy(&response, Host(kResponseArea, sizeof(response)), sizeof(response));
   EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kOkDisplayInfo));
@@ -214,7 +213,22 @@ TEST_F(CommandProcessor3dTest, ResponseOfAFencedCommandKeepsItsFenceFields) {
   EXPECT_EQ(response.fence_id, 77u);
 }
 
-TEST_F(CommandProcessor3dTest, UnfencedCommandsAreAnsweredAtOnce) {
+// The queue stops while commands wait for their fences: they go back at once with nothing
+// written, and when the fences come later nothing is written into them either.
+TEST_F(DeviceModel3dTest, FencedCommandsOfAStoppedQueueStayReturnedWhenTheirFenceComes) {
+  const uint16_t head = RunFenced(CommandType::kGetDisplayInfo, 9);
+  in_flight_.Stop();
+  model_->DropHeld();
+  ASSERT_EQ(ring_.Returns(head), 1u);
+  EXPECT_EQ(ring_.UsedLength(head), 0u);
+  EXPECT_EQ(*Host(kResponseArea, 1), testing::kCanary);
+  renderer_.fence_handler(Fence(0, 0, 9, false));
+  EXPECT_EQ(ring_.Returns(head), 1u);
+  EXPECT_EQ(*Host(kResponseArea, 1), testing::kCanary) << "written after it went back";
+  EXPECT_EQ(model_->held_commands(), 0u);
+}
+
+TEST_F(DeviceModel3dTest, UnfencedCommandsAreAnsweredAtOnce) {
   EXPECT_EQ(CreateContext(1), ResponseType::kOkNodata);  // Run() fails the test if held.
   EXPECT_TRUE(renderer_.created_fences.empty());
 }

@@ -1,0 +1,64 @@
+// ScanoutExecutor: what the guest shows and how it reaches the VMM's display: SET_SCANOUT and
+// RESOURCE_FLUSH (§5.7.6.8), sent as SCANOUT + UPDATE messages (pixels read from the resource's
+// renderer), or, for 3D resources the renderer can export, through DmabufScanouts.
+//
+//   ScanoutExecutor scanouts(array, resources, display, dmabuf, completions, diagnostics);
+//   CommandResult<Response> shown = scanouts.Set(request);
+//   scanouts.Flush(request, std::move(reply));    // Answered now, or when the VMM has drawn.
+//
+// A 2D resource's rows go to the display from where they are when they already are x8r8g8b8,
+// converted into a staging buffer otherwise; a 3D resource without a dmabuf is read back
+// (Renderer::ReadRect). The choice is made per scanout and logged once.
+#pragma once
+
+#include <vector>
+
+#include "gpu/command_error.h"
+#include "gpu/completions.h"
+#include "gpu/diagnostics.h"
+#include "gpu/display_channel.h"
+#include "gpu/dmabuf_scanouts.h"
+#include "gpu/reply.h"
+#include "gpu/resource_table.h"
+#include "gpu/response.h"
+#include "gpu/scanout.h"
+
+namespace vgpu::gpu {
+
+class ScanoutExecutor {
+ public:
+  // `display` is null when headless; `dmabuf` is null without a 3D renderer.
+  ScanoutExecutor(ScanoutArray& scanouts, ResourceTable& resources, DisplayChannel* display,
+                  DmabufScanouts* dmabuf, Completions& completions, Diagnostics& diagnostics)
+      : scanouts_(scanouts),
+        resources_(resources),
+        display_(display),
+        dmabuf_(dmabuf),
+        completions_(completions),
+        diagnostics_(diagnostics) {}
+
+  CommandResult<Response> Set(const SetScanout& request);
+  void Flush(const ResourceFlush& request, Reply reply);
+
+  // The resource goes away (UNREF): heads showing it go dark, its exports are dropped.
+  void ForgetResource(ResourceId resource);
+
+ private:
+  void Disable(uint32_t scanout_id);
+  // Sends the part of `resource` inside `rect` (resource coordinates) to every scanout showing
+  // it. DMABUF_UPDATEs answer flush `flush` (0: none) when their replies come.
+  void SendToScanouts(const Resource& resource, const Rect& rect, uint64_t flush);
+  bool ShowsDmabuf(const Resource& resource, const Rect& rect) const;
+  void SendUpdate(uint32_t scanout_id, const Resource& resource, const Rect& resource_rect);
+  bool attached() const { return display_ != nullptr && display_->attached(); }
+
+  ScanoutArray& scanouts_;
+  ResourceTable& resources_;
+  DisplayChannel* const display_;
+  DmabufScanouts* const dmabuf_;
+  Completions& completions_;
+  Diagnostics& diagnostics_;
+  std::vector<uint8_t> staging_;  // Converted and read-back rows, reused.
+};
+
+}  // namespace vgpu::gpu
