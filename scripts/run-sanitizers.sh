@@ -43,7 +43,9 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1 $EXTRA_FLAGS" \
     -DSANITIZE="$SANITIZE" -DBACKEND_VIRGL=OFF -DBACKEND_GFXSTREAM=ON >/dev/null
 fi
-# The daemon and every test executable, nothing else (no benchmark).
+# The daemon and every test executable, nothing else (no benchmark). build.ninja first: a build
+# folder from an older tree must know the test executables added since.
+ninja -C "$BUILD_DIR" build.ninja >/dev/null
 mapfile -t targets < <(ninja -C "$BUILD_DIR" -t targets all |
   sed -n 's/^\([^:]*\/\)\{0,1\}\([A-Za-z0-9_]*_tests\{0,1\}\): CXX_EXECUTABLE_LINKER.*/\2/p' | sort -u)
 ninja -C "$BUILD_DIR" -j"$(nproc)" vhost-device-gpu "${targets[@]}"
