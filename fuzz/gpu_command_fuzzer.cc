@@ -92,24 +92,26 @@ void Check(bool condition, const char* what) {
 }
 
 // Splits spans[0] at `at` bytes (when inside it), as a chain of two descriptors would.
-void SplitFirst(std::vector<std::span<uint8_t>>& spans, uint64_t at) {
+void SplitFirst(virtio::SpanList& spans, uint64_t at) {
   if (spans.empty() || at == 0 || at >= spans[0].size()) return;
-  std::span<uint8_t> first = spans[0];
-  spans[0] = first.first(static_cast<size_t>(at));
-  spans.insert(spans.begin() + 1, first.subspan(static_cast<size_t>(at)));
+  virtio::SpanList split;
+  split.push_back(spans[0].first(static_cast<size_t>(at)));
+  split.push_back(spans[0].subspan(static_cast<size_t>(at)));
+  for (size_t i = 1; i < spans.size(); ++i) split.push_back(spans[i]);
+  spans = std::move(split);
 }
 
 virtio::DescriptorChain MakeChain(const Record& record, bool writable) {
   FuzzGuestMemory& memory = Memory();
   virtio::DescriptorChain chain;
-  chain.memory = memory.guest();
+  chain.memory = &memory.guest();
   const uint64_t length = record.bytes.size();
   const uint64_t request_address =
       (record.options & 0x80) ? kRegionSize - length / 2 : kRequestArea;
   memory.Write(request_address, record.bytes);
   if (length > 0) {
-    Check(static_cast<bool>(chain.memory->TranslateRange(virtio::GuestAddress{request_address},
-                                                         length, chain.readable, 4)),
+    Check(static_cast<bool>(chain.guest_memory().TranslateRange(
+              virtio::GuestAddress{request_address}, length, chain.readable, 4)),
           "request area not mapped");
     SplitFirst(chain.readable, length * ((record.options >> 3) & 7) / 8);
     chain.readable_length = length;
@@ -118,8 +120,8 @@ virtio::DescriptorChain MakeChain(const Record& record, bool writable) {
     const uint32_t size = kResponseSizes[record.options & 7];
     if (size > 0) {
       memory.Fill(kResponseArea, size, 0xAA);
-      Check(static_cast<bool>(chain.memory->TranslateRange(virtio::GuestAddress{kResponseArea},
-                                                           size, chain.writable, 4)),
+      Check(static_cast<bool>(chain.guest_memory().TranslateRange(
+                virtio::GuestAddress{kResponseArea}, size, chain.writable, 4)),
             "response area not mapped");
       if (record.options & 0x40) SplitFirst(chain.writable, size / 2);
       chain.writable_length = size;
@@ -316,9 +318,8 @@ class Session {
     ring_.Expect(chain.head_index, chain.writable_length);
     gpu::DecodedCommand decoded = gpu::DecodeControl(chain, model_->decode_policy());
     const gpu::CtrlHdr header = decoded.header;
-    gpu::Reply reply(control_.Admit(chain.head_index, std::move(chain.writable),
-                                    chain.writable_length, std::move(chain.memory)),
-                     header);
+    gpu::Reply reply(
+        control_.Admit(chain.head_index, std::move(chain.writable), chain.writable_length), header);
     model_->Dispatch(std::move(decoded), std::move(reply));
   }
 

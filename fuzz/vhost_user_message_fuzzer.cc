@@ -93,6 +93,9 @@ class ConsumingDevice final : public virtio::Device {
       queue->PushUsed(chain->head_index, written);
     }
   }
+  void QueueMemoryReplaced(uint32_t index, std::shared_ptr<const virtio::GuestMemory>) override {
+    (void)queues_.at(index);  // Every chain is answered at once: nothing to keep.
+  }
   void QueueStopping(uint32_t index) override { queues_.at(index) = nullptr; }
   void Reset() override { config_.fill(0); }
 

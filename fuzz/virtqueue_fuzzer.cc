@@ -47,7 +47,7 @@ void Check(bool condition, const char* what) {
   CheckInvariant("virtqueue_fuzzer", condition, what);
 }
 
-void CheckSpans(const std::vector<std::span<uint8_t>>& spans, uint64_t length) {
+void CheckSpans(const virtio::SpanList& spans, uint64_t length) {
   uint64_t total = 0;
   for (const std::span<uint8_t>& span : spans) {
     Check(!span.empty(), "empty span in a chain");

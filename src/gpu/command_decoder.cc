@@ -60,7 +60,7 @@ CommandResult<CommandBody> AttachBacking(virtio::ChainReader& reader, const Ctrl
   }
   AttachBackingRequest attach{.request = *request,
                               .entries = std::vector<MemEntry>(request->nr_entries),
-                              .memory = chain.memory};
+                              .memory = chain.ShareMemory()};
   (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(attach.entries.data()),
                                        attach.entries.size() * sizeof(MemEntry)));  // Fits.
   return CommandBody(std::move(attach));

@@ -200,7 +200,7 @@ void GpuDevice::ProcessControlQueue() {
       if (!popped->chain) {
         guest_log_.Log(LogLevel::kWarning, "control queue: %s",
                        popped->chain.error().message.c_str());
-        in_flight.Admit(popped->head_index, {}, 0, nullptr).Cancel();
+        in_flight.Admit(popped->head_index, {}, 0).Cancel();
         continue;
       }
       virtio::DescriptorChain& chain = *popped->chain;
@@ -208,7 +208,7 @@ void GpuDevice::ProcessControlQueue() {
       DecodedCommand decoded = DecodeControl(chain, model_->decode_policy());
       const CtrlHdr header = decoded.header;
       Reply reply(in_flight.Admit(chain.head_index, std::move(chain.writable),
-                                  chain.writable_length, std::move(chain.memory)),
+                                  chain.writable_length),
                   header);
       model_->Dispatch(std::move(decoded), std::move(reply));
     }
@@ -231,7 +231,7 @@ void GpuDevice::ProcessCursorQueue() {
       if (!popped) break;
       ++handled;
       // Like QEMU, cursor commands go back with nothing written.
-      virtio::PendingChain pending = in_flight.Admit(popped->head_index, {}, 0, nullptr);
+      virtio::PendingChain pending = in_flight.Admit(popped->head_index, {}, 0);
       if (popped->chain) {
         model_->DispatchCursor(DecodeCursor(*popped->chain));
       } else {

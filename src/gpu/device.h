@@ -66,6 +66,10 @@ class GpuDevice final : public virtio::Device {
   void QueueStarted(uint32_t queue_index, virtio::SplitVirtqueue* queue, bool enabled) override;
   void QueueEnabled(uint32_t queue_index, bool enabled) override;
   void QueueNotified(uint32_t queue_index) override;
+  void QueueMemoryReplaced(uint32_t queue_index,
+                           std::shared_ptr<const virtio::GuestMemory> old) override {
+    in_flight_[queue_index].KeepMemory(std::move(old));
+  }
   void QueueStopping(uint32_t queue_index) override;
   void Reset() override;
   void Shutdown() override;

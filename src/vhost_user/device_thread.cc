@@ -171,8 +171,11 @@ std::vector<uint32_t> DeviceThread::ReplaceMemory(
     for (uint32_t index = 0; index < queues_.size(); ++index) {
       QueueState& state = queues_[index];
       if (!state.queue) continue;
+      std::shared_ptr<const virtio::GuestMemory> previous = state.queue->memory();
       Result<void> replaced = state.queue->ReplaceMemory(memory);
-      if (!replaced) {
+      if (replaced) {
+        device_.QueueMemoryReplaced(index, std::move(previous));
+      } else {
         LogWarning("queue %u: %s after a memory table change; stopping it", index,
                    replaced.error().message.c_str());
         StopQueueOnThread(index);

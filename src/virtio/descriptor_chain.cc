@@ -1,11 +1,14 @@
 #include "virtio/descriptor_chain.h"
 
+#include <array>
 #include <cstring>
 
 #include "base/checked_math.h"
 
 namespace vgpu::virtio {
 namespace {
+
+constexpr uint32_t kInlineIndirectEntries = 16;
 
 VirtqDescriptor CopyDescriptor(std::span<const uint8_t> table, uint32_t index) {
   VirtqDescriptor descriptor{};
@@ -23,7 +26,7 @@ Result<DescriptorChain> WalkDescriptorChain(const std::shared_ptr<const GuestMem
                                             uint16_t head, const WalkOptions& options) {
   DescriptorChain chain;
   chain.head_index = head;
-  chain.memory = memory;
+  chain.memory = &memory;
 
   const uint32_t queue_size = options.queue_size;
   if (descriptor_table.size() < static_cast<size_t>(queue_size) * sizeof(VirtqDescriptor)) {
@@ -34,7 +37,10 @@ Result<DescriptorChain> WalkDescriptorChain(const std::shared_ptr<const GuestMem
 
   std::span<const uint8_t> table = descriptor_table.first(queue_size * sizeof(VirtqDescriptor));
   uint32_t table_entries = queue_size;
-  std::vector<uint8_t> indirect_table;  // Owned copy of the indirect table, once we enter one.
+  // Owned copy of the indirect table, once we enter one: on the stack for the short tables
+  // drivers use (Linux: a header, a payload, a response), on the heap beyond that.
+  std::array<uint8_t, kInlineIndirectEntries * sizeof(VirtqDescriptor)> inline_indirect;
+  std::vector<uint8_t> heap_indirect;
   bool in_indirect = false;
   bool seen_writable = false;
   uint32_t visited = 0;  // Descriptors visited in the current table; bounds loops.
@@ -65,10 +71,16 @@ Result<DescriptorChain> WalkDescriptorChain(const std::shared_ptr<const GuestMem
       if (entries > queue_size) {
         return MakeError(ErrorKind::kInvalidArgument, "indirect table longer than the queue");
       }
-      indirect_table.resize(descriptor.len);
-      Result<void> copied = memory->Read(GuestAddress{descriptor.addr}, indirect_table);
+      std::span<uint8_t> copy;
+      if (entries <= kInlineIndirectEntries) {
+        copy = std::span<uint8_t>(inline_indirect).first(descriptor.len);
+      } else {
+        heap_indirect.resize(descriptor.len);
+        copy = heap_indirect;
+      }
+      Result<void> copied = memory->Read(GuestAddress{descriptor.addr}, copy);
       if (!copied) return MakeError(ErrorKind::kOutOfRange, "indirect table not in guest memory");
-      table = indirect_table;
+      table = copy;
       table_entries = entries;
       in_indirect = true;
       visited = 0;

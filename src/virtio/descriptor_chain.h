@@ -16,6 +16,7 @@
 
 #include "base/result.h"
 #include "virtio/guest_memory.h"
+#include "virtio/span_list.h"
 
 namespace vgpu::virtio {
 
@@ -44,12 +45,18 @@ struct DescriptorChain {
   uint16_t head_index = 0;
   // Host views of the device-readable and device-writable buffers, in chain order. A descriptor
   // that crosses from one memory region into the next becomes two spans.
-  std::vector<std::span<uint8_t>> readable;
-  std::vector<std::span<uint8_t>> writable;
+  SpanList readable;
+  SpanList writable;
   uint64_t readable_length = 0;
   uint64_t writable_length = 0;
-  // Keeps the spans' mappings alive while the chain is pending, even across a new memory table.
-  std::shared_ptr<const GuestMemory> memory;
+  // The memory the spans point into, borrowed from the queue that popped the chain: valid while
+  // the chain is handled, in the task that popped it. Whatever keeps the spans longer
+  // (InFlightChains) or needs the memory later (a resource's backing) takes a share of it, so
+  // that a popped chain costs no reference count.
+  const std::shared_ptr<const GuestMemory>* memory = nullptr;
+
+  const GuestMemory& guest_memory() const { return **memory; }
+  std::shared_ptr<const GuestMemory> ShareMemory() const { return memory ? *memory : nullptr; }
 };
 
 struct WalkOptions {
@@ -59,6 +66,8 @@ struct WalkOptions {
 
 // Walks the chain starting at `head` through `descriptor_table` (the queue's table in guest memory,
 // queue_size entries).
+// `memory` is borrowed by the chain (DescriptorChain::memory): it must outlive the chain's
+// handling.
 Result<DescriptorChain> WalkDescriptorChain(const std::shared_ptr<const GuestMemory>& memory,
                                             std::span<const uint8_t> descriptor_table,
                                             uint16_t head, const WalkOptions& options);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "base/event_loop.h"
@@ -49,6 +50,11 @@ class Device {
   virtual void QueueStarted(uint32_t queue_index, SplitVirtqueue* queue, bool enabled) = 0;
   virtual void QueueEnabled(uint32_t queue_index, bool enabled) = 0;
   virtual void QueueNotified(uint32_t queue_index) = 0;
+  // The queue now reads a new memory table (its chains from now on point into it); `old` is the
+  // memory that chains the device still holds point into (docs/ARCHITECTURE.md, "Guest buffers
+  // have one owner"): keep it while they are out.
+  virtual void QueueMemoryReplaced(uint32_t queue_index,
+                                   std::shared_ptr<const GuestMemory> old) = 0;
   // Completes (or fails) every request the device still holds from this queue; afterwards the
   // queue pointer is no longer valid.
   virtual void QueueStopping(uint32_t queue_index) = 0;

@@ -70,27 +70,24 @@ Result<std::span<uint8_t>> GuestMemory::Translate(GuestAddress address, uint64_t
   return std::span<uint8_t>(region->host() + offset, static_cast<size_t>(length));
 }
 
-Result<void> GuestMemory::TranslateRange(GuestAddress address, uint64_t length,
-                                         std::vector<std::span<uint8_t>>& spans,
-                                         size_t max_spans) const {
+Result<void> GuestMemory::CheckNoWrap(GuestAddress address, uint64_t length) {
   if (!CheckedAdd<uint64_t>(address.value(), length)) {
     return MakeError(ErrorKind::kOutOfRange, "guest range wraps the address space");
   }
-  uint64_t current = address.value();
-  uint64_t remaining = length;
-  while (remaining > 0) {
-    const GuestMemoryRegion* region = FindRegion(current);
-    if (region == nullptr) return MakeError(ErrorKind::kOutOfRange, "guest address not mapped");
-    if (spans.size() >= max_spans) {
-      return MakeError(ErrorKind::kResourceExhausted, "guest range needs too many pieces");
-    }
-    const uint64_t offset = current - region->guest_address;
-    const uint64_t piece = std::min(remaining, region->size - offset);
-    spans.emplace_back(region->host() + offset, static_cast<size_t>(piece));
-    current += piece;
-    remaining -= piece;
-  }
   return {};
+}
+
+Result<std::span<uint8_t>> GuestMemory::PieceAt(uint64_t address, uint64_t length) const {
+  const GuestMemoryRegion* region = FindRegion(address);
+  if (region == nullptr) return MakeError(ErrorKind::kOutOfRange, "guest address not mapped");
+  const uint64_t offset = address - region->guest_address;
+  // Bounds: offset < size (FindRegion), so size - offset cannot underflow.
+  const uint64_t piece = std::min(length, region->size - offset);
+  return std::span<uint8_t>(region->host() + offset, static_cast<size_t>(piece));
+}
+
+Result<void> GuestMemory::TooManyPieces() {
+  return MakeError(ErrorKind::kResourceExhausted, "guest range needs too many pieces");
 }
 
 Result<std::span<uint8_t>> GuestMemory::TranslateUserAddress(uint64_t user_address,
@@ -108,25 +105,33 @@ Result<std::span<uint8_t>> GuestMemory::TranslateUserAddress(uint64_t user_addre
 }
 
 Result<void> GuestMemory::Read(GuestAddress address, std::span<uint8_t> destination) const {
-  std::vector<std::span<uint8_t>> spans;
-  Result<void> translated = TranslateRange(address, destination.size(), spans, regions_.size());
-  if (!translated) return translated;
+  if (Result<void> valid = CheckNoWrap(address, destination.size()); !valid) return valid;
+  // On failure part of `destination` may have been written; it is the caller's, and unused then.
   size_t copied = 0;
-  for (std::span<uint8_t> span : spans) {
-    std::memcpy(destination.data() + copied, span.data(), span.size());
-    copied += span.size();
+  while (copied < destination.size()) {
+    Result<std::span<uint8_t>> piece =
+        PieceAt(address.value() + copied, destination.size() - copied);
+    if (!piece) return ErrorOf(piece);
+    std::memcpy(destination.data() + copied, piece->data(), piece->size());
+    copied += piece->size();
   }
   return {};
 }
 
 Result<void> GuestMemory::Write(GuestAddress address, std::span<const uint8_t> source) const {
-  std::vector<std::span<uint8_t>> spans;
-  Result<void> translated = TranslateRange(address, source.size(), spans, regions_.size());
-  if (!translated) return translated;
-  size_t copied = 0;
-  for (std::span<uint8_t> span : spans) {
-    std::memcpy(span.data(), source.data() + copied, span.size());
-    copied += span.size();
+  if (Result<void> valid = CheckNoWrap(address, source.size()); !valid) return valid;
+  // Every byte is checked before any is written: a range that is partly unmapped writes nothing.
+  size_t written = 0;
+  while (written < source.size()) {
+    Result<std::span<uint8_t>> piece = PieceAt(address.value() + written, source.size() - written);
+    if (!piece) return ErrorOf(piece);
+    written += piece->size();
+  }
+  written = 0;
+  while (written < source.size()) {
+    std::span<uint8_t> piece = *PieceAt(address.value() + written, source.size() - written);
+    std::memcpy(piece.data(), source.data() + written, piece.size());
+    written += piece.size();
   }
   return {};
 }

@@ -42,9 +42,24 @@ class GuestMemory {
   Result<std::span<uint8_t>> Translate(GuestAddress address, uint64_t length) const;
 
   // Appends the host spans covering [address, address + length), which may cross from one region
-  // into an adjacent one. Fails if any byte is unmapped or more than `max_spans` would be needed.
-  Result<void> TranslateRange(GuestAddress address, uint64_t length,
-                              std::vector<std::span<uint8_t>>& spans, size_t max_spans) const;
+  // into an adjacent one, to `spans` (a SpanList or a vector of spans). Fails if any byte is
+  // unmapped or `spans` would hold more than `max_spans`.
+  template <class Spans>
+  Result<void> TranslateRange(GuestAddress address, uint64_t length, Spans& spans,
+                              size_t max_spans) const {
+    if (Result<void> valid = CheckNoWrap(address, length); !valid) return valid;
+    uint64_t current = address.value();
+    uint64_t remaining = length;
+    while (remaining > 0) {
+      Result<std::span<uint8_t>> piece = PieceAt(current, remaining);
+      if (!piece) return ErrorOf(piece);
+      if (spans.size() >= max_spans) return TooManyPieces();
+      spans.push_back(*piece);
+      current += piece->size();
+      remaining -= piece->size();
+    }
+    return {};
+  }
 
   // The host bytes of a frontend-virtual range (vring addresses), inside one region.
   Result<std::span<uint8_t>> TranslateUserAddress(uint64_t user_address, uint64_t length) const;
@@ -60,6 +75,10 @@ class GuestMemory {
   explicit GuestMemory(std::vector<GuestMemoryRegion> regions) : regions_(std::move(regions)) {}
   // The region containing `address`, or nullptr.
   const GuestMemoryRegion* FindRegion(uint64_t address) const;
+  static Result<void> CheckNoWrap(GuestAddress address, uint64_t length);
+  // The host bytes from `address` to the end of its region, at most `length` of them.
+  Result<std::span<uint8_t>> PieceAt(uint64_t address, uint64_t length) const;
+  static Result<void> TooManyPieces();
 
   std::vector<GuestMemoryRegion> regions_;  // Sorted by guest_address.
 };

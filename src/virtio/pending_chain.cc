@@ -60,6 +60,7 @@ void InFlightChains::Stop() {
     if (!entries_.empty()) queue_->NotifyIfNeeded();
   }
   entries_.clear();
+  kept_memories_.clear();
   holds_ = 0;
   notify_pending_ = false;
   queue_ = nullptr;
@@ -88,16 +89,17 @@ void InFlightChains::SetEnabled(bool enabled) {
   }
 }
 
-PendingChain InFlightChains::Admit(uint16_t head, std::vector<std::span<uint8_t>> writable,
-                                   uint64_t writable_length,
-                                   std::shared_ptr<const GuestMemory> memory) {
+PendingChain InFlightChains::Admit(uint16_t head, SpanList writable, uint64_t writable_length) {
   const uint64_t token = next_token_++;
   entries_.push_back(Entry{.token = token,
                            .head = head,
                            .writable = std::move(writable),
-                           .writable_length = writable_length,
-                           .memory = std::move(memory)});
+                           .writable_length = writable_length});
   return PendingChain(this, token);
+}
+
+void InFlightChains::KeepMemory(std::shared_ptr<const GuestMemory> old) {
+  if (!entries_.empty()) kept_memories_.push_back(std::move(old));
 }
 
 InFlightChains::Entry* InFlightChains::Find(uint64_t token) {
@@ -161,6 +163,7 @@ void InFlightChains::Return(std::vector<Entry>::iterator entry, uint32_t used_le
   const bool released_hold = entry->holds_queue;
   queue_->PushUsed(entry->head, used_length);
   entries_.erase(entry);
+  if (entries_.empty()) kept_memories_.clear();
   Notify();
   if (released_hold && --holds_ == 0 && on_released_) on_released_();
 }

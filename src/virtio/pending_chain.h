@@ -3,7 +3,7 @@
 //
 //   InFlightChains in_flight;                 // One per queue, living as long as the device.
 //   in_flight.Start(queue);                   // The queue started.
-//   PendingChain pending = in_flight.Admit(head, std::move(chain.writable), length, memory);
+//   PendingChain pending = in_flight.Admit(head, std::move(chain.writable), length);
 //   ...                                       // Moved to wherever the answer will come from.
 //   pending.Complete(response);               // Writes it and returns the chain: at most once.
 //   in_flight.Stop();                         // The queue stops: every chain still out goes back
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "virtio/guest_memory.h"
+#include "virtio/span_list.h"
 #include "virtio/split_virtqueue.h"
 
 namespace vgpu::virtio {
@@ -86,9 +87,12 @@ class InFlightChains {
   // Enabled again: parked answers are written and their chains returned, in the order they came.
   void SetEnabled(bool enabled);
 
-  // Takes a popped chain's writable part. The chain's memory is kept mapped while it is out.
-  PendingChain Admit(uint16_t head, std::vector<std::span<uint8_t>> writable,
-                     uint64_t writable_length, std::shared_ptr<const GuestMemory> memory);
+  // Takes a popped chain's writable part, which points into the queue's current memory.
+  PendingChain Admit(uint16_t head, SpanList writable, uint64_t writable_length);
+  // The queue's memory was replaced by a new table: `old` stays mapped while chains that point
+  // into it are out, and is let go when none is. (The queue keeps its current memory alive, so
+  // chains cost no reference count of their own.)
+  void KeepMemory(std::shared_ptr<const GuestMemory> old);
 
   // While an answer is on its way from outside (the VMM), later chains wait.
   bool held() const { return holds_ > 0; }
@@ -112,9 +116,8 @@ class InFlightChains {
   struct Entry {
     uint64_t token = 0;
     uint16_t head = 0;
-    std::vector<std::span<uint8_t>> writable;
+    SpanList writable;
     uint64_t writable_length = 0;
-    std::shared_ptr<const GuestMemory> memory;
     bool holds_queue = false;
     bool parked = false;
     std::vector<uint8_t> parked_response;
@@ -134,6 +137,8 @@ class InFlightChains {
   // By token, in token order: nearly every chain is answered at once and erased from the end,
   // so the vector (its capacity kept) spares the hot path an allocation.
   std::vector<Entry> entries_;
+  // Memories replaced while chains were out (KeepMemory); empty once no chain is.
+  std::vector<std::shared_ptr<const GuestMemory>> kept_memories_;
   uint64_t next_token_ = 1;
   uint32_t holds_ = 0;
   uint32_t batch_depth_ = 0;

@@ -106,11 +106,9 @@ std::optional<PoppedChain> SplitVirtqueue::Pop() {
   std::atomic_thread_fence(std::memory_order_acquire);
   const size_t slot = next_available_ % size_;
   const uint16_t head = LoadGuest16(available_ring_ + kAvailableRingOffset + 2 * slot);
+  // avail_event is not moved here: while the device is taking chains the driver need not kick
+  // (§2.7.10); EnableKickAndRecheck asks for kicks again once the ring is drained.
   ++next_available_;
-  if (features_.event_index) {
-    // avail_event: kick us again once the driver goes past what we have taken.
-    StoreGuest16(used_ring_ + kUsedRingOffset + kUsedElementSize * size_, next_available_);
-  }
   if (head >= size_) {
     LogWarning(
         "virtqueue: driver made head %u available in a queue of %u; queue stopped until "
@@ -161,6 +159,7 @@ void SplitVirtqueue::NotifyIfNeeded() {
 bool SplitVirtqueue::EnableKickAndRecheck() {
   if (broken_) return false;
   if (features_.event_index) {
+    // avail_event: kick us once the driver goes past what we have taken.
     StoreGuest16(used_ring_ + kUsedRingOffset + kUsedElementSize * size_, next_available_);
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -115,7 +115,7 @@ class CommandFixture : public ::testing::Test {
                                 size_t extra_size = 0, uint64_t response_address = kResponseArea) {
     virtio::DescriptorChain chain;
     chain.head_index = next_head_++;
-    chain.memory = memory_;
+    chain.memory = &memory_;
     uint8_t* request_bytes = Host(kRequestArea, request_size + extra_size);
     std::memcpy(request_bytes, request, request_size);
     if (extra_size > 0) std::memcpy(request_bytes + request_size, extra, extra_size);
@@ -135,9 +135,7 @@ class CommandFixture : public ::testing::Test {
     DecodedCommand decoded = DecodeControl(chain, model_->decode_policy());
     const CtrlHdr header = decoded.header;
     const uint16_t head = chain.head_index;
-    Reply reply(in_flight_.Admit(head, std::move(chain.writable), chain.writable_length,
-                                 std::move(chain.memory)),
-                header);
+    Reply reply(in_flight_.Admit(head, std::move(chain.writable), chain.writable_length), header);
     model_->Dispatch(std::move(decoded), std::move(reply));
     return head;
   }

@@ -126,7 +126,7 @@ class DmabufScanoutsTest : public testing::CommandFixture {
     const uint64_t response_address = request_address + kSlotSize;
     virtio::DescriptorChain chain;
     chain.head_index = next_head_++;
-    chain.memory = memory_;
+    chain.memory = &memory_;
     std::memcpy(Host(request_address, sizeof(request)), &request, sizeof(request));
     chain.readable.emplace_back(Host(request_address, sizeof(request)), sizeof(request));
     chain.readable_length = sizeof(request);

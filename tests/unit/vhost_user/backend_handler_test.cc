@@ -37,6 +37,7 @@ class RecordingDevice final : public virtio::Device {
   }
   void QueueEnabled(uint32_t, bool) override {}
   void QueueNotified(uint32_t) override { ++notified; }
+  void QueueMemoryReplaced(uint32_t, std::shared_ptr<const virtio::GuestMemory>) override {}
   void QueueStopping(uint32_t index) override {
     queues[index] = nullptr;
     ++stopped;

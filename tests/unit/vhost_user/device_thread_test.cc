@@ -31,6 +31,7 @@ class StartingDevice final : public virtio::Device {
   void QueueStarted(uint32_t, virtio::SplitVirtqueue*, bool) override {}
   void QueueEnabled(uint32_t, bool) override {}
   void QueueNotified(uint32_t) override {}
+  void QueueMemoryReplaced(uint32_t, std::shared_ptr<const virtio::GuestMemory>) override {}
   void QueueStopping(uint32_t) override {}
   void Reset() override {}
 

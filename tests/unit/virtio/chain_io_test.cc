@@ -14,7 +14,7 @@ DescriptorChain ChainOver(const std::shared_ptr<const GuestMemory>& memory,
                           std::vector<std::pair<uint64_t, uint64_t>> readable,
                           std::vector<std::pair<uint64_t, uint64_t>> writable) {
   DescriptorChain chain;
-  chain.memory = memory;
+  chain.memory = &memory;
   for (auto [address, length] : readable) {
     chain.readable.emplace_back(HostPointer(*memory, address, length), length);
     chain.readable_length += length;

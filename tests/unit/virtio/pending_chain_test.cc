@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "memory_fixture.h"
+
 namespace vgpu::virtio {
 namespace {
 
@@ -40,9 +42,9 @@ class PendingChainTest : public ::testing::Test {
   // A chain with head `head` whose writable part is buffers_[head] (64 bytes), split in two
   // descriptors of 16 and 48 bytes.
   PendingChain Admit(uint16_t head) {
-    std::vector<std::span<uint8_t>> writable = {std::span(buffers_[head]).first(16),
-                                                std::span(buffers_[head]).subspan(16)};
-    return chains_.Admit(head, std::move(writable), 64, nullptr);
+    SpanList writable = {std::span(buffers_[head]).first(16),
+                         std::span(buffers_[head]).subspan(16)};
+    return chains_.Admit(head, std::move(writable), 64);
   }
   bool Untouched(uint16_t head) const {
     for (uint8_t byte : buffers_[head]) {
@@ -219,6 +221,37 @@ TEST_F(PendingChainTest, ABatchNotifiesOnceAtItsEnd) {
   EXPECT_EQ(ring_.notifications, 1);
   Admit(6).Cancel();  // Outside a batch: at once.
   EXPECT_EQ(ring_.notifications, 2);
+}
+
+// The queue keeps its current memory; a chain still out when the memory table changes keeps the
+// old one mapped until it goes back, however it goes back.
+TEST_F(PendingChainTest, ReplacedMemoryStaysMappedWhileAChainIntoItIsOut) {
+  std::shared_ptr<const GuestMemory> old_memory = testing::MakeMemory({{0, 0x10000}});
+  std::weak_ptr<const GuestMemory> watch = old_memory;
+  std::span<uint8_t> buffer = *old_memory->Translate(GuestAddress{0x100}, 64);
+  PendingChain held = chains_.Admit(5, SpanList{buffer}, 64);
+  PendingChain answered = Admit(1);
+  chains_.KeepMemory(std::move(old_memory));  // The queue now reads a new table.
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(answered.Complete(Bytes(8, 0x11)), 8u);
+  EXPECT_FALSE(watch.expired()) << "let go while a chain into it is out";
+  EXPECT_EQ(held.Complete(Bytes(24, 0x22)), 24u);  // Written into the old mapping.
+  EXPECT_TRUE(watch.expired());
+
+  // Nothing out when the table changes: nothing to keep.
+  std::shared_ptr<const GuestMemory> idle = testing::MakeMemory({{0, 0x10000}});
+  std::weak_ptr<const GuestMemory> idle_watch = idle;
+  chains_.KeepMemory(std::move(idle));
+  EXPECT_TRUE(idle_watch.expired());
+
+  // A stop lets go too.
+  std::shared_ptr<const GuestMemory> stopped = testing::MakeMemory({{0, 0x10000}});
+  std::weak_ptr<const GuestMemory> stopped_watch = stopped;
+  PendingChain out = Admit(2);
+  chains_.KeepMemory(std::move(stopped));
+  EXPECT_FALSE(stopped_watch.expired());
+  chains_.Stop();
+  EXPECT_TRUE(stopped_watch.expired());
 }
 
 TEST_F(PendingChainTest, ADefaultHandleAnswersNothing) {

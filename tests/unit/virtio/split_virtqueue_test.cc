@@ -158,9 +158,12 @@ TEST_F(SplitVirtqueueTest, EventIndexControlsCallsAndKicks) {
   Publish(0);
   Publish(0);
   ASSERT_TRUE(queue->Pop());
-  // avail_event (after the used ring) tells the driver which index to kick at.
-  EXPECT_EQ(*Field16(kUsed + 4 + 8 * kSize), 1);
+  // avail_event (after the used ring) tells the driver which index to kick at: not moved while
+  // the device is taking chains (no kicks needed then), moved when it has drained the ring.
+  EXPECT_EQ(*Field16(kUsed + 4 + 8 * kSize), 0);
   ASSERT_TRUE(queue->Pop());
+  EXPECT_EQ(*Field16(kUsed + 4 + 8 * kSize), 0);
+  EXPECT_FALSE(queue->EnableKickAndRecheck());
   EXPECT_EQ(*Field16(kUsed + 4 + 8 * kSize), 2);
 
   // used_event (after the available ring) = 1: the driver wants a call once used idx passes 1.
