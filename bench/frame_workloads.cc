@@ -56,8 +56,10 @@ Result<double> PresentFrame(WorkloadRun& run, ShownFrame& shown, const gpu::Rect
   return SecondsBetween(start, Clock::now());
 }
 
+// `memcpy_seconds` and `send_seconds`: one memcpy and one socket send of the frame's bytes (the
+// daemon's least work per frame: the TRANSFER's gather from the guest, the UPDATE's send).
 void AddCopyFigures(WorkloadRun& run, const LoopMeasurement& loop, uint64_t bytes_per_frame,
-                    double memcpy_seconds) {
+                    double memcpy_seconds, double send_seconds) {
   WorkloadResult& result = run.result;
   const double frames = static_cast<double>(loop.iterations());
   const double frames_per_second = frames / loop.wall_seconds;
@@ -70,8 +72,12 @@ void AddCopyFigures(WorkloadRun& run, const LoopMeasurement& loop, uint64_t byte
   result.Add("frame_time_vs_memcpy", "x", Summarize(loop.samples).median / memcpy_seconds,
              Better::kLower);
   AddBackendCpu(result, loop, "frame");
+  result.Add("socket_send_floor", "us", send_seconds * 1e6, Better::kNeither);
   if (loop.backend_cpu_seconds) {
     result.Add("backend_cpu_vs_memcpy", "x", *loop.backend_cpu_seconds / frames / memcpy_seconds,
+               Better::kLower);
+    result.Add("backend_cpu_vs_copy_and_send", "x",
+               *loop.backend_cpu_seconds / frames / (memcpy_seconds + send_seconds),
                Better::kLower);
   }
 }
@@ -82,10 +88,11 @@ Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
   if (!shown) return ErrorOf(shown);
   const gpu::Rect whole{0, 0, width, height};
   const double memcpy_seconds = MeasureMemcpySeconds(shown->image.bytes(), kMemcpyRepetitions);
+  const double send_seconds = MeasureSocketSendSeconds(shown->image.bytes(), kMemcpyRepetitions);
   Result<LoopMeasurement> loop =
       MeasureLoop(run, [&]() -> Result<double> { return PresentFrame(run, *shown, whole); });
   if (!loop) return ErrorOf(loop);
-  AddCopyFigures(run, *loop, shown->image.bytes(), memcpy_seconds);
+  AddCopyFigures(run, *loop, shown->image.bytes(), memcpy_seconds, send_seconds);
   return {};
 }
 
@@ -98,6 +105,7 @@ Result<void> RunDamage(WorkloadRun& run, uint32_t width, uint32_t height) {
   const auto damage_height = static_cast<uint32_t>(std::lround(height * scale));
   const uint64_t damage_bytes = uint64_t{damage_width} * damage_height * 4;
   const double memcpy_seconds = MeasureMemcpySeconds(damage_bytes, kMemcpyRepetitions);
+  const double send_seconds = MeasureSocketSendSeconds(damage_bytes, kMemcpyRepetitions);
   uint32_t step = 0;
   Result<LoopMeasurement> loop = MeasureLoop(run, [&]() -> Result<double> {
     // The rectangle wanders over the frame (strides coprime with the free ranges).
@@ -107,7 +115,7 @@ Result<void> RunDamage(WorkloadRun& run, uint32_t width, uint32_t height) {
     return PresentFrame(run, *shown, rect);
   });
   if (!loop) return ErrorOf(loop);
-  AddCopyFigures(run, *loop, damage_bytes, memcpy_seconds);
+  AddCopyFigures(run, *loop, damage_bytes, memcpy_seconds, send_seconds);
   run.result.notes.push_back("damage rectangle " + std::to_string(damage_width) + "x" +
                              std::to_string(damage_height) + " of " + std::to_string(width) + "x" +
                              std::to_string(height) + ", moving every frame");

@@ -16,8 +16,10 @@ BUILD_PACKAGES=(
 # The 3D case's guest (prepare-e2e-guest.sh --gl) carries the host's Mesa: gl_draw is built
 # against libgles-dev (and the GBM, EGL, DRM headers above) and shipped with libgbm1, libegl1,
 # libgles2, Mesa's EGL (libegl-mesa0) and virgl driver (libgl1-mesa-dri) and their libraries.
+# The glmark2 case (prepare-e2e-guest.sh --glmark2) puts Debian's glmark2-es2-drm into that guest;
+# its run on QEMU's own virtio-gpu-gl-pci needs a GL display, QEMU's GTK one on an Xvfb server.
 E2E_PACKAGES=(busybox-static cpio python3 kmod xz-utils
-  libgles-dev libgles2 libegl1 libgbm1)
+  libgles-dev libgles2 libegl1 libgbm1 glmark2-es2-drm xvfb)
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils)
 
 missing=()

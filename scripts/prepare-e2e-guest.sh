@@ -6,8 +6,11 @@
 #   OUTPUT_DIR/initramfs-gl.img  (with --gl) initramfs.img followed by an uncompressed archive
 #                             with Mesa's virgl driver and the GL test program gl_draw: see
 #                             build_gl_initramfs
+#   OUTPUT_DIR/initramfs-glmark2.img  (with --glmark2, which implies --gl) initramfs-gl.img with
+#                             Debian's glmark2-es2-drm and its data added: see
+#                             build_glmark2_initramfs
 #
-# Usage: scripts/prepare-e2e-guest.sh OUTPUT_DIR [--gl]
+# Usage: scripts/prepare-e2e-guest.sh OUTPUT_DIR [--gl|--glmark2]
 #
 # Idempotent and cached: the kernel package is downloaded and unpacked once (delete
 # OUTPUT_DIR/kernel to refresh it); each initramfs is rebuilt only when an input is newer.
@@ -17,12 +20,14 @@ set -euo pipefail
 
 readonly kExitUnavailable=77
 
-if [[ $# -lt 1 || $# -gt 2 || ( $# -eq 2 && $2 != --gl ) ]]; then
-  echo "usage: $0 OUTPUT_DIR [--gl]" >&2
+if [[ $# -lt 1 || $# -gt 2 || ( $# -eq 2 && $2 != --gl && $2 != --glmark2 ) ]]; then
+  echo "usage: $0 OUTPUT_DIR [--gl|--glmark2]" >&2
   exit 1
 fi
 with_gl=0
+with_glmark2=0
 [[ $# -eq 2 ]] && with_gl=1
+[[ $# -eq 2 && $2 == --glmark2 ]] && with_glmark2=1
 output_dir=$(mkdir -p "$1" && cd "$1" && pwd)
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 guest_source_dir="$source_dir/tests/e2e/guest"
@@ -209,6 +214,34 @@ build_gl_initramfs() {
   log "GL initramfs ready ($(du -h "$output_dir/initramfs-gl.img" | cut -f1))"
 }
 
+# The glmark2 guest: Debian's glmark2-es2-drm (GLES 2 on GBM/KMS, the benchmark scenes drawn
+# full-screen and shown with page flips) with its data and the libraries it links beyond the GL
+# guest's, at the host's paths, in front of initramfs-gl.img. It loads libEGL and libGLESv2 at
+# run time, which the GL guest carries already.
+readonly kGlmark2=/usr/bin/glmark2-es2-drm
+readonly kGlmark2Data=/usr/share/glmark2
+
+build_glmark2_initramfs() {
+  local root="$output_dir/initramfs-glmark2.root"
+  rm -rf "$root"
+  mkdir -p "$root"/{usr/bin,lib64,lib/$kMultiarch,usr/share}
+  cp -L "$kGlmark2" "$root$kGlmark2"
+  cp -a "$kGlmark2Data" "$root$kGlmark2Data"
+  local library
+  for library in $(library_closure "$kGlmark2"); do
+    case "$library" in
+      /lib64/*) cp -L "$library" "$root/lib64/" ;;
+      *) cp -L "$library" "$root/lib/$kMultiarch/" ;;
+    esac
+  done
+  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) \
+    >"$output_dir/initramfs-glmark2.img.partial"
+  cat "$output_dir/initramfs-gl.img" >>"$output_dir/initramfs-glmark2.img.partial"
+  mv "$output_dir/initramfs-glmark2.img.partial" "$output_dir/initramfs-glmark2.img"
+  rm -rf "$root"
+  log "glmark2 initramfs ready ($(du -h "$output_dir/initramfs-glmark2.img" | cut -f1))"
+}
+
 # True when $1 is missing or older than any of the following files.
 is_stale() {
   local target=$1
@@ -240,5 +273,17 @@ if [[ $with_gl -eq 1 ]]; then
   if is_stale "$output_dir/initramfs-gl.img" "${BASH_SOURCE[0]}" "$output_dir/initramfs.img" \
     "$guest_source_dir/gl_draw.c" "$kEglVendorFile" "${gl_input_files[@]}"; then
     build_gl_initramfs
+  fi
+fi
+
+if [[ $with_glmark2 -eq 1 ]]; then
+  if [[ ! -x $kGlmark2 || ! -d $kGlmark2Data ]]; then
+    log "the glmark2 guest needs $kGlmark2 and $kGlmark2Data (scripts/install-deps.sh installs" \
+      "glmark2-es2-drm)"
+    exit 1
+  fi
+  if is_stale "$output_dir/initramfs-glmark2.img" "${BASH_SOURCE[0]}" \
+    "$output_dir/initramfs-gl.img" "$kGlmark2"; then
+    build_glmark2_initramfs
   fi
 fi

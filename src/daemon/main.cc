@@ -41,6 +41,22 @@ std::chrono::milliseconds RendererStartTimeout() {
   return std::chrono::milliseconds(value);
 }
 
+// The least time between two read-backs of a 3D scanout (gpu/readback_pacer.h):
+// $VHOST_DEVICE_GPU_READBACK_FPS read-backs a second at most (0: every flush), else 60.
+std::chrono::nanoseconds ReadbackInterval() {
+  const char* text = std::getenv(kReadbackRateEnvironmentVariable);
+  if (text == nullptr || *text == '\0') return gpu::kDefaultReadbackInterval;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (*end != '\0' || value > 1000) {
+    LogWarning("%s=%s is not a number of read-backs a second in 0..1000; using 60",
+               kReadbackRateEnvironmentVariable, text);
+    return gpu::kDefaultReadbackInterval;
+  }
+  if (value == 0) return std::chrono::nanoseconds(0);
+  return std::chrono::nanoseconds(1'000'000'000 / value);
+}
+
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
   // In null mode the guest's resource images live in this process's heap, large, coming and
@@ -75,6 +91,7 @@ int RunDaemon(const Options& options) {
   gpu::GpuDeviceConfig device_config;
   device_config.headless = options.headless;
   device_config.max_host_memory = options.max_host_memory;
+  device_config.readback_interval = ReadbackInterval();
 #ifdef VGPU_HAVE_VIRGL
   if (options.gpu_mode == GpuMode::kVirglRenderer) {
     // The factory runs on the device thread: virglrenderer's GL contexts belong to it.

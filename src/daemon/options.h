@@ -44,6 +44,8 @@ BuildFeatures CompiledFeatures();
 inline constexpr const char* kLogLevelEnvironmentVariable = "VHOST_DEVICE_GPU_LOG";
 // How long the renderer may take to start, in milliseconds (default 20000).
 inline constexpr const char* kStartTimeoutEnvironmentVariable = "VHOST_DEVICE_GPU_START_TIMEOUT_MS";
+// Read-backs of a 3D scanout per second at most (default 60; 0: every flush).
+inline constexpr const char* kReadbackRateEnvironmentVariable = "VHOST_DEVICE_GPU_READBACK_FPS";
 
 struct Options {
   // -s/--socket-path: the daemon listens here. Exactly one of socket_path and inherited_fd is set

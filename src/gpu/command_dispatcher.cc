@@ -27,7 +27,8 @@ CommandDispatcher::CommandDispatcher(const DispatcherConfig& config, DisplayChan
                   ? std::make_unique<DmabufScanouts>(scanouts_, *display, *renderer_3d,
                                                      completions_, diagnostics_)
                   : nullptr),
-      scanout_executor_(scanouts_, resources_, display, dmabuf_.get(), completions_, diagnostics_),
+      scanout_executor_(scanouts_, resources_, display, dmabuf_.get(), completions_, diagnostics_,
+                        config.readback_interval),
       display_info_(scanouts_, display, completions_, config.edid_offered),
       resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_),
       context_executor_(contexts_, resources_, renderer_3d),
@@ -111,6 +112,7 @@ void CommandDispatcher::Reset() {
   if (dmabuf_) dmabuf_->Reset();
   resource_executor_.Reset();
   context_executor_.Reset();
+  scanout_executor_.Reset();
   scanouts_ = InitialScanouts();
   acked_features_ = 0;
 }

@@ -12,6 +12,7 @@
 // shown through dmabufs where the renderer exports them (DmabufScanouts), else read back.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "gpu/command.h"
@@ -35,9 +36,14 @@
 
 namespace vgpu::gpu {
 
+// 60 read-backs a second per scanout: more than QEMU's displays show (docs/ARCHITECTURE.md).
+inline constexpr std::chrono::nanoseconds kDefaultReadbackInterval{1'000'000'000 / 60};
+
 struct DispatcherConfig {
   uint64_t max_host_memory = 256ull << 20;
   bool edid_offered = true;  // VIRTIO_GPU_F_EDID offered (not headless).
+  // At most one read-back of a 3D scanout per interval (ReadbackPacer); zero: every flush.
+  std::chrono::nanoseconds readback_interval = kDefaultReadbackInterval;
 };
 
 class CommandDispatcher {
@@ -69,6 +75,7 @@ class CommandDispatcher {
   // Commands held for a fence, the VMM or a dmabuf update.
   size_t held_commands() const;
   const renderer::software2d::Software2dRenderer& software() const { return software_; }
+  const ReadbackPacer& scanout_pacer() const { return scanout_executor_.pacer(); }
 
  private:
   void Record3d(const CommandBody& body);

@@ -37,7 +37,8 @@ void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) cons
     config.events_read = events_read_;
     num_capsets = num_capsets_;
   }
-  // QEMU replaces num_scanouts with its max_outputs (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on"); 16 is what we can serve.
+  // QEMU replaces num_scanouts with its max_outputs (docs/ARCHITECTURE.md, "What QEMU does that the
+  // daemon relies on"); 16 is what we can serve.
   config.num_scanouts = kMaxScanouts;
   config.num_capsets = num_capsets;
   // Bounds: the vhost-user layer checked offset + size <= ConfigSize().
@@ -82,7 +83,7 @@ Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
     LogInfo("%s renderer ready: %u capsets", renderer_->name(), renderer_->CapsetCount());
   }
   model_ = std::make_unique<CommandDispatcher>(
-      DispatcherConfig{config_.max_host_memory, !config_.headless},
+      DispatcherConfig{config_.max_host_memory, !config_.headless, config_.readback_interval},
       config_.headless ? nullptr : display_.get(), renderer_.get());
   return {};
 }
@@ -207,9 +208,9 @@ void GpuDevice::ProcessControlQueue() {
       if (control_recorder_.enabled()) RecordControlRequest(chain);
       DecodedCommand decoded = DecodeControl(chain, model_->decode_policy());
       const CtrlHdr header = decoded.header;
-      Reply reply(in_flight.Admit(chain.head_index, std::move(chain.writable),
-                                  chain.writable_length),
-                  header);
+      Reply reply(
+          in_flight.Admit(chain.head_index, std::move(chain.writable), chain.writable_length),
+          header);
       model_->Dispatch(std::move(decoded), std::move(reply));
     }
   } while (!in_flight.held() && queue->EnableKickAndRecheck());

@@ -39,6 +39,7 @@ struct GpuDeviceConfig {
   uint64_t max_host_memory = 256ull << 20;
   RendererFactory renderer_factory;  // Empty: 2D only (null mode).
   bool context_init = false;         // Offer VIRTIO_GPU_F_CONTEXT_INIT (per-context fences work).
+  std::chrono::nanoseconds readback_interval = kDefaultReadbackInterval;  // DispatcherConfig.
 };
 
 class GpuDevice final : public virtio::Device {

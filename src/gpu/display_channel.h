@@ -94,6 +94,8 @@ class DisplayChannel {
   using DmabufUpdateCallback = std::function<void(bool drawn)>;
 
   explicit DisplayChannel(EventLoop& loop, DisplayChannelOptions options = {});
+  // The device thread's loop the channel runs on (for timers of its users).
+  EventLoop& loop() const { return loop_; }
   ~DisplayChannel();
   DisplayChannel(const DisplayChannel&) = delete;
   DisplayChannel& operator=(const DisplayChannel&) = delete;

@@ -15,10 +15,24 @@ std::string Id(uint32_t id) { return std::to_string(id); }
 
 }  // namespace
 
+ScanoutExecutor::ScanoutExecutor(ScanoutArray& scanouts, ResourceTable& resources,
+                                 DisplayChannel* display, DmabufScanouts* dmabuf,
+                                 Completions& completions, Diagnostics& diagnostics,
+                                 std::chrono::nanoseconds readback_interval)
+    : scanouts_(scanouts),
+      resources_(resources),
+      display_(display),
+      dmabuf_(dmabuf),
+      completions_(completions),
+      diagnostics_(diagnostics),
+      pacer_(display != nullptr ? &display->loop() : nullptr, readback_interval,
+             [this](uint32_t scanout_id, const Rect& damage) { SendPaced(scanout_id, damage); }) {}
+
 void ScanoutExecutor::Disable(uint32_t scanout_id) {
   Scanout& scanout = scanouts_[scanout_id];
   scanout.resource = ResourceId{0};
   scanout.rect = Rect{};
+  pacer_.Forget(scanout_id);
   if (dmabuf_ != nullptr) dmabuf_->Stop(scanout_id, DmabufScanouts::End::kDisable);
   if (scanout.announced_width != 0 && attached()) {
     (void)display_->SendScanout(scanout_id, 0, 0);  // A failed send detaches: nothing to undo.
@@ -74,7 +88,10 @@ CommandResult<Response> ScanoutExecutor::Set(const SetScanout& request) {
     scanout.announced_height = rect.height;
   }
   // Show the new content at once; QEMU displays a new surface only with its first UPDATE.
-  if (changed) SendUpdate(scanout_id, *resource, rect);
+  if (changed) {
+    SendUpdate(scanout_id, *resource, rect);
+    if (resource->three_d) pacer_.SentWhole(scanout_id);
+  }
   return Response::Ok();
 }
 
@@ -115,13 +132,27 @@ void ScanoutExecutor::SendToScanouts(const Resource& resource, const Rect& rect,
     std::optional<Rect> damage = Intersect(rect, scanout.rect);
     if (!damage) continue;
     if (!scanout.dmabuf.active()) {
-      SendUpdate(i, resource, *damage);
+      // Read-backs are paced (ReadbackPacer); 2D rows are at hand and go at once.
+      if (resource.three_d) {
+        pacer_.Flushed(i, resource.id, *damage);
+      } else {
+        SendUpdate(i, resource, *damage);
+      }
       continue;
     }
     dmabuf_->Update(
         i,
         Rect{damage->x - scanout.rect.x, damage->y - scanout.rect.y, damage->width, damage->height},
         flush);
+  }
+}
+
+void ScanoutExecutor::SendPaced(uint32_t scanout_id, const Rect& damage) {
+  const Scanout& scanout = scanouts_[scanout_id];
+  const Resource* resource = resources_.Find(scanout.resource);
+  if (resource == nullptr || !attached() || scanout.dmabuf.active()) return;
+  if (std::optional<Rect> visible = Intersect(damage, scanout.rect)) {
+    SendUpdate(scanout_id, *resource, *visible);
   }
 }
 

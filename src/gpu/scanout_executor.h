@@ -8,9 +8,11 @@
 //
 // A 2D resource's rows go to the display from where they are when they already are x8r8g8b8,
 // converted into a staging buffer otherwise; a 3D resource without a dmabuf is read back
-// (Renderer::ReadRect). The choice is made per scanout and logged once.
+// (Renderer::ReadRect), at most once per `readback_interval` per scanout (ReadbackPacer). The
+// choice is made per scanout and logged once.
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 #include "gpu/command_error.h"
@@ -18,6 +20,7 @@
 #include "gpu/diagnostics.h"
 #include "gpu/display_channel.h"
 #include "gpu/dmabuf_scanouts.h"
+#include "gpu/readback_pacer.h"
 #include "gpu/reply.h"
 #include "gpu/resource_table.h"
 #include "gpu/response.h"
@@ -29,19 +32,17 @@ class ScanoutExecutor {
  public:
   // `display` is null when headless; `dmabuf` is null without a 3D renderer.
   ScanoutExecutor(ScanoutArray& scanouts, ResourceTable& resources, DisplayChannel* display,
-                  DmabufScanouts* dmabuf, Completions& completions, Diagnostics& diagnostics)
-      : scanouts_(scanouts),
-        resources_(resources),
-        display_(display),
-        dmabuf_(dmabuf),
-        completions_(completions),
-        diagnostics_(diagnostics) {}
+                  DmabufScanouts* dmabuf, Completions& completions, Diagnostics& diagnostics,
+                  std::chrono::nanoseconds readback_interval);
 
   CommandResult<Response> Set(const SetScanout& request);
   void Flush(const ResourceFlush& request, Reply reply);
 
   // The resource goes away (UNREF): heads showing it go dark, its exports are dropped.
   void ForgetResource(ResourceId resource);
+  // The device resets: read-backs kept for later are dropped.
+  void Reset() { pacer_.Reset(); }
+  const ReadbackPacer& pacer() const { return pacer_; }
 
  private:
   void Disable(uint32_t scanout_id);
@@ -50,6 +51,8 @@ class ScanoutExecutor {
   void SendToScanouts(const Resource& resource, const Rect& rect, uint64_t flush);
   bool ShowsDmabuf(const Resource& resource, const Rect& rect) const;
   void SendUpdate(uint32_t scanout_id, const Resource& resource, const Rect& resource_rect);
+  // The pacer's call: `damage` of what the scanout shows now, if it is still read back.
+  void SendPaced(uint32_t scanout_id, const Rect& damage);
   bool attached() const { return display_ != nullptr && display_->attached(); }
 
   ScanoutArray& scanouts_;
@@ -59,6 +62,7 @@ class ScanoutExecutor {
   Completions& completions_;
   Diagnostics& diagnostics_;
   std::vector<uint8_t> staging_;  // Converted and read-back rows, reused.
+  ReadbackPacer pacer_;
 };
 
 }  // namespace vgpu::gpu

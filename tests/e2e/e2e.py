@@ -16,10 +16,13 @@ exit path.
 Usage:
   e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|qemu-kill-streaming|virgl|demo
          [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
+  e2e.py --daemon 'CMD'|qemu-builtin-gl --case glmark2 [--glmark2-args 'ARGS'] [--json FILE]
 
 CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
-when absent, "--socket-path SOCKET" is appended. Exit status: 0 pass, 1 fail, 77 skip (reason
-printed), as CTest's SKIP_RETURN_CODE expects.
+when absent, "--socket-path SOCKET" is appended. "qemu-builtin-gl" (glmark2 only) runs no daemon:
+QEMU's own virtio-gpu-gl-pci renders, shown with `-display gtk,gl=on` on an Xvfb server the
+harness starts. Exit status: 0 pass, 1 fail, 77 skip (reason printed), as CTest's
+SKIP_RETURN_CODE expects.
 
 Python 3 standard library only.
 """
@@ -53,6 +56,9 @@ DRAW_TIMEOUT = 15.0
 GL_BOOT_TIMEOUT = 90.0
 GL_DRAW_TIMEOUT = 90.0
 GL_SCREEN_TIMEOUT = 30.0
+# glmark2: per scene on top of its duration (shader compiles and model loads under TCG).
+GLMARK2_SCENE_SETUP_TIMEOUT = 60.0
+XVFB_TIMEOUT = 10.0
 SCREEN_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -281,13 +287,14 @@ class GlPicture:
 class Process:
     """A child process in a process group of its own, output to a log file."""
 
-    def __init__(self, name, argv, log_path):
+    def __init__(self, name, argv, log_path, env=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env=dict(os.environ, **env) if env else None)
 
     def exit_status(self):
         """None while running, else the exit status (negative: killed by that signal)."""
@@ -504,38 +511,67 @@ class Daemon:
         self.process.stop()
 
 
+class Xvfb:
+    """An X server without a screen, for QEMU's GTK display with GL (glmark2 on the built-in
+    virtio-gpu-gl-pci, which needs a GL display to render at all)."""
+
+    def __init__(self, work_dir):
+        if shutil.which("Xvfb") is None:
+            raise Skip("Xvfb not found (scripts/install-deps.sh installs xvfb)")
+        # A display number of our own: the lowest one whose lock file does not exist.
+        number = next(n for n in range(90, 200) if not os.path.exists(f"/tmp/.X{n}-lock"))
+        self.display = f":{number}"
+        self.process = Process("xvfb", ["Xvfb", self.display, "-screen", "0", "1920x1080x24",
+                                        "-nolisten", "tcp"],
+                               os.path.join(work_dir, "xvfb.log"))
+        deadline = time.monotonic() + XVFB_TIMEOUT
+        # Its socket appearing is the signal that it serves.
+        while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+            self.process.check_running()
+            if time.monotonic() > deadline:
+                self.process.stop()
+                raise Failure(f"Xvfb did not start on {self.display}")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.process.stop()
+
+
 class Qemu:
     """One QEMU process with its serial console and QMP connection."""
 
     def __init__(self, binary, guest, daemon_socket, device, work_dir, name="qemu",
-                 max_outputs=None, memory="512M", initramfs=None):
+                 max_outputs=None, memory="512M", initramfs=None, display="none", env=None,
+                 kernel_arguments=""):
         self.started = time.monotonic()
         self.process = None
         self.serial = None
         self.qmp = None
         serial_path = os.path.join(work_dir, f"{name}-serial.sock")
         qmp_path = os.path.join(work_dir, f"{name}-qmp.sock")
-        device_options = f"{device},id=gpu0,chardev=vgpu"
+        # daemon_socket None: a device of QEMU's own (no vhost-user back-end).
+        device_options = f"{device},id=gpu0" + (",chardev=vgpu" if daemon_socket else "")
         if max_outputs is not None:
             device_options += f",max_outputs={max_outputs}"
+        backend = ["-chardev", f"socket,id=vgpu,path={daemon_socket}"] if daemon_socket else []
         argv = [
             binary, "-nodefaults", "-no-user-config",
             # vhost-user needs the guest RAM in a shareable file (here a memfd).
             "-machine", "q35,accel=tcg,memory-backend=mem0", "-m", memory,
             "-object", f"memory-backend-memfd,id=mem0,size={memory},share=on",
-            "-chardev", f"socket,id=vgpu,path={daemon_socket}",
+            *backend,
             "-device", device_options,
-            "-vga", "none", "-display", "none",
+            "-vga", "none", "-display", display,
             # QEMU connects to our listening sockets (client mode): no socket file to wait for.
             "-chardev", f"socket,id=serial0,path={serial_path}", "-serial", "chardev:serial0",
             "-chardev", f"socket,id=qmp0,path={qmp_path}", "-mon", "chardev=qmp0,mode=control",
             "-kernel", guest.kernel, "-initrd", initramfs or guest.initramfs,
-            "-append", "console=ttyS0 loglevel=4",
+            "-append", f"console=ttyS0 loglevel=4 {kernel_arguments}".strip(),
         ]
         serial_listener = listen_unix(serial_path)
         qmp_listener = listen_unix(qmp_path)
         try:
-            self.process = Process(name, argv, os.path.join(work_dir, f"{name}.log"))
+            self.process = Process(name, argv, os.path.join(work_dir, f"{name}.log"), env)
             self.serial = SerialConsole(accept_from(serial_listener, self.process, "serial"),
                                         os.path.join(work_dir, f"{name}-serial.log"))
             self.qmp = Qmp(accept_from(qmp_listener, self.process, "QMP"))
@@ -564,12 +600,13 @@ class Guest:
     With `gl`, also the initramfs with Mesa's virgl driver and gl_draw (gl_initramfs).
     """
 
-    def __init__(self, directory, gl=False):
+    def __init__(self, directory, gl=False, glmark2=False):
         os.makedirs(directory, exist_ok=True)
+        flags = ["--glmark2"] if glmark2 else ["--gl"] if gl else []
         # Parallel test runs share the directory; the lock serialises preparing it.
         with open(os.path.join(directory, ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            result = subprocess.run([PREPARE_GUEST_SCRIPT, directory] + (["--gl"] if gl else []),
+            result = subprocess.run([PREPARE_GUEST_SCRIPT, directory] + flags,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode == EXIT_SKIP:
             raise Skip(f"guest kernel unavailable: {result.stdout.strip()}")
@@ -578,6 +615,8 @@ class Guest:
         self.kernel = os.path.join(directory, "vmlinuz")
         self.initramfs = os.path.join(directory, "initramfs.img")
         self.gl_initramfs = os.path.join(directory, "initramfs-gl.img") if gl else None
+        self.glmark2_initramfs = (os.path.join(directory, "initramfs-glmark2.img")
+                                  if glmark2 else None)
 
 
 def check_qemu(binary):
@@ -604,8 +643,10 @@ class Run:
         self.options = options
         self.work_dir = work_dir
         self.qemu_binary = check_qemu(options.qemu)
-        self.guest = Guest(options.guest_dir, gl=options.case in GL_CASES)
+        self.guest = Guest(options.guest_dir, gl=options.case in GL_CASES,
+                           glmark2=options.case in GLMARK2_CASES)
         self.daemon = None
+        self.xvfb = None
         self.qemus = []
         self.expected_images = {}
 
@@ -613,10 +654,11 @@ class Run:
         self.daemon = Daemon(self.options.daemon, self.work_dir)
 
     def start_qemu(self, device="vhost-user-gpu-pci", max_outputs=None, memory="512M",
-                   initramfs=None):
+                   initramfs=None, display="none", env=None, kernel_arguments=""):
         name = f"qemu{len(self.qemus) + 1}"
-        qemu = Qemu(self.qemu_binary, self.guest, self.daemon.socket_path, device, self.work_dir,
-                    name, max_outputs, memory, initramfs)
+        qemu = Qemu(self.qemu_binary, self.guest, self.daemon.socket_path if self.daemon else None,
+                    device, self.work_dir, name, max_outputs, memory, initramfs, display, env,
+                    kernel_arguments)
         self.qemus.append(qemu)
         return qemu
 
@@ -625,13 +667,16 @@ class Run:
             qemu.stop()
         if self.daemon:
             self.daemon.stop()
+        if self.xvfb:
+            self.xvfb.stop()
 
     def note(self, qemu, what):
         # Times count from the start of that QEMU process.
         print(f"  {qemu.process.name} {qemu.elapsed():6.2f} s  {what}", flush=True)
 
     def wait_for_marker(self, qemu, pattern, timeout):
-        return qemu.serial.wait_for(pattern, timeout, [qemu.process, self.daemon.process])
+        processes = [qemu.process] + ([self.daemon.process] if self.daemon else [])
+        return qemu.serial.wait_for(pattern, timeout, processes)
 
     def boot(self, qemu, timeout=BOOT_TIMEOUT):
         """Waits for the guest's "ready" marker."""
@@ -949,6 +994,102 @@ def case_virgl(run):
     run.note(qemu, "daemon: " + path_lines[0].split(": ", 1)[-1].strip())
 
 
+BUILTIN_GL = "qemu-builtin-gl"
+# XRGB8888 (alpha=0): the only format virtio-gpu's primary plane takes; glmark2 would pick
+# ARGB8888 and fail every modeset.
+GLMARK2_DEFAULT_ARGS = ("--visual-config alpha=0 -b build:duration=2 -b texture:duration=2 "
+                        "-b shading:duration=2")
+# glmark2-drm runs full-screen in the connector's largest mode; the EDID the guest kernel is
+# told to use (guest/init, vgpu.edid) makes that 1024x768 on every device: the size the
+# virtio-gpu driver accepts whatever the device reports as its display size.
+GLMARK2_EDID = "edid/1024x768.bin"
+# "[scene] option=value:...: FPS: 123 FrameTime: 8.130 ms"
+GLMARK2_SCENE = re.compile(r"\[(\w+)\] (.*): FPS: (\d+) FrameTime: ([\d.]+) ms")
+# Lines of glmark2 that say a scene did not run as asked.
+GLMARK2_PROBLEM = re.compile(r"(?i)(error|fail|unsupported|not supported|cannot|could not)")
+# What glmark2 always says on virtio-gpu, and is no problem: it cannot tear, so SwapInterval(0)
+# becomes mailbox (newest frame wins at the next flip).
+GLMARK2_EXPECTED = re.compile(r"DRM_CAP_ASYNC_PAGE_FLIP not supported, falling back to 'mailbox'")
+
+
+def case_glmark2(run):
+    """Runs glmark2-es2-drm in the GL guest and reports each scene's FPS and the score.
+
+    With our daemon (--gpu-mode virglrenderer): vhost-user-gpu-pci, no display (frames are read
+    back and sent to QEMU as UPDATE messages). With --daemon qemu-builtin-gl: QEMU's own
+    virtio-gpu-gl-pci, shown by `-display gtk,gl=on` on an Xvfb server. Every scene must render:
+    glmark2 must exit 0, print an FPS line for every scene and no error line; the guest's
+    GL_RENDERER must name virgl. --json writes the figures.
+    """
+    builtin = run.options.daemon == BUILTIN_GL
+    if builtin:
+        run.xvfb = Xvfb(run.work_dir)
+        qemu = run.start_qemu("virtio-gpu-gl-pci", memory="1G",
+                              initramfs=run.guest.glmark2_initramfs, display="gtk,gl=on",
+                              env={"DISPLAY": run.xvfb.display},
+                              kernel_arguments=f"vgpu.edid={GLMARK2_EDID}")
+    else:
+        try:
+            run.start_daemon()
+        except Failure as failure:
+            log = run.daemon_log()
+            if re.search(r"virglrenderer (cannot start|initialisation failed)", log):
+                raise Skip("virglrenderer cannot start on this host: " +
+                           " ".join(log.strip().splitlines()[-2:])) from None
+            raise failure
+        qemu = run.start_qemu("vhost-user-gpu-pci", memory="1G",
+                              initramfs=run.guest.glmark2_initramfs,
+                              kernel_arguments=f"vgpu.edid={GLMARK2_EDID}")
+    run.boot(qemu, GL_BOOT_TIMEOUT)
+    arguments = run.options.glmark2_args
+    scenes_asked = len(re.findall(r"(?:^|\s)-b\s", " " + arguments)) or 1
+    durations = [float(value) for value in re.findall(r"duration=([\d.]+)", arguments)] or [10.0]
+    timeout = GLMARK2_SCENE_SETUP_TIMEOUT * scenes_asked + sum(durations) + GL_BOOT_TIMEOUT
+    started = time.monotonic()
+    qemu.serial.send("glmark2 " + arguments)
+    lines = []
+    while True:
+        match = run.wait_for_marker(qemu, r"glmark2(?:-done status=(\d+)| (.*))",
+                                    max(1.0, timeout - (time.monotonic() - started)))
+        if match.group(1) is not None:
+            status = int(match.group(1))
+            break
+        lines.append(match.group(2))
+    seconds = time.monotonic() - started
+    renderer = next((line.split(":", 1)[1].strip() for line in lines
+                     if line.strip().startswith("GL_RENDERER:")), "")
+    scenes = []
+    for line in lines:
+        scene = GLMARK2_SCENE.search(line)
+        if scene:
+            scenes.append({"scene": scene.group(1), "options": scene.group(2),
+                           "fps": int(scene.group(3)), "frame_time_ms": float(scene.group(4))})
+    score = next((int(m.group(1)) for m in (re.search(r"glmark2 Score: (\d+)", line)
+                                            for line in lines) if m), None)
+    problems = [line for line in lines
+                if GLMARK2_PROBLEM.search(line) and not GLMARK2_EXPECTED.search(line)]
+    for scene in scenes:
+        run.note(qemu, f"[{scene['scene']}] {scene['options']}: {scene['fps']} FPS")
+    run.note(qemu, f"glmark2 exit status {status}, score {score}, GL_RENDERER '{renderer}', "
+                   f"{len(scenes)} scenes in {seconds:.1f} s")
+    if run.options.json:
+        with open(run.options.json, "w") as output:
+            json.dump({"device": "virtio-gpu-gl-pci (QEMU built-in)" if builtin else
+                       f"vhost-user-gpu-pci: {run.options.daemon}",
+                       "arguments": arguments, "renderer": renderer, "score": score,
+                       "exit_status": status, "seconds": seconds, "scenes": scenes,
+                       "problems": problems}, output, indent=2)
+    if "virgl" not in renderer.lower():
+        raise Failure(f"guest GL_RENDERER '{renderer}' does not name virgl")
+    if status != 0:
+        raise Failure(f"glmark2 exited with status {status}: {lines[-5:]}")
+    if problems:
+        raise Failure(f"glmark2 reported problems: {problems[:5]}")
+    if len(scenes) < scenes_asked or score is None:
+        raise Failure(f"glmark2 ran {len(scenes)} of {scenes_asked} scenes (score {score}): "
+                      f"{lines[-5:]}")
+
+
 CASES = {
     "demo": case_demo,
     "pci": case_pci,
@@ -958,9 +1099,11 @@ CASES = {
     "qemu-kill": case_qemu_kill,
     "qemu-kill-streaming": case_qemu_kill_streaming,
     "virgl": case_virgl,
+    "glmark2": case_glmark2,
 }
-# Cases that need the GL guest (prepare-e2e-guest.sh --gl).
+# Cases that need the GL guest (prepare-e2e-guest.sh --gl), and the one with glmark2 in it.
 GL_CASES = {"virgl"}
+GLMARK2_CASES = {"glmark2"}
 
 
 ARTIFACTS_STAMP = ".vgpu-e2e-artifacts"
@@ -991,7 +1134,12 @@ def main():
     parser.add_argument("--demo-output", metavar="PNG", help="where the demo case saves its picture")
     parser.add_argument("--keep-artifacts", metavar="DIR",
                         help="copy logs and screendumps of the run to DIR")
+    parser.add_argument("--glmark2-args", default=GLMARK2_DEFAULT_ARGS,
+                        help="the glmark2 case's arguments to glmark2-es2-drm")
+    parser.add_argument("--json", metavar="FILE", help="the glmark2 case's figures, as JSON")
     options = parser.parse_args()
+    if options.daemon == BUILTIN_GL and options.case not in GLMARK2_CASES:
+        parser.error(f"--daemon {BUILTIN_GL} is for --case glmark2 only")
 
     # A timeout (CTest) or Ctrl-C must still run the cleanup below: no QEMU left behind.
     signal.signal(signal.SIGTERM, terminate)

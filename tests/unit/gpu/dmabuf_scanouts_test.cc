@@ -340,6 +340,29 @@ TEST_F(DmabufScanoutsTest, ExportFailureFallsBackToReadBackAndSaysWhy) {
   EXPECT_TRUE(state.anomalies.empty()) << state.anomalies.front();
 }
 
+// A guest rendering faster than any display refreshes: a burst of flushes of a read-back scanout
+// is read back once at once and once more when the interval has passed, with what the resource
+// shows then; every flush is answered at once (ReadbackPacer).
+TEST_F(DmabufScanoutsTest, ReadBacksOfABurstOfFlushesArePacedAndTheLastFrameIsShown) {
+  Connect();  // Not exportable: read back.
+  ASSERT_EQ(Create3d(5), ResponseType::kOkNodata);
+  ASSERT_EQ(ShowOn(0, 5), ResponseType::kOkNodata);  // Read back whole, at once.
+  ASSERT_TRUE(DisplaySaw(Request::kUpdate, 1));
+  const int after_set = renderer_.read_backs;
+  for (uint32_t frame = 1; frame <= 20; ++frame) {
+    renderer_.read_back_byte = static_cast<uint8_t>(frame);
+    Pending* flush = StartFlush(5, Rect{0, 0, kSize, kSize}, frame);
+    EXPECT_TRUE(Answered(flush)) << "frame " << frame;
+  }
+  EXPECT_EQ(renderer_.read_backs, after_set) << "a burst right after SET_SCANOUT waits";
+  // The last frame's pixels reach the display once the interval has passed.
+  ASSERT_TRUE(DisplaySees([](const FakeDisplayState& state) {
+    return state.framebuffers[0] && state.framebuffers[0]->At(5, 5) == 0x14141414u;
+  }));
+  EXPECT_EQ(renderer_.read_backs, after_set + 1) << "the burst was read back once";
+  EXPECT_FALSE(model_->scanout_pacer().kept(0));
+}
+
 TEST_F(DmabufScanoutsTest, ScanoutInsideItsResourceIsReadBack) {
   // QEMU shows a dmabuf from its top-left corner: an offset scanout would show the wrong part.
   renderer_.exportable = true;

@@ -85,7 +85,8 @@ class FakeRenderer final : public renderer::Renderer {
     fence_handler = std::move(handler);
   }
   Result<void> ReadRect(ResourceId, const Rect&, std::span<uint8_t> out, uint32_t) override {
-    std::fill(out.begin(), out.end(), 0x42);
+    ++read_backs;
+    std::fill(out.begin(), out.end(), read_back_byte);
     return {};
   }
   Result<CursorImage> ReadCursor(ResourceId) override { return CursorImage{}; }
@@ -143,6 +144,8 @@ class FakeRenderer final : public renderer::Renderer {
   uint64_t modifier = renderer::kDrmFormatModInvalid;
   std::map<uint32_t, UniqueFd> textures;  // By resource, once exported.
   int export_calls = 0;
+  int read_backs = 0;
+  uint8_t read_back_byte = 0x42;  // What ReadRect fills with.
   int scanout_flushes = 0;
 };
 
