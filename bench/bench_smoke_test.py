@@ -28,9 +28,10 @@ KEY_FIGURES = {
     "idle": ["resident_memory", "threads"],
     "submit3d-fence": ["fences_per_second", "fence_latency_median", "submit_bytes"],
     "render-readback-1080p": ["frames_per_second", "frame_time_median", "read_back_throughput"],
+    "render-readback-4k": ["frames_per_second", "frame_time_median", "read_back_throughput"],
 }
 # Need VIRTIO_GPU_F_VIRGL: skipped (not failed) on a 2D backend.
-VIRGL_WORKLOADS = ["submit3d-fence", "render-readback-1080p"]
+VIRGL_WORKLOADS = ["submit3d-fence", "render-readback-1080p", "render-readback-4k"]
 NO_3D = "backend offers no 3D (VIRTIO_GPU_F_VIRGL)"
 
 failures = []

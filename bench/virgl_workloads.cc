@@ -1,4 +1,4 @@
-// submit3d-fence and render-readback-1080p: the 3D (virglrenderer) workloads. Both need a
+// submit3d-fence and render-readback-1080p/-4k: the 3D (virglrenderer) workloads. Both need a
 // backend that offers VIRTIO_GPU_F_VIRGL; on one that does not (our daemon in another mode,
 // QEMU's daemon without --virgl, which here cannot run 3D anyway without a render node) they are
 // reported as skipped, not failed.
@@ -413,6 +413,9 @@ std::vector<Workload> VirglWorkloads() {
       Workload{"render-readback-1080p",
                "virgl clear of a 1920x1080 scanout + RESOURCE_FLUSH, read back to the display",
                1920, 1080, [](WorkloadRun& run) { return RunRenderReadback(run, 1920, 1080); }},
+      Workload{"render-readback-4k",
+               "virgl clear of a 3840x2160 scanout + RESOURCE_FLUSH, read back to the display",
+               3840, 2160, [](WorkloadRun& run) { return RunRenderReadback(run, 3840, 2160); }},
   };
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "base/log.h"
@@ -103,6 +104,11 @@ int RunDaemon(const Options& options) {
       virgl_options.use_gles = options.use_gles;
       virgl_options.use_surfaceless = options.use_surfaceless;
       virgl_options.drm_fd = std::move(*render_node);
+      // VHOST_DEVICE_GPU_VIRGL_READBACK=transfer: display read-backs through
+      // virgl_renderer_transfer_read_iov only (the pixel-pack path off, for comparison).
+      const char* readback = std::getenv(kVirglReadbackEnvironmentVariable);
+      virgl_options.pixel_pack_readback =
+          readback == nullptr || std::strcmp(readback, "transfer") != 0;
       for (Capset capset : options.capsets) {
         virgl_options.capsets.push_back(static_cast<uint32_t>(capset));
       }

@@ -44,6 +44,8 @@ BuildFeatures CompiledFeatures();
 inline constexpr const char* kLogLevelEnvironmentVariable = "VHOST_DEVICE_GPU_LOG";
 // How long the renderer may take to start, in milliseconds (default 20000).
 inline constexpr const char* kStartTimeoutEnvironmentVariable = "VHOST_DEVICE_GPU_START_TIMEOUT_MS";
+// "transfer": virgl display read-backs without the pixel-pack buffer (for comparison).
+inline constexpr const char* kVirglReadbackEnvironmentVariable = "VHOST_DEVICE_GPU_VIRGL_READBACK";
 // Read-backs of a 3D scanout per second at most (default 60; 0: every flush).
 inline constexpr const char* kReadbackRateEnvironmentVariable = "VHOST_DEVICE_GPU_READBACK_FPS";
 

@@ -108,6 +108,7 @@ void ScanoutExecutor::SendUpdate(uint32_t scanout_id, const Resource& resource,
     // The rows already are x8r8g8b8: sent straight from the resource (no staging copy).
     sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
                                 rows->first_pixel, rows->stride);
+    resource.renderer->ReleaseRows();
   } else {
     // Converted, or for 3D results without a dmabuf read back (docs/ARCHITECTURE.md).
     staging_.resize(uint64_t{row_bytes} * resource_rect.height);

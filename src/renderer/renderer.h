@@ -174,12 +174,14 @@ class Renderer {
   virtual Result<void> ReadRect(ResourceId resource, const Rect& rect,
                                 std::span<uint8_t> destination, uint32_t stride) = 0;
   // The rectangle's rows where they already are in the display's format, or nullopt (then
-  // ReadRect). Valid until the next call into the renderer.
+  // ReadRect). Valid until ReleaseRows(), which comes before the next call into the renderer.
   virtual std::optional<DisplayRows> DirectRows(ResourceId resource, const Rect& rect) {
     (void)resource;
     (void)rect;
     return std::nullopt;
   }
+  // The rows DirectRows gave are no longer used (a read-back's mapping can go).
+  virtual void ReleaseRows() {}
   // A 64x64 resource as the cursor image (a8r8g8b8, top row first).
   virtual Result<CursorImage> ReadCursor(ResourceId resource) = 0;
   // The resource's texture as a dmabuf the display can show itself (no read-back); each call

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/checked_math.h"
+#include "base/log.h"
 #include "renderer/software2d/pixel_conversion.h"
 #include "renderer/software2d/pixel_format.h"
 #include "renderer/virgl/virgl_api.h"
@@ -34,6 +35,32 @@ Result<ResourceInfo> VirglRenderer::Info(ResourceId resource) const {
       .stride = padded.info.stride,
       .drm_fourcc = padded.info.drm_fourcc,
   };
+}
+
+std::optional<DisplayRows> VirglRenderer::DirectRows(ResourceId resource, const Rect& rect) {
+  if (!pack_reader_) return std::nullopt;
+  Result<ResourceInfo> info = Info(resource);
+  if (!info || !software2d::IsDisplayNative(info->virgl_format) || info->depth != 1 ||
+      info->texture_id == 0) {
+    return std::nullopt;
+  }
+  virgl_renderer_force_ctx_0();
+  Result<DisplayRows> rows =
+      pack_reader_->Read(info->texture_id, info->width, info->height, rect, info->y_0_top());
+  if (!rows) {
+    // Not this driver's way: ReadRect from now on (virgl_renderer_transfer_read_iov).
+    LogWarning("virglrenderer: %s; reading back with virgl_renderer_transfer_read_iov instead",
+               rows.error().message.c_str());
+    pack_reader_.reset();
+    return std::nullopt;
+  }
+  return *rows;
+}
+
+void VirglRenderer::ReleaseRows() {
+  if (!pack_reader_) return;
+  virgl_renderer_force_ctx_0();
+  pack_reader_->Release();
 }
 
 Result<void> VirglRenderer::ReadRect(ResourceId resource, const Rect& rect,

@@ -86,6 +86,7 @@ Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions option
   }
   std::unique_ptr<VirglRenderer> renderer(new VirglRenderer());
   renderer->drm_fd_ = std::move(options.drm_fd);
+  if (options.pixel_pack_readback) renderer->pack_reader_ = std::make_unique<PixelPackReader>();
   if (Result<void> initialized = renderer->Initialize(flags); !initialized) {
     return ErrorOf(initialized);  // The destructor releases instance_alive.
   }
@@ -148,6 +149,7 @@ void VirglRenderer::LoadCapsets(const std::vector<uint32_t>& requested) {
 VirglRenderer::~VirglRenderer() {
   if (initialized_) {
     virgl_renderer_force_ctx_0();
+    pack_reader_.reset();  // Its GL objects live in ctx0.
     virgl_renderer_cleanup(this);
     virgl_set_debug_callback(nullptr);
   }

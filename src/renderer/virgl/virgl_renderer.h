@@ -38,6 +38,7 @@
 #include "base/unique_fd.h"
 #include "renderer/renderer.h"
 #include "renderer/virgl/fence_timelines.h"
+#include "renderer/virgl/pixel_pack_reader.h"
 
 struct virgl_renderer_callbacks;
 
@@ -56,6 +57,9 @@ struct VirglOptions {
   // Capset ids to offer (--capset): kCapsetVirgl and/or kCapsetVirgl2. Empty offers none. One that
   // this virglrenderer reports with version or size 0 is dropped with a warning.
   std::vector<uint32_t> capsets;
+  // Display read-backs through a pixel-pack buffer (PixelPackReader) where the driver allows;
+  // false: always virgl_renderer_transfer_read_iov (VHOST_DEVICE_GPU_VIRGL_READBACK=transfer).
+  bool pixel_pack_readback = true;
 };
 
 // What virgl_renderer_resource_get_info reports (GL-backed resources only).
@@ -141,6 +145,11 @@ class VirglRenderer final : public Renderer {
   // Reads `rect` of the rendered resource (level 0, layer 0) into destination as x8r8g8b8, in the
   // guest's row order (top first). The eight virtio-gpu 2D formats are converted; any other
   // format fails with kUnsupported.
+  // Display-native formats (B8G8R8X8, B8G8R8A8) of 2D textures, read into a pixel-pack buffer
+  // and sent from its mapping; nullopt elsewhere, or once the driver has refused it (logged
+  // once), and then ReadRect.
+  std::optional<DisplayRows> DirectRows(ResourceId resource, const Rect& rect) override;
+  void ReleaseRows() override;
   Result<void> ReadRect(ResourceId resource, const Rect& rect, std::span<uint8_t> destination,
                         uint32_t destination_stride) override;
   // UPDATE_CURSOR: the resource's 64x64 pixels (virgl_renderer_get_cursor_data) in the guest's
@@ -177,6 +186,8 @@ class VirglRenderer final : public Renderer {
   std::function<void(const FenceSignal&)> fence_handler_;
   std::vector<uint32_t> submit_buffer_;  // Dword-aligned copy of the last command stream.
   std::vector<uint8_t> read_buffer_;     // Packed rows of the last ReadRect.
+  // Display read-backs (DirectRows); null when not used or after the driver refused it.
+  std::unique_ptr<PixelPackReader> pack_reader_;
 };
 
 }  // namespace vgpu::renderer::virgl
