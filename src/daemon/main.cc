@@ -72,11 +72,13 @@ int RunDaemon(const Options& options) {
   // One heap for all threads: the device thread's small allocations would otherwise open a
   // second arena (~100 KiB resident per daemon); per-thread caches keep the lock off the hot path.
   mallopt(M_ARENA_MAX, 1);
-  // The sandbox refuses opening files once the daemon serves, so Mesa's on-disk shader cache
-  // could not be read or written anyway: told so before any driver loads, Mesa does not try
-  // (each try would be a refused openat in the log). A value the user set is kept.
+  // The sandbox refuses opening files once the daemon serves, so Mesa's usual shader cache (a
+  // file per shader) could be neither read nor written. Its single-file form opens its two files
+  // when the driver starts, before the sandbox, and then reads and writes through them: compiled
+  // shaders survive the daemon, as they do for any GL program (llvmpipe compiles a new variant
+  // for each new GL state, seconds of a guest's first frames). A value the user set is kept.
   if (options.sandbox && options.gpu_mode != GpuMode::kNull) {
-    setenv("MESA_SHADER_CACHE_DISABLE", "true", /*overwrite=*/0);
+    setenv("MESA_DISK_CACHE_SINGLE_FILE", "1", /*overwrite=*/0);
   }
   Result<UniqueFd> gpu_device = OpenGpuDevice(options);
   if (!gpu_device) {

@@ -2,13 +2,19 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <bitset>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <future>
@@ -108,6 +114,12 @@ constexpr SyscallRule kPolicy[] = {
     {"sysinfo", kAllow},
     // Removing the socket file at exit.
     {"unlink", kAllow},
+    // Advisory locks on files the process holds open: Mesa's single-file shader cache (opened
+    // before the sandbox, main.cc) locks it around each write.
+    {"flock", kAllow},
+    // SECCOMP_SET_MODE_FILTER only: the supervisor stacks a filter that refuses a call it has
+    // logged once without asking it again. A filter can only take rights away.
+    {"seccomp", kAllowIf},
 
     // Escape tools: running code outside the process, reaching into other processes, the kernel,
     // mounts and namespaces, kernel-side programs and io_uring (whose operations seccomp does not
@@ -188,6 +200,9 @@ Result<void> AddConditionalRule(scmp_filter_ctx context, const char* name, int n
   if (syscall == "tgkill") {
     return add({0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(own_pid), 0});
   }
+  if (syscall == "seccomp") {
+    return add({0, SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0});
+  }
   return MakeError(ErrorKind::kInternal, std::string("sandbox: no argument check for ") + name);
 }
 
@@ -243,6 +258,8 @@ struct RefusalSupervisor {
   seccomp_notif_resp* response = nullptr;
   std::array<std::array<char, 32>, kNumbers> names{};
   std::array<bool, kNumbers> reported{};
+  // Refusals answered here (tests read it: a silenced call is not asked again).
+  std::atomic<uint64_t> answered{0};
 
   void NameTheCalls() {
     for (int number = 0; number < kNumbers; ++number) {
@@ -293,12 +310,48 @@ struct RefusalSupervisor {
       response->val = 0;
       response->error = -EPERM;
       response->flags = 0;
-      // Answer first: the caller is blocked until then.
+      const int number = static_cast<int>(request->data.nr);
+      const bool first = number >= 0 && number < kNumbers && !reported[number];
+      // A first refusal: the filter takes over refusing this call before the caller is released,
+      // so that the caller's next try is already the filter's.
+      if (first) Silence(number);
+      answered.fetch_add(1, std::memory_order_relaxed);
+      // Then answer: the caller is blocked until then.
       (void)seccomp_notify_respond(fd, response);
-      LogOnce(static_cast<int>(request->data.nr), request->pid);
+      if (first) LogOnce(number, request->pid);
     }
   }
+
+  // From now on the filter itself refuses `number` with EPERM, without asking here: a driver
+  // that retries a refused call (libepoxy probes for libGLX at every draw call of some GL
+  // paths) pays a filter's few instructions instead of a round trip through this thread. A
+  // filter stacked on the first: the strictest answer of all filters wins, and EPERM is stricter
+  // than asking the supervisor (SECCOMP_RET_ERRNO over SECCOMP_RET_USER_NOTIF). If it cannot be
+  // stacked, refusals keep coming here, answered the same.
+  static void Silence(int number) {
+#if defined(__x86_64__)
+    constexpr uint32_t kNativeArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    constexpr uint32_t kNativeArch = AUDIT_ARCH_AARCH64;
+#else
+    return;
+#endif
+    sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        // Another architecture's calls are the first filter's (it kills them).
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kNativeArch, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(number), 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog fprog{static_cast<unsigned short>(sizeof(program) / sizeof(program[0])), program};
+    (void)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog);
+  }
 };
+
+std::atomic<RefusalSupervisor*> the_supervisor{nullptr};
 
 // Opening an existing file, for kEnforceAllowingOpens: any flags but the ones that create,
 // truncate or append.
@@ -426,6 +479,7 @@ Result<void> SeccompFilter::Load() {
   RefusalSupervisor* supervisor = nullptr;
   if (reports_refusals_) {
     supervisor = new RefusalSupervisor;
+    the_supervisor.store(supervisor);
     if (int result = seccomp_notify_alloc(&supervisor->request, &supervisor->response);
         result != 0) {
       delete supervisor;
@@ -462,6 +516,11 @@ Result<void> SeccompFilter::Load() {
     supervisor->listener.notify_one();
   }
   return {};
+}
+
+uint64_t RefusalsAnsweredBySupervisor() {
+  RefusalSupervisor* supervisor = the_supervisor.load();
+  return supervisor != nullptr ? supervisor->answered.load(std::memory_order_relaxed) : 0;
 }
 
 Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer) {

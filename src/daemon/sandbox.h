@@ -20,9 +20,10 @@
 //   degrades rendering where a kill would take the user's VM display down with it. Where the
 //   kernel and libseccomp allow it (API level 6: user notification together with TSYNC), the
 //   refusal goes through a supervisor thread (SCMP_ACT_NOTIFY) that answers EPERM and logs the
-//   call's name once, so a driver that degrades says why; otherwise the filter answers EPERM
-//   itself, silently. (A SIGSYS trap would be simpler, but a thread that blocks all signals, as
-//   Mesa's worker threads do, would be killed by it.)
+//   call's name once, so a driver that degrades says why, and then stacks a filter that refuses
+//   that call directly (a driver that retries a refused call pays no round trip each time);
+//   otherwise the filter answers EPERM itself, silently. (A SIGSYS trap would be simpler, but a
+//   thread that blocks all signals, as Mesa's worker threads do, would be killed by it.)
 // The filter is installed on every thread at once (SECCOMP_FILTER_FLAG_TSYNC), so the renderer's
 // threads, started before it, are confined too. Calls made through another architecture's ABI
 // (int 0x80 on x86_64) kill the process.
@@ -116,6 +117,10 @@ class SeccompFilter {
   size_t allowed_count_;
   bool reports_refusals_;
 };
+
+// Refusals the supervisor thread has answered in this process so far. After the first refusal of
+// a call the supervisor stacks a filter that refuses it directly, so later ones are not counted.
+uint64_t RefusalsAnsweredBySupervisor();
 
 // Test-only hook, inert unless set: after loading the filter, the daemon makes the named system
 // call with all-zero arguments and logs what happened ("execve" must kill it with SIGSYS,

@@ -18,7 +18,8 @@ namespace {
 // The GL state Read() changes, put back as it was when it ends, however it ends.
 class SavedPackState {
  public:
-  explicit SavedPackState(bool pack_invert) : pack_invert_(pack_invert) {
+  SavedPackState(bool desktop_gl, bool pack_invert)
+      : desktop_gl_(desktop_gl), pack_invert_(pack_invert) {
     glGetIntegerv(GL_READ_FRAMEBUFFER_BINDING, &read_framebuffer_);
     glGetIntegerv(GL_DRAW_FRAMEBUFFER_BINDING, &draw_framebuffer_);
     glGetIntegerv(GL_PIXEL_PACK_BUFFER_BINDING, &pack_buffer_);
@@ -28,7 +29,7 @@ class SavedPackState {
     glGetIntegerv(GL_PACK_SKIP_PIXELS, &skip_pixels_);
     glGetIntegerv(GL_TEXTURE_BINDING_2D, &texture_);
     scissor_ = glIsEnabled(GL_SCISSOR_TEST);
-    if (epoxy_is_desktop_gl()) srgb_ = glIsEnabled(GL_FRAMEBUFFER_SRGB);
+    if (desktop_gl_) srgb_ = glIsEnabled(GL_FRAMEBUFFER_SRGB);
     if (pack_invert_) glGetIntegerv(GL_PACK_INVERT_MESA, &invert_);
   }
   ~SavedPackState() {
@@ -41,13 +42,14 @@ class SavedPackState {
     glPixelStorei(GL_PACK_SKIP_PIXELS, skip_pixels_);
     glBindTexture(GL_TEXTURE_2D, static_cast<GLuint>(texture_));
     if (scissor_) glEnable(GL_SCISSOR_TEST);
-    if (epoxy_is_desktop_gl() && srgb_) glEnable(GL_FRAMEBUFFER_SRGB);
+    if (desktop_gl_ && srgb_) glEnable(GL_FRAMEBUFFER_SRGB);
     if (pack_invert_) glPixelStorei(GL_PACK_INVERT_MESA, invert_);
   }
   SavedPackState(const SavedPackState&) = delete;
   SavedPackState& operator=(const SavedPackState&) = delete;
 
  private:
+  const bool desktop_gl_;
   const bool pack_invert_;
   GLint read_framebuffer_ = 0;
   GLint draw_framebuffer_ = 0;
@@ -79,6 +81,17 @@ auto GlFailure(const std::string& what, GLenum error) {
 }
 
 }  // namespace
+
+const PixelPackReader::Capabilities& PixelPackReader::capabilities() {
+  if (!capabilities_) {
+    Capabilities gl;
+    gl.desktop_gl = epoxy_is_desktop_gl();
+    gl.read_bgra = gl.desktop_gl || epoxy_has_gl_extension("GL_EXT_read_format_bgra");
+    gl.pack_invert = epoxy_has_gl_extension("GL_MESA_pack_invert");
+    capabilities_ = gl;
+  }
+  return *capabilities_;
+}
 
 PixelPackReader::~PixelPackReader() {
   Release();
@@ -118,15 +131,16 @@ Result<DisplayRows> PixelPackReader::Read(uint32_t texture, uint32_t width, uint
   if (!right || !bottom || !bytes || *right > width || *bottom > height || *bytes == 0) {
     return MakeError(ErrorKind::kOutOfRange, "pixel-pack read-back outside the texture");
   }
-  if (!epoxy_is_desktop_gl() && !epoxy_has_gl_extension("GL_EXT_read_format_bgra")) {
+  const Capabilities& gl = capabilities();
+  if (!gl.read_bgra) {
     return MakeError(ErrorKind::kUnsupported,
                      "pixel-pack read-back: GLES without GL_EXT_read_format_bgra");
   }
-  const bool pack_invert = flip_ == Flip::kAuto && epoxy_has_gl_extension("GL_MESA_pack_invert");
+  const bool pack_invert = flip_ == Flip::kAuto && gl.pack_invert;
   TakeGlError();  // Not ours: whatever virgl left.
-  SavedPackState saved(pack_invert);
+  SavedPackState saved(gl.desktop_gl, pack_invert);
   glDisable(GL_SCISSOR_TEST);
-  if (epoxy_is_desktop_gl()) glDisable(GL_FRAMEBUFFER_SRGB);
+  if (gl.desktop_gl) glDisable(GL_FRAMEBUFFER_SRGB);
 
   if (source_framebuffer_ == 0) glGenFramebuffers(1, &source_framebuffer_);
   glBindFramebuffer(GL_READ_FRAMEBUFFER, source_framebuffer_);

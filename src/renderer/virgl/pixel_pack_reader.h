@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "base/result.h"
 #include "renderer/renderer.h"
@@ -52,7 +53,17 @@ class PixelPackReader {
   // The flip texture, at least width x height.
   Result<void> EnsureFlipTexture(uint32_t width, uint32_t height);
 
+  // What ctx0 offers, asked once: libepoxy answers each question by probing (dlopen of libGLX and
+  // libGL on every epoxy_is_desktop_gl), which the sandbox refuses and logs, at a cost per call.
+  struct Capabilities {
+    bool desktop_gl = false;
+    bool read_bgra = false;
+    bool pack_invert = false;
+  };
+  const Capabilities& capabilities();
+
   const Flip flip_;
+  std::optional<Capabilities> capabilities_;
   uint32_t source_framebuffer_ = 0;  // The texture read from.
   uint32_t flip_framebuffer_ = 0;    // The flip texture, written by the blit.
   uint32_t flip_texture_ = 0;
