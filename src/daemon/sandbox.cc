@@ -270,19 +270,76 @@ struct RefusalSupervisor {
     }
   }
 
-  void LogOnce(int number, uint32_t thread) {
+  // Where a call names a file, which argument holds the path (-1: none); and for the opens, which
+  // holds the flags. A refusal's log line then says what the driver wanted.
+  std::array<int8_t, kNumbers> path_argument{};
+  std::array<int8_t, kNumbers> flags_argument{};
+  // /proc/self/mem, opened before the filter: the supervisor reads a refused call's path through
+  // it, so that a bad pointer from the caller gives EIO rather than a fault in this thread.
+  int memory_fd = -1;
+
+  void MarkPathArguments() {
+    path_argument.fill(-1);
+    flags_argument.fill(-1);
+    struct PathCall {
+      const char* name;
+      int8_t path;
+      int8_t flags;
+    };
+    static constexpr PathCall kPathCalls[] = {
+        {"open", 0, 1},       {"openat", 1, 2},     {"openat2", 1, -1},   {"creat", 0, -1},
+        {"stat", 0, -1},      {"lstat", 0, -1},     {"newfstatat", 1, -1}, {"statx", 1, -1},
+        {"access", 0, -1},    {"faccessat", 1, -1}, {"faccessat2", 1, -1}, {"mkdir", 0, -1},
+        {"mkdirat", 1, -1},   {"readlink", 0, -1},  {"readlinkat", 1, -1}, {"unlinkat", 1, -1},
+        {"rename", 0, -1},    {"renameat", 1, -1},  {"renameat2", 1, -1},  {"rmdir", 0, -1},
+        {"statfs", 0, -1},    {"chdir", 0, -1},     {"truncate", 0, -1},   {"symlink", 1, -1},
+        {"link", 1, -1},      {"chmod", 0, -1},     {"chown", 0, -1},      {"utimensat", 1, -1},
+    };
+    for (const PathCall& call : kPathCalls) {
+      const int number = seccomp_syscall_resolve_name(call.name);
+      if (number < 0 || number >= kNumbers) continue;
+      path_argument[number] = call.path;
+      flags_argument[number] = call.flags;
+    }
+  }
+
+  // ` on "PATH" (flags 0x...)` for a call that names a file, into `out`; empty otherwise.
+  void DescribeTarget(int number, const seccomp_data& data, char* out, size_t size) const {
+    out[0] = '\0';
+    if (memory_fd < 0 || path_argument[number] < 0) return;
+    char path[160] = {};
+    ssize_t length = -1;
+    if (lseek(memory_fd, static_cast<off_t>(data.args[path_argument[number]]), SEEK_SET) != -1) {
+      length = read(memory_fd, path, sizeof(path) - 1);
+    }
+    if (length <= 0) return;
+    path[length] = '\0';
+    for (ssize_t i = 0; i < length && path[i] != '\0'; ++i) {
+      if (path[i] < 0x20 || path[i] >= 0x7f || path[i] == '"') path[i] = '?';
+    }
+    if (flags_argument[number] >= 0) {
+      std::snprintf(out, size, " on \"%s\" (flags 0x%llx)", path,
+                    static_cast<unsigned long long>(data.args[flags_argument[number]]));
+    } else {
+      std::snprintf(out, size, " on \"%s\"", path);
+    }
+  }
+
+  void LogOnce(int number, uint32_t thread, const seccomp_data& data) {
     if (number < 0 || number >= kNumbers || reported[number]) return;
     reported[number] = true;
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
     const long seconds_today = static_cast<long>(now.tv_sec % 86400);
-    char line[256];
+    char target[200];
+    DescribeTarget(number, data, target, sizeof(target));
+    char line[400];
     const int length = std::snprintf(
         line, sizeof(line),
-        "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: sandbox: refused %s (system call %d) "
+        "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: sandbox: refused %s (system call %d)%s "
         "from thread %u with EPERM; later refusals of it are not logged\n",
         seconds_today / 3600, seconds_today / 60 % 60, seconds_today % 60, now.tv_nsec / 1000000,
-        names[number].data(), number, thread);
+        names[number].data(), number, target, thread);
     if (length > 0) {
       ssize_t ignored = write(STDERR_FILENO, line, std::min<size_t>(length, sizeof(line) - 1));
       (void)ignored;
@@ -316,9 +373,10 @@ struct RefusalSupervisor {
       // so that the caller's next try is already the filter's.
       if (first) Silence(number);
       answered.fetch_add(1, std::memory_order_relaxed);
+      // The path is read while the caller still waits (its memory is as it was at the call).
+      if (first) LogOnce(number, request->pid, request->data);
       // Then answer: the caller is blocked until then.
       (void)seccomp_notify_respond(fd, response);
-      if (first) LogOnce(number, request->pid);
     }
   }
 
@@ -486,6 +544,8 @@ Result<void> SeccompFilter::Load() {
       return LibseccompError("seccomp_notify_alloc", result);
     }
     supervisor->NameTheCalls();
+    supervisor->MarkPathArguments();
+    supervisor->memory_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
     std::thread([supervisor] { supervisor->Run(); }).detach();
   }
   auto abandon_supervisor = [supervisor] {

@@ -255,6 +255,47 @@ TEST_F(SandboxFilterTest, AllowingOpensOpensExistingFilesButCreatesNothing) {
   EXPECT_NE(access(created.c_str(), F_OK), 0) << "the filter let a file be created";
 }
 
+// A refusal's log line names the file a call wanted and its open flags: what a user needs to know
+// what a driver was denied. The child's stderr goes to a file before the filter is loaded.
+TEST_F(SandboxFilterTest, ARefusedOpenIsLoggedWithItsPathAndFlags) {
+  const std::string log_path = ::testing::TempDir() + "sandbox-refusal-log";
+  const std::string created = ::testing::TempDir() + "sandbox-wanted-\"file\"";
+  unlink(created.c_str());
+  const int log = open(log_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(log, 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    dup2(log, STDERR_FILENO);
+    Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), /*allow_opens=*/true);
+    if (!filter || !filter->Load()) _exit(kChildLoadFailed);
+    if (open(created.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600) != -1 || errno != EPERM) _exit(1);
+    // A path the supervisor cannot read: the line still comes, without a path.
+    if (syscall(SYS_mkdir, reinterpret_cast<const char*>(8), 0700) != -1) _exit(2);
+    _exit(kChildPassed);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status);
+  ASSERT_EQ(WEXITSTATUS(status), kChildPassed);
+  std::string text(4096, '\0');
+  const ssize_t length = pread(log, text.data(), text.size(), 0);
+  close(log);
+  unlink(log_path.c_str());
+  ASSERT_GT(length, 0);
+  text.resize(static_cast<size_t>(length));
+  if (text.find("sandbox: refused") == std::string::npos) {
+    GTEST_SKIP() << "no supervisor here (libseccomp API level < 6): refusals are not logged";
+  }
+  // The quote in the name is not taken as the end of the path.
+  const std::string wanted = "sandbox: refused openat (system call 257) on \"" +
+                             ::testing::TempDir() + "sandbox-wanted-?file?\" (flags 0x80042)";
+  EXPECT_NE(text.find(wanted), std::string::npos) << text;
+  EXPECT_NE(text.find("sandbox: refused mkdir (system call 83) from thread"), std::string::npos)
+      << text;
+  EXPECT_NE(access(created.c_str(), F_OK), 0);
+}
+
 // glibc's pthread_create tries clone3 first and falls back to clone on ENOSYS; the fallback's
 // flags pass the thread-only check.
 TEST_F(SandboxFilterTest, ThreadsStartThroughTheCloneFallback) {
