@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "base/log.h"
 #include "daemon/options.h"
@@ -107,10 +108,15 @@ int RunDaemon(const Options& options) {
       virgl_options.use_surfaceless = options.use_surfaceless;
       virgl_options.drm_fd = std::move(*render_node);
       // VHOST_DEVICE_GPU_VIRGL_READBACK=transfer: display read-backs through
-      // virgl_renderer_transfer_read_iov only (the pixel-pack path off, for comparison).
+      // virgl_renderer_transfer_read_iov only; =pbo-map: the pack buffer mapped per read. Both
+      // are for comparison (README, "Environment").
+      using DisplayReadback = renderer::virgl::VirglOptions::DisplayReadback;
       const char* readback = std::getenv(kVirglReadbackEnvironmentVariable);
-      virgl_options.pixel_pack_readback =
-          readback == nullptr || std::strcmp(readback, "transfer") != 0;
+      const std::string_view readback_path = readback != nullptr ? readback : "";
+      virgl_options.display_readback = readback_path == "transfer" ? DisplayReadback::kTransfer
+                                       : readback_path == "pbo-map"
+                                           ? DisplayReadback::kPackBufferMapPerRead
+                                           : DisplayReadback::kPackBuffer;
       for (Capset capset : options.capsets) {
         virgl_options.capsets.push_back(static_cast<uint32_t>(capset));
       }

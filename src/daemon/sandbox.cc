@@ -258,6 +258,8 @@ struct RefusalSupervisor {
   seccomp_notif_resp* response = nullptr;
   std::array<std::array<char, 32>, kNumbers> names{};
   std::array<bool, kNumbers> reported{};
+  // Calls allowed with some arguments only (SeccompFilter::conditional_calls_): never silenced.
+  std::array<bool, kNumbers> conditional{};
   // Refusals answered here (tests read it: a silenced call is not asked again).
   std::atomic<uint64_t> answered{0};
 
@@ -370,8 +372,10 @@ struct RefusalSupervisor {
       const int number = static_cast<int>(request->data.nr);
       const bool first = number >= 0 && number < kNumbers && !reported[number];
       // A first refusal: the filter takes over refusing this call before the caller is released,
-      // so that the caller's next try is already the filter's.
-      if (first) Silence(number);
+      // so that the caller's next try is already the filter's. Not for a call allowed with other
+      // arguments: a stacked filter would refuse those too (an NVIDIA driver refused one O_CREAT
+      // open could then open none of its device nodes).
+      if (first && !conditional[number]) Silence(number);
       answered.fetch_add(1, std::memory_order_relaxed);
       // The path is read while the caller still waits (its memory is as it was at the call).
       if (first) LogOnce(number, request->pid, request->data);
@@ -412,9 +416,18 @@ struct RefusalSupervisor {
 std::atomic<RefusalSupervisor*> the_supervisor{nullptr};
 
 // Opening an existing file, for kEnforceAllowingOpens: any flags but the ones that create,
-// truncate or append.
-Result<void> AddExistingFileOpenRules(scmp_filter_ctx context) {
-  constexpr scmp_datum_t kCreatingFlags = O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE;
+// truncate or append. O_TMPFILE is O_DIRECTORY plus a bit of its own: only that bit is refused,
+// so that a directory still opens (NVIDIA's EGL lists /dev/dri; refused, it drew nothing).
+constexpr scmp_datum_t kCreatingFlags = O_CREAT | O_TRUNC | O_APPEND | (__O_TMPFILE & ~O_DIRECTORY);
+
+// With opening existing files allowed, looking at them tells nothing more: NVIDIA's driver looks
+// for its shader cache and lists directories before it opens anything.
+constexpr const char* kFileLookups[] = {"stat",       "lstat",    "statx",      "access",
+                                        "faccessat",  "faccessat2", "readlink", "readlinkat",
+                                        "getdents64"};
+
+Result<void> AddExistingFileOpenRules(scmp_filter_ctx context, size_t& allowed_count,
+                                      std::vector<int>& conditional_calls) {
   struct OpenCall {
     const char* name;
     unsigned flags_argument;
@@ -427,6 +440,16 @@ Result<void> AddExistingFileOpenRules(scmp_filter_ctx context) {
         result != 0) {
       return LibseccompError(call.name, result);
     }
+    ++allowed_count;
+    conditional_calls.push_back(*number);
+  }
+  for (const char* name : kFileLookups) {
+    std::optional<int> number = NativeSyscallNumber(name);
+    if (!number) continue;  // stat, lstat, access and readlink are x86_64's only.
+    if (int result = seccomp_rule_add(context, SCMP_ACT_ALLOW, *number, 0); result != 0) {
+      return LibseccompError(name, result);
+    }
+    ++allowed_count;
   }
   return {};
 }
@@ -494,6 +517,7 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
           return ErrorOf(added);
         }
         ++filter.allowed_count_;
+        filter.conditional_calls_.push_back(*number);
         break;
       case kFailWithEnosys:
         result = seccomp_rule_add(raw_context, SCMP_ACT_ERRNO(ENOSYS), *number, 0);
@@ -507,10 +531,11 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
     if (result != 0) return LibseccompError(rule.name, result);
   }
   if (allow_opens) {
-    if (Result<void> added = AddExistingFileOpenRules(raw_context); !added) {
+    if (Result<void> added = AddExistingFileOpenRules(raw_context, filter.allowed_count_,
+                                                             filter.conditional_calls_);
+        !added) {
       return ErrorOf(added);
     }
-    filter.allowed_count_ += 2;
   }
   if (renderer.memory_files) {
     for (const char* name : {"memfd_create", "ftruncate", "dup"}) {
@@ -545,6 +570,9 @@ Result<void> SeccompFilter::Load() {
     }
     supervisor->NameTheCalls();
     supervisor->MarkPathArguments();
+    for (int number : conditional_calls_) {
+      if (number >= 0 && number < RefusalSupervisor::kNumbers) supervisor->conditional[number] = true;
+    }
     supervisor->memory_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
     std::thread([supervisor] { supervisor->Run(); }).detach();
   }

@@ -116,6 +116,9 @@ class SeccompFilter {
   std::unique_ptr<void, ContextDeleter> context_;  // scmp_filter_ctx.
   size_t allowed_count_;
   bool reports_refusals_;
+  // Calls allowed only with some arguments (clone, prctl, the opens of kEnforceAllowingOpens):
+  // one refusal of them says nothing of the next, so they are never refused wholesale.
+  std::vector<int> conditional_calls_;
 };
 
 // Refusals the supervisor thread has answered in this process so far. After the first refusal of

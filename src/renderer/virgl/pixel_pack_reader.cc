@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/checked_math.h"
+#include "base/log.h"
 
 namespace vgpu::renderer::virgl {
 namespace {
@@ -88,6 +89,9 @@ const PixelPackReader::Capabilities& PixelPackReader::capabilities() {
     gl.desktop_gl = epoxy_is_desktop_gl();
     gl.read_bgra = gl.desktop_gl || epoxy_has_gl_extension("GL_EXT_read_format_bgra");
     gl.pack_invert = epoxy_has_gl_extension("GL_MESA_pack_invert");
+    gl.buffer_storage = gl.desktop_gl ? (epoxy_gl_version() >= 44 ||
+                                         epoxy_has_gl_extension("GL_ARB_buffer_storage"))
+                                      : epoxy_has_gl_extension("GL_EXT_buffer_storage");
     capabilities_ = gl;
   }
   return *capabilities_;
@@ -95,30 +99,108 @@ const PixelPackReader::Capabilities& PixelPackReader::capabilities() {
 
 PixelPackReader::~PixelPackReader() {
   Release();
-  if (buffer_ != 0) glDeleteBuffers(1, &buffer_);
-  if (flip_texture_ != 0) glDeleteTextures(1, &flip_texture_);
-  const GLuint framebuffers[] = {source_framebuffer_, flip_framebuffer_};
+  DeleteBuffer();
+  if (copy_texture_ != 0) glDeleteTextures(1, &copy_texture_);
+  const GLuint framebuffers[] = {source_framebuffer_, copy_framebuffer_};
   for (GLuint framebuffer : framebuffers) {
     if (framebuffer != 0) glDeleteFramebuffers(1, &framebuffer);
   }
 }
 
-Result<void> PixelPackReader::EnsureFlipTexture(uint32_t width, uint32_t height) {
-  if (flip_texture_ != 0 && flip_width_ >= width && flip_height_ >= height) return {};
-  if (flip_texture_ == 0) glGenTextures(1, &flip_texture_);
-  flip_width_ = std::max(flip_width_, width);
-  flip_height_ = std::max(flip_height_, height);
-  glBindTexture(GL_TEXTURE_2D, flip_texture_);
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, static_cast<GLsizei>(flip_width_),
-               static_cast<GLsizei>(flip_height_), 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);
-  if (flip_framebuffer_ == 0) glGenFramebuffers(1, &flip_framebuffer_);
-  glBindFramebuffer(GL_DRAW_FRAMEBUFFER, flip_framebuffer_);
-  glFramebufferTexture2D(GL_DRAW_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, flip_texture_,
+Result<void> PixelPackReader::EnsureCopyTexture(uint32_t width, uint32_t height) {
+  if (copy_texture_ != 0 && copy_width_ >= width && copy_height_ >= height) return {};
+  if (copy_texture_ == 0) glGenTextures(1, &copy_texture_);
+  copy_width_ = std::max(copy_width_, width);
+  copy_height_ = std::max(copy_height_, height);
+  glBindTexture(GL_TEXTURE_2D, copy_texture_);
+  glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, static_cast<GLsizei>(copy_width_),
+               static_cast<GLsizei>(copy_height_), 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);
+  if (copy_framebuffer_ == 0) glGenFramebuffers(1, &copy_framebuffer_);
+  glBindFramebuffer(GL_DRAW_FRAMEBUFFER, copy_framebuffer_);
+  glFramebufferTexture2D(GL_DRAW_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, copy_texture_,
                          0);
   if (glCheckFramebufferStatus(GL_DRAW_FRAMEBUFFER) != GL_FRAMEBUFFER_COMPLETE) {
-    return GlFailure("the flip texture is not a complete framebuffer", TakeGlError());
+    return GlFailure("the copy texture is not a complete framebuffer", TakeGlError());
   }
   return {};
+}
+
+void PixelPackReader::DeleteBuffer() {
+  if (buffer_ == 0) return;
+  if (persistent_rows_ != nullptr) {
+    GLint bound = 0;
+    glGetIntegerv(GL_PIXEL_PACK_BUFFER_BINDING, &bound);
+    glBindBuffer(GL_PIXEL_PACK_BUFFER, buffer_);
+    glUnmapBuffer(GL_PIXEL_PACK_BUFFER);
+    glBindBuffer(GL_PIXEL_PACK_BUFFER, static_cast<GLuint>(bound) == buffer_ ? 0 : bound);
+    persistent_rows_ = nullptr;
+  }
+  glDeleteBuffers(1, &buffer_);
+  buffer_ = 0;
+  buffer_bytes_ = 0;
+}
+
+Result<void> PixelPackReader::EnsureBuffer(size_t bytes) {
+  if (buffer_ != 0 && buffer_bytes_ >= bytes) {
+    glBindBuffer(GL_PIXEL_PACK_BUFFER, buffer_);
+    return {};
+  }
+  const bool persistent = storage_ == Storage::kAuto && capabilities().buffer_storage;
+  // Immutable storage cannot grow: a larger read makes a new buffer.
+  if (persistent) DeleteBuffer();
+  if (buffer_ == 0) glGenBuffers(1, &buffer_);
+  glBindBuffer(GL_PIXEL_PACK_BUFFER, buffer_);
+  if (!persistent) {
+    glBufferData(GL_PIXEL_PACK_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr, GL_STREAM_READ);
+    buffer_bytes_ = bytes;
+    LogDebug("virglrenderer: display read-back buffer of %zu bytes, mapped for each read%s", bytes,
+             storage_ == Storage::kAuto ? " (the context has no buffer storage)" : "");
+    return {};
+  }
+  constexpr GLbitfield kMapping = GL_MAP_READ_BIT | GL_MAP_PERSISTENT_BIT | GL_MAP_COHERENT_BIT;
+  if (capabilities().desktop_gl) {
+    glBufferStorage(GL_PIXEL_PACK_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr,
+                    kMapping | GL_CLIENT_STORAGE_BIT);
+  } else {
+    glBufferStorageEXT(GL_PIXEL_PACK_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr,
+                       kMapping | GL_CLIENT_STORAGE_BIT_EXT);
+  }
+  void* rows = glMapBufferRange(GL_PIXEL_PACK_BUFFER, 0, static_cast<GLsizeiptr>(bytes), kMapping);
+  if (const GLenum error = TakeGlError(); error != GL_NO_ERROR || rows == nullptr) {
+    DeleteBuffer();
+    return GlFailure("a persistent pack buffer of " + std::to_string(bytes) + " bytes", error);
+  }
+  persistent_rows_ = static_cast<const uint8_t*>(rows);
+  buffer_bytes_ = bytes;
+  LogDebug("virglrenderer: display read-back buffer of %zu bytes in persistent client storage",
+           bytes);
+  return {};
+}
+
+Result<const uint8_t*> PixelPackReader::WaitForRows(size_t bytes) {
+  if (persistent_rows_ == nullptr) {
+    void* rows =
+        glMapBufferRange(GL_PIXEL_PACK_BUFFER, 0, static_cast<GLsizeiptr>(bytes), GL_MAP_READ_BIT);
+    if (const GLenum error = TakeGlError(); error != GL_NO_ERROR || rows == nullptr) {
+      if (rows != nullptr) glUnmapBuffer(GL_PIXEL_PACK_BUFFER);
+      return GlFailure("mapping the pack buffer", error);
+    }
+    mapped_ = true;
+    return static_cast<const uint8_t*>(rows);
+  }
+  // A coherent mapping shows the GPU's writes once the fence after them has signalled.
+  GLsync fence = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
+  if (fence == nullptr) return GlFailure("glFenceSync after the read", TakeGlError());
+  // A GPU that takes this long on one copy has hung; the flush is then answered without rows.
+  constexpr GLuint64 kPatienceNs = 5'000'000'000;
+  const GLenum waited = glClientWaitSync(fence, GL_SYNC_FLUSH_COMMANDS_BIT, kPatienceNs);
+  glDeleteSync(fence);
+  if (waited != GL_ALREADY_SIGNALED && waited != GL_CONDITION_SATISFIED) {
+    return GlFailure(waited == GL_TIMEOUT_EXPIRED ? "the read did not finish within 5 s"
+                                                  : "waiting for the read",
+                     TakeGlError());
+  }
+  return persistent_rows_;
 }
 
 Result<DisplayRows> PixelPackReader::Read(uint32_t texture, uint32_t width, uint32_t height,
@@ -136,9 +218,10 @@ Result<DisplayRows> PixelPackReader::Read(uint32_t texture, uint32_t width, uint
     return MakeError(ErrorKind::kUnsupported,
                      "pixel-pack read-back: GLES without GL_EXT_read_format_bgra");
   }
-  const bool pack_invert = flip_ == Flip::kAuto && gl.pack_invert;
+  // Mesa: read virgl's texture directly, turned over by pack_invert. Others: through the copy.
+  const bool direct = route_ == Route::kAuto && gl.pack_invert;
   TakeGlError();  // Not ours: whatever virgl left.
-  SavedPackState saved(gl.desktop_gl, pack_invert);
+  SavedPackState saved(gl.desktop_gl, direct);
   glDisable(GL_SCISSOR_TEST);
   if (gl.desktop_gl) glDisable(GL_FRAMEBUFFER_SRGB);
 
@@ -152,44 +235,36 @@ Result<DisplayRows> PixelPackReader::Read(uint32_t texture, uint32_t width, uint
   // GL's rows run bottom up: a Y_0_TOP image's top row is GL's last.
   GLint read_x = static_cast<GLint>(rect.x);
   GLint read_y = static_cast<GLint>(y_0_top ? height - *bottom : rect.y);
-  bool invert = false;
-  if (y_0_top && pack_invert) {
-    invert = true;
-  } else if (y_0_top) {
-    // No pack_invert: the rows are turned over on the GPU, by a blit into the flip texture.
-    if (Result<void> ready = EnsureFlipTexture(rect.width, rect.height); !ready)
+  if (!direct) {
+    // The rectangle goes to the copy texture's corner on the GPU, its rows turned over on the
+    // way for a Y_0_TOP image (destination rows given top to bottom).
+    if (Result<void> ready = EnsureCopyTexture(rect.width, rect.height); !ready)
       return ErrorOf(ready);
-    glBindFramebuffer(GL_DRAW_FRAMEBUFFER, flip_framebuffer_);
+    const GLint copy_height = static_cast<GLint>(rect.height);
+    glBindFramebuffer(GL_DRAW_FRAMEBUFFER, copy_framebuffer_);
     glBlitFramebuffer(read_x, read_y, read_x + static_cast<GLint>(rect.width),
-                      read_y + static_cast<GLint>(rect.height), 0, static_cast<GLint>(rect.height),
-                      static_cast<GLint>(rect.width), 0, GL_COLOR_BUFFER_BIT, GL_NEAREST);
-    glBindFramebuffer(GL_READ_FRAMEBUFFER, flip_framebuffer_);
+                      read_y + copy_height, 0, y_0_top ? copy_height : 0,
+                      static_cast<GLint>(rect.width), y_0_top ? 0 : copy_height,
+                      GL_COLOR_BUFFER_BIT, GL_NEAREST);
+    glBindFramebuffer(GL_READ_FRAMEBUFFER, copy_framebuffer_);
     read_x = 0;
     read_y = 0;
   }
 
-  if (buffer_ == 0) glGenBuffers(1, &buffer_);
-  glBindBuffer(GL_PIXEL_PACK_BUFFER, buffer_);
-  if (buffer_bytes_ < *bytes) {
-    glBufferData(GL_PIXEL_PACK_BUFFER, static_cast<GLsizeiptr>(*bytes), nullptr, GL_STREAM_READ);
-    buffer_bytes_ = *bytes;
-  }
+  if (Result<void> ready = EnsureBuffer(*bytes); !ready) return ErrorOf(ready);
   glPixelStorei(GL_PACK_ALIGNMENT, 4);
   glPixelStorei(GL_PACK_ROW_LENGTH, 0);
   glPixelStorei(GL_PACK_SKIP_ROWS, 0);
   glPixelStorei(GL_PACK_SKIP_PIXELS, 0);
-  if (pack_invert) glPixelStorei(GL_PACK_INVERT_MESA, invert ? 1 : 0);
+  if (direct) glPixelStorei(GL_PACK_INVERT_MESA, y_0_top ? 1 : 0);
   glReadPixels(read_x, read_y, static_cast<GLsizei>(rect.width), static_cast<GLsizei>(rect.height),
                GL_BGRA_EXT, GL_UNSIGNED_BYTE, nullptr);
-  void* rows =
-      glMapBufferRange(GL_PIXEL_PACK_BUFFER, 0, static_cast<GLsizeiptr>(*bytes), GL_MAP_READ_BIT);
-  if (const GLenum error = TakeGlError(); error != GL_NO_ERROR || rows == nullptr) {
-    if (rows != nullptr) glUnmapBuffer(GL_PIXEL_PACK_BUFFER);
+  if (const GLenum error = TakeGlError(); error != GL_NO_ERROR) {
     return GlFailure("reading texture " + std::to_string(texture), error);
   }
-  mapped_ = true;
-  return DisplayRows{.first_pixel = static_cast<const uint8_t*>(rows),
-                     .stride = size_t{rect.width} * 4};
+  Result<const uint8_t*> rows = WaitForRows(*bytes);
+  if (!rows) return ErrorOf(rows);
+  return DisplayRows{.first_pixel = *rows, .stride = size_t{rect.width} * 4};
 }
 
 void PixelPackReader::Release() {

@@ -86,7 +86,17 @@ Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions option
   }
   std::unique_ptr<VirglRenderer> renderer(new VirglRenderer());
   renderer->drm_fd_ = std::move(options.drm_fd);
-  if (options.pixel_pack_readback) renderer->pack_reader_ = std::make_unique<PixelPackReader>();
+  switch (options.display_readback) {
+    case VirglOptions::DisplayReadback::kPackBuffer:
+      renderer->pack_reader_ = std::make_unique<PixelPackReader>();
+      break;
+    case VirglOptions::DisplayReadback::kPackBufferMapPerRead:
+      renderer->pack_reader_ = std::make_unique<PixelPackReader>(
+          PixelPackReader::Route::kAuto, PixelPackReader::Storage::kMapPerRead);
+      break;
+    case VirglOptions::DisplayReadback::kTransfer:
+      break;
+  }
   if (Result<void> initialized = renderer->Initialize(flags); !initialized) {
     return ErrorOf(initialized);  // The destructor releases instance_alive.
   }

@@ -57,9 +57,13 @@ struct VirglOptions {
   // Capset ids to offer (--capset): kCapsetVirgl and/or kCapsetVirgl2. Empty offers none. One that
   // this virglrenderer reports with version or size 0 is dropped with a warning.
   std::vector<uint32_t> capsets;
-  // Display read-backs through a pixel-pack buffer (PixelPackReader) where the driver allows;
-  // false: always virgl_renderer_transfer_read_iov (VHOST_DEVICE_GPU_VIRGL_READBACK=transfer).
-  bool pixel_pack_readback = true;
+  // How the display's rows are read back (VHOST_DEVICE_GPU_VIRGL_READBACK, README).
+  enum class DisplayReadback {
+    kPackBuffer,            // PixelPackReader, its storage chosen by the driver's abilities.
+    kPackBufferMapPerRead,  // PixelPackReader with Storage::kMapPerRead ("pbo-map").
+    kTransfer,              // virgl_renderer_transfer_read_iov only ("transfer").
+  };
+  DisplayReadback display_readback = DisplayReadback::kPackBuffer;
 };
 
 // What virgl_renderer_resource_get_info reports (GL-backed resources only).

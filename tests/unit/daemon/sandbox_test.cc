@@ -2,9 +2,11 @@
 // cannot be removed, so the test process itself never loads one).
 #include "daemon/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -247,6 +249,23 @@ TEST_F(SandboxFilterTest, AllowingOpensOpensExistingFilesButCreatesNothing) {
     if (errno != EPERM) return 3;
     if (open("/dev/null", O_WRONLY | O_TRUNC | O_CLOEXEC) != -1) return 4;
     if (socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) != -1) return 5;
+    // A refused open does not take opening away: existing files still open after it.
+    const int again = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (again < 0) return 12;
+    close(again);
+    // Directories open and list (NVIDIA's EGL lists /dev/dri), and files can be looked at.
+    DIR* directory = opendir("/proc/self");
+    if (directory == nullptr) return 6;
+    const bool listed = readdir(directory) != nullptr;
+    closedir(directory);
+    if (!listed) return 7;
+    struct stat status {};
+    if (stat("/dev/null", &status) != 0 || access("/dev/null", R_OK) != 0) return 8;
+    // A missing file is missing, not refused.
+    if (open("/nonexistent-sandbox-test", O_RDONLY | O_CLOEXEC) != -1 || errno != ENOENT) return 9;
+    // An unnamed temporary file is a creation.
+    if (open(::testing::TempDir().c_str(), O_TMPFILE | O_RDWR, 0600) != -1) return 10;
+    if (mkdir((::testing::TempDir() + "sandbox-made-dir").c_str(), 0700) != -1) return 11;
     return kChildPassed;
   });
 

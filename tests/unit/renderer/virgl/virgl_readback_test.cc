@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "renderer/virgl/pixel_pack_reader.h"
@@ -346,34 +348,90 @@ TEST_F(VirglReadbackTest, DirectRowsRefuseFormatsTheDisplayCannotTake) {
   Renderer().DestroyResource(resource);
 }
 
-// The blit that turns a Y_0_TOP image over where the driver has no GL_MESA_pack_invert (NVIDIA):
-// run here on Mesa by asking for it, against the same expectations.
-TEST_F(VirglReadbackTest, PixelPackReaderFlipsByBlitAsWellAsByPackInvert) {
+// The route NVIDIA's driver gets (a GPU blit into the reader's own RGBA8 texture, then the read):
+// run here on Mesa by asking for it, against the same expectations, for both row orders (the blit
+// turns a Y_0_TOP image over, and leaves the other as it is).
+TEST_F(VirglReadbackTest, PixelPackReaderThroughTheCopyGivesTheGuestsRowsForBothRowOrders) {
   constexpr uint32_t kWidth = 30;
   constexpr uint32_t kHeight = 20;
+  for (uint32_t flags : {kResourceFlagY0Top, 0u}) {
+    std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
+    const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest, flags);
+    Result<ResourceInfo> info = Renderer().Info(resource);
+    ASSERT_TRUE(info);
+    virgl_renderer_force_ctx_0();
+    {
+      PixelPackReader reader(PixelPackReader::Route::kThroughCopy);
+      for (Rect rect : {Rect{0, 0, kWidth, kHeight}, Rect{3, 4, 10, 9}}) {
+        Result<DisplayRows> rows =
+            reader.Read(info->texture_id, kWidth, kHeight, rect, flags == kResourceFlagY0Top);
+        ASSERT_TRUE(rows) << rows.error().message;
+        for (uint32_t y = 0; y < rect.height; ++y) {
+          for (uint32_t x = 0; x < rect.width; ++x) {
+            uint32_t pixel = 0;
+            std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
+            ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y))
+                << "flags " << flags << ", at " << x << "," << y;
+          }
+        }
+        reader.Release();
+      }
+    }  // Its GL objects go while ctx0 is current.
+    std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
+    ASSERT_TRUE(Renderer().ReadRect(resource, Rect{0, 0, kWidth, kHeight}, frame, kWidth * 4));
+    EXPECT_EQ(PixelAt(frame, kWidth * 4, 2, 3) & kRgbMask, PatternRgb(2, 3));
+    Renderer().DestroyResource(resource);
+  }
+}
+
+// Both places the pack buffer can live (persistent client storage; a buffer mapped per read),
+// and both routes, give the rows as they are now: a read after the guest changed the
+// image shows the change (the persistent mapping is read after a fence, not a map), and a read
+// larger than the buffer so far gets a new one.
+TEST_F(VirglReadbackTest, PixelPackReaderStorageKindsReadTheImageAsItIsNow) {
+  constexpr uint32_t kWidth = 64;
+  constexpr uint32_t kHeight = 48;
   std::vector<uint8_t> guest = BgrxPattern(kWidth, kHeight);
   const ResourceId resource = Upload(kFormatB8G8R8X8, kWidth, kHeight, guest, kResourceFlagY0Top);
   Result<ResourceInfo> info = Renderer().Info(resource);
   ASSERT_TRUE(info);
-  virgl_renderer_force_ctx_0();
-  {
-    PixelPackReader reader(PixelPackReader::Flip::kBlit);
-    for (Rect rect : {Rect{0, 0, kWidth, kHeight}, Rect{3, 4, 10, 9}}) {
-      Result<DisplayRows> rows = reader.Read(info->texture_id, kWidth, kHeight, rect, true);
-      ASSERT_TRUE(rows) << rows.error().message;
-      for (uint32_t y = 0; y < rect.height; ++y) {
-        for (uint32_t x = 0; x < rect.width; ++x) {
-          uint32_t pixel = 0;
-          std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
-          ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y)) << x << "," << y;
-        }
+  for (auto [route, storage] :
+       {std::pair{PixelPackReader::Route::kAuto, PixelPackReader::Storage::kAuto},
+        std::pair{PixelPackReader::Route::kAuto, PixelPackReader::Storage::kMapPerRead},
+        std::pair{PixelPackReader::Route::kThroughCopy, PixelPackReader::Storage::kAuto}}) {
+    const std::string name =
+        std::string(route == PixelPackReader::Route::kAuto ? "direct" : "through the copy") +
+        (storage == PixelPackReader::Storage::kAuto ? ", auto storage" : ", map per read");
+    // The guest's pattern, then its complement: each read must see the one uploaded last.
+    for (uint32_t complement : {0u, kRgbMask}) {
+      for (size_t i = 0; i < guest.size(); i += 4) {
+        uint32_t pixel = 0;
+        const uint32_t x = static_cast<uint32_t>(i / 4 % kWidth);
+        const uint32_t y = static_cast<uint32_t>(i / 4 / kWidth);
+        pixel = 0xff000000u | (PatternRgb(x, y) ^ complement);
+        std::memcpy(&guest[i], &pixel, 4);
       }
-      reader.Release();
+      ASSERT_TRUE(Renderer().TransferToHost(TransferParams{
+          .resource = resource, .stride = kWidth * 4, .box = Box{0, 0, 0, kWidth, kHeight, 1}}));
+      virgl_renderer_force_ctx_0();
+      PixelPackReader reader(route, storage);
+      // Small first, then the whole image: the second needs a larger buffer.
+      for (Rect rect : {Rect{2, 3, 8, 4}, Rect{0, 0, kWidth, kHeight}, Rect{10, 20, 30, 20}}) {
+        Result<DisplayRows> rows = reader.Read(info->texture_id, kWidth, kHeight, rect, true);
+        ASSERT_TRUE(rows) << name << ": " << rows.error().message;
+        for (uint32_t y = 0; y < rect.height; ++y) {
+          for (uint32_t x = 0; x < rect.width; ++x) {
+            uint32_t pixel = 0;
+            std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
+            ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y) ^ complement)
+                << name << ", complement " << complement << ", rect " << rect.width << "x"
+                << rect.height << ", at " << x << "," << y;
+          }
+        }
+        reader.Release();
+      }
     }
-  }  // Its GL objects go while ctx0 is current.
-  std::vector<uint8_t> frame(kWidth * kHeight * 4, 0);
-  ASSERT_TRUE(Renderer().ReadRect(resource, Rect{0, 0, kWidth, kHeight}, frame, kWidth * 4));
-  EXPECT_EQ(PixelAt(frame, kWidth * 4, 2, 3) & kRgbMask, PatternRgb(2, 3));
+  }
   Renderer().DestroyResource(resource);
 }
 
