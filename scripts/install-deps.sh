@@ -20,7 +20,9 @@ BUILD_PACKAGES=(
 # its run on QEMU's own virtio-gpu-gl-pci needs a GL display, QEMU's GTK one on an Xvfb server.
 E2E_PACKAGES=(busybox-static cpio python3 kmod xz-utils
   libgles-dev libgles2 libegl1 libgbm1 glmark2-es2-drm xvfb)
-BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils)
+# libvirt 11.3, for the cases where libvirt runs the daemon (it needs QEMU 10 from there too).
+BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-gui qemu-utils
+  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients)
 
 missing=()
 for package in "${BUILD_PACKAGES[@]}" "${E2E_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; do

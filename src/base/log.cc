@@ -1,5 +1,6 @@
 #include "base/log.h"
 
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -45,7 +46,37 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+std::atomic<bool> to_syslog{false};
+
+int SyslogPriority(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError:
+      return LOG_ERR;
+    case LogLevel::kWarning:
+      return LOG_WARNING;
+    case LogLevel::kInfo:
+      return LOG_INFO;
+    case LogLevel::kDebug:
+    case LogLevel::kTrace:
+      return LOG_DEBUG;
+  }
+  return LOG_INFO;
+}
+}  // namespace
+
+void LogToSyslog() {
+  openlog("vhost-device-gpu", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  to_syslog.store(true);
+}
+
+bool LoggingToSyslog() { return to_syslog.load(); }
+
 void LogMessageV(LogLevel level, const char* format, va_list arguments) {
+  if (to_syslog.load(std::memory_order_relaxed)) {
+    vsyslog(SyslogPriority(level), format, arguments);
+    return;
+  }
   // One write per line so that lines from the two threads never interleave.
   char line[1024];
   timespec now{};

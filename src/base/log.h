@@ -1,4 +1,4 @@
-// Logging to stderr with levels error..trace.
+// Logging to stderr (or syslog, see LogToSyslog) with levels error..trace.
 //
 //   SetLogLevel(LogLevel::kDebug);
 //   LogInfo("listening on %s", path.c_str());
@@ -25,6 +25,12 @@ bool LogEnabled(LogLevel level);
 
 // Parses "error", "warn"/"warning", "info", "debug" or "trace".
 std::optional<LogLevel> ParseLogLevel(std::string_view text);
+
+// From now on lines go to syslog (facility daemon, ident "vhost-device-gpu", with the pid) instead
+// of stderr; the connection to /dev/log is made here, so call it before the sandbox. For a daemon
+// whose stderr goes nowhere: libvirt starts backends with their output on /dev/null.
+void LogToSyslog();
+bool LoggingToSyslog();
 
 void LogMessage(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void LogMessageV(LogLevel level, const char* format, va_list arguments);

@@ -14,7 +14,7 @@ constexpr const char* kAbout = "A virtio-gpu device using the vhost-user protoco
 
 constexpr const char* kUsage =
     "Usage: vhost-device-gpu [OPTIONS] --socket-path <SOCKET> --gpu-mode <GPU_MODE>\n"
-    "       vhost-device-gpu [OPTIONS] --fd <FD> --gpu-mode <GPU_MODE>\n"
+    "       vhost-device-gpu [OPTIONS] --fd <FD> [--gpu-mode <GPU_MODE> | --virgl]\n"
     "       vhost-device-gpu --print-capabilities\n";
 
 // "virglrenderer, gfxstream, null", or fewer when a backend is not compiled in.
@@ -96,6 +96,8 @@ std::string LongHelpText(const BuildFeatures& features) {
       "\n"
       "          A listening or an already connected Unix socket (QEMU back-end program\n"
       "          convention, used by libvirt). Cannot be used with --socket-path.\n"
+      "          Without --gpu-mode or --virgl it serves 2D (null mode), as that\n"
+      "          convention has it.\n"
       "\n"
       "  -g, --gpu-mode <GPU_MODE>\n"
       "          The mode specifies which backend implementation to use\n"
@@ -152,7 +154,8 @@ std::string LongHelpText(const BuildFeatures& features) {
       "          applicable when using the virglrenderer backend.\n"
       "\n"
       "      --render-node <PATH>\n"
-      "          Same as --gpu-device (QEMU back-end program convention)\n"
+      "          Same as --gpu-device (QEMU back-end program convention); accepted\n"
+      "          and left unused in the modes that render without one\n"
       "\n"
       "      --virgl\n"
       "          Same as --gpu-mode virglrenderer (QEMU back-end program convention)\n"

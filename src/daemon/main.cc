@@ -1,8 +1,10 @@
 // vhost-device-gpu: a vhost-user virtio-gpu backend daemon.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -59,8 +61,38 @@ std::chrono::nanoseconds ReadbackInterval() {
   return std::chrono::nanoseconds(1'000'000'000 / value);
 }
 
+// A start-up failure: "error: ..." on stderr, as for usage errors; to syslog when stderr goes
+// nowhere (StderrGoesNowhere).
+void StartError(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void StartError(const char* format, ...) {
+  va_list arguments;
+  va_start(arguments, format);
+  if (LoggingToSyslog()) {
+    LogMessageV(LogLevel::kError, format, arguments);
+  } else {
+    std::fputs("error: ", stderr);
+    std::vfprintf(stderr, format, arguments);
+    std::fputc('\n', stderr);
+  }
+  va_end(arguments);
+}
+
+// Whether stderr is /dev/null: how libvirt starts a backend (virCommandDaemonize), and where no
+// one would ever read why the daemon stopped.
+bool StderrGoesNowhere() {
+  struct stat error_output {};
+  struct stat null_device {};
+  if (fstat(STDERR_FILENO, &error_output) != 0 || stat("/dev/null", &null_device) != 0) {
+    return false;
+  }
+  return S_ISCHR(error_output.st_mode) && S_ISCHR(null_device.st_mode) &&
+         error_output.st_rdev == null_device.st_rdev;
+}
+
 int RunDaemon(const Options& options) {
   SetLogLevel(options.log_level);
+  // Before anything is logged, and before the sandbox (the syslog socket is connected here).
+  if (StderrGoesNowhere()) LogToSyslog();
   // In null mode the guest's resource images live in this process's heap, large, coming and
   // going with the guest: a fixed mmap threshold keeps glibc from raising it after the first free
   // (its default), so every image is its own mapping and returns to the host at UNREF. Resident
@@ -83,7 +115,7 @@ int RunDaemon(const Options& options) {
   }
   Result<UniqueFd> gpu_device = OpenGpuDevice(options);
   if (!gpu_device) {
-    std::fprintf(stderr, "error: %s\n", gpu_device.error().message.c_str());
+    StartError("%s", gpu_device.error().message.c_str());
     return kExitConfigurationError;
   }
   // Before any thread starts, so that only the control thread sees termination signals.
@@ -144,7 +176,7 @@ int RunDaemon(const Options& options) {
     gfxstream_options.window_height = gpu::kDefaultDisplayHeight;
     // Here, before any thread: it may set EGL_PLATFORM.
     if (Result<void> ready = renderer::gfxstream::PrepareGfxstreamHost(gfxstream_options); !ready) {
-      std::fprintf(stderr, "error: --gpu-mode gfxstream: %s\n", ready.error().message.c_str());
+      StartError("--gpu-mode gfxstream: %s", ready.error().message.c_str());
       return kExitConfigurationError;
     }
     // libgfxstream_backend is loaded here, on the device thread; without it Start() below fails
@@ -176,14 +208,14 @@ int RunDaemon(const Options& options) {
     }
     // Fail early (QEMU's backend-program conventions): the renderer cannot start as asked.
     if (started.error().kind == ErrorKind::kTimedOut) {
-      std::fprintf(stderr,
-                   "error: --gpu-mode %s: the renderer did not start within %lld ms (its library "
-                   "never returned; on a host without a display keep --use-surfaceless true)\n",
-                   GpuModeName(options.gpu_mode), static_cast<long long>(start_timeout.count()));
+      StartError(
+          "--gpu-mode %s: the renderer did not start within %lld ms (its library never returned; "
+          "on a host without a display keep --use-surfaceless true)",
+          GpuModeName(options.gpu_mode), static_cast<long long>(start_timeout.count()));
       _exit(kExitConfigurationError);
     }
-    std::fprintf(stderr, "error: --gpu-mode %s: %s\n", GpuModeName(options.gpu_mode),
-                 started.error().message.c_str());
+    StartError("--gpu-mode %s: %s", GpuModeName(options.gpu_mode),
+               started.error().message.c_str());
     return kExitConfigurationError;
   }
   start_signals->reset();
@@ -196,11 +228,20 @@ int RunDaemon(const Options& options) {
     LogError("%s", ready.error().message.c_str());
     return 1;
   }
-  LogInfo(
-      "gpu mode %s; attach QEMU with -chardev socket,id=vgpu,path=%s "
-      "-device vhost-user-gpu-pci,chardev=vgpu",
-      GpuModeName(options.gpu_mode),
-      options.socket_path ? options.socket_path->c_str() : "<inherited fd>");
+  if (options.socket_path) {
+    LogInfo(
+        "gpu mode %s; attach QEMU with -chardev socket,id=vgpu,path=%s "
+        "-device vhost-user-gpu-pci,chardev=vgpu",
+        GpuModeName(options.gpu_mode), options.socket_path->c_str());
+  } else {
+    // Started by libvirt or another manager that holds the other end: nothing to attach by hand.
+    LogInfo("gpu mode %s; serving the vhost-user connection on inherited fd %d",
+            GpuModeName(options.gpu_mode), *options.inherited_fd);
+  }
+  if (options.unused_render_node) {
+    LogDebug("--render-node %s not used: gpu mode %s renders without one",
+             options.unused_render_node->c_str(), GpuModeName(options.gpu_mode));
+  }
   // Set up: the socket listens and the renderer runs on its thread. From here on, the daemon
   // only serves.
   SandboxMode sandbox_mode = SandboxMode::kOff;

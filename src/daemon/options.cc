@@ -1,5 +1,6 @@
 #include "daemon/options.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 
 #include <CLI/CLI.hpp>
@@ -422,7 +423,9 @@ Result<Options> ConvertValues(const RawArguments& raw, const char* environment_l
         "the following required arguments were not provided: --socket-path <SOCKET> (or --fd "
         "<FD>)");
   }
-  if (!raw.Given(Argument::kGpuMode) && !raw.Given(Argument::kVirgl)) {
+  // QEMU's backend convention (vhost-user.rst, "Backend program conventions"): a GPU backend
+  // started with --fd and without --virgl serves 2D. libvirt starts it so.
+  if (!raw.Given(Argument::kGpuMode) && !raw.Given(Argument::kVirgl) && !options.inherited_fd) {
     return invalid("the following required arguments were not provided: --gpu-mode <GPU_MODE>");
   }
   return options;
@@ -461,10 +464,15 @@ std::optional<std::string> CheckConfiguration(const RawArguments& raw, Options& 
                      "requires '--use-gles true' (or pass '--capset gfxstream-vulkan')");
   }
   if (options.gpu_device_path && options.gpu_mode != GpuMode::kVirglRenderer) {
-    Argument argument =
-        raw.Given(Argument::kRenderNode) ? Argument::kRenderNode : Argument::kGpuDevice;
-    return Quoted(LongName(argument)) +
-           " is only supported with '--gpu-mode virglrenderer', not '" + mode_name + "'";
+    // --render-node is QEMU's convention, passed by libvirt in every mode whenever the host has a
+    // render node: accepted and left unused. --gpu-device is the seed's, and keeps its error.
+    if (raw.Given(Argument::kRenderNode)) {
+      options.unused_render_node = std::move(options.gpu_device_path);
+      options.gpu_device_path.reset();
+    } else {
+      return Quoted(LongName(Argument::kGpuDevice)) +
+             " is only supported with '--gpu-mode virglrenderer', not '" + mode_name + "'";
+    }
   }
   return std::nullopt;
 }
@@ -555,16 +563,30 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   return bytes;
 }
 
-std::string CapabilitiesJson(const BuildFeatures& features) {
-  if (features.virgl) return R"({"type":"gpu","features":["render-node","virgl"]})";
-  return R"({"type":"gpu","features":[]})";
+std::string CapabilitiesJson(const BuildFeatures& features, bool host_has_render_node) {
+  if (!features.virgl) return R"({"type":"gpu","features":[]})";
+  if (!host_has_render_node) return R"({"type":"gpu","features":["virgl"]})";
+  return R"({"type":"gpu","features":["render-node","virgl"]})";
 }
 
-std::string CapabilitiesJson() { return CapabilitiesJson(CompiledFeatures()); }
+std::string CapabilitiesJson() { return CapabilitiesJson(CompiledFeatures(), HostHasRenderNode()); }
+
+bool HostHasRenderNode() {
+  DIR* directory = opendir("/dev/dri");
+  if (directory == nullptr) return false;
+  bool found = false;
+  while (dirent* entry = readdir(directory)) {
+    if (std::string_view(entry->d_name).starts_with("renderD")) found = true;
+  }
+  closedir(directory);
+  return found;
+}
 
 ParseOutcome ParseCommandLine(int argc, const char* const* argv, const BuildFeatures& features,
                               const char* environment_log_level) {
-  if (AsksForCapabilities(argc, argv)) return PrintAndExit(CapabilitiesJson(features) + "\n");
+  if (AsksForCapabilities(argc, argv)) {
+    return PrintAndExit(CapabilitiesJson(features, HostHasRenderNode()) + "\n");
+  }
   Result<RawArguments> raw = Tokenize(argc, argv);
   if (!raw) return UsageError(raw.error().message);
   // clap answers help and version before it validates anything else.

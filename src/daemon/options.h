@@ -55,7 +55,8 @@ struct Options {
   std::optional<std::string> socket_path;
   // --fd: an inherited socket (listening or connected). Checking what it is is left to the caller.
   std::optional<int> inherited_fd;
-  // -g/--gpu-mode (or --virgl): required unless print_capabilities.
+  // -g/--gpu-mode (or --virgl). Required with --socket-path (the seed's CLI); with --fd and
+  // neither, null mode: QEMU's backend convention, where no --virgl means 2D.
   GpuMode gpu_mode = GpuMode::kNull;
   // From -c/--capset in the user's order without duplicates, or the mode's defaults.
   std::vector<Capset> capsets;
@@ -66,6 +67,9 @@ struct Options {
   bool headless = false;
   // --gpu-device (or --render-node): only with virglrenderer.
   std::optional<std::string> gpu_device_path;
+  // --render-node in a mode that renders without one (libvirt passes it whenever the host has a
+  // render node, 2D included): accepted, not opened, mentioned in a debug line.
+  std::optional<std::string> unused_render_node;
   // --max-hostmem: cap on host memory used for guest resources, in bytes.
   uint64_t max_host_memory = 256ull << 20;
   vgpu::LogLevel log_level = vgpu::LogLevel::kInfo;
@@ -97,10 +101,15 @@ ParseOutcome ParseCommandLine(int argc, const char* const* argv, const BuildFeat
 Result<UniqueFd> OpenGpuDevice(const Options& options);
 
 // The --print-capabilities JSON (QEMU docs/interop/vhost-user.json,
-// VHostUserBackendCapabilitiesGPU): "render-node" and "virgl" only when the virglrenderer backend
-// is compiled in, since those features promise that --render-node and --virgl work.
-std::string CapabilitiesJson(const BuildFeatures& features);
+// VHostUserBackendCapabilitiesGPU): "virgl" when the virglrenderer backend is compiled in, since
+// it promises that --virgl works; "render-node" only then and when the host has a render node.
+// libvirt reads "render-node" as "give me one": it then looks for a render node itself and refuses
+// to start the domain on a host without one, where this daemon renders on the CPU (llvmpipe).
+std::string CapabilitiesJson(const BuildFeatures& features, bool host_has_render_node);
 std::string CapabilitiesJson();
+
+// Whether /dev/dri holds a DRM render node (renderD*).
+bool HostHasRenderNode();
 
 // Command-line spellings: "virglrenderer", "virgl2", ...
 const char* GpuModeName(GpuMode mode);

@@ -416,7 +416,15 @@ Result<void> BackendHandler::StartVring(uint32_t index, UniqueFd kick_fd) {
   if (vring.size == 0 || !vring.addresses_set) {
     return MakeError(ErrorKind::kNotFound, "SET_VRING_KICK before the ring was configured");
   }
-  if (!memory_) return MakeError(ErrorKind::kNotFound, "SET_VRING_KICK before any memory");
+  if (!memory_) {
+    // QEMU leaves out every RAM region that has no fd: the guest's memory is not shareable.
+    return MakeError(ErrorKind::kNotFound,
+                     "SET_VRING_KICK before any guest memory was shared with the daemon: the "
+                     "guest's RAM must be shareable (QEMU: -object "
+                     "memory-backend-memfd,id=mem,size=...,share=on -machine memory-backend=mem; "
+                     "libvirt: <memoryBacking><source type='memfd'/><access mode='shared'/>"
+                     "</memoryBacking>)");
+  }
   vring.layout.size = vring.size;
   const virtio::QueueFeatures queue_features{(acked_features_ & kFeatureRingIndirectDesc) != 0,
                                              (acked_features_ & kFeatureRingEventIdx) != 0};

@@ -17,9 +17,13 @@ Usage:
   e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|qemu-kill-streaming|virgl|demo
          [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
   e2e.py --daemon 'CMD'|qemu-builtin-gl --case glmark2 [--glmark2-args 'ARGS'] [--json FILE]
+  e2e.py --daemon BINARY --case libvirt-2d|libvirt-3d
 
 CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
-when absent, "--socket-path SOCKET" is appended. "qemu-builtin-gl" (glmark2 only) runs no daemon:
+when absent, "--socket-path SOCKET" is appended; with "{fd}" instead, the daemon serves one end of
+a socketpair, "{fd}" replaced by its number, and QEMU gets the other (`-chardev socket,fd=N`), as
+libvirt starts a backend. The libvirt cases start libvirtd and virtlogd themselves and let
+libvirt run BINARY with its own command line (`virsh screenshot` instead of QMP screendumps). "qemu-builtin-gl" (glmark2 only) runs no daemon:
 QEMU's own virtio-gpu-gl-pci renders, shown with `-display gtk,gl=on` on an Xvfb server the
 harness starts. Exit status: 0 pass, 1 fail, 77 skip (reason printed), as CTest's
 SKIP_RETURN_CODE expects.
@@ -41,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -149,6 +154,45 @@ class Image:
         width, height = int(match.group(1)), int(match.group(2))
         return cls(width, height, data[match.end():match.end() + width * height * 3])
 
+    @classmethod
+    def read_png(cls, path):
+        """Reads an 8-bit RGB or RGBA PNG without interlacing, what `virsh screenshot` saves."""
+        with open(path, "rb") as file:
+            data = file.read()
+        if data[:8] != b"\x89PNG\r\n\x1a\n":
+            raise Failure(f"{path}: not a PNG")
+        position, header, compressed = 8, None, bytearray()
+        while position + 8 <= len(data):
+            length = int.from_bytes(data[position:position + 4], "big")
+            kind = data[position + 4:position + 8]
+            body = data[position + 8:position + 8 + length]
+            position += 12 + length
+            if kind == b"IHDR":
+                header = body
+            elif kind == b"IDAT":
+                compressed += body
+            elif kind == b"IEND":
+                break
+        if header is None or header[8] != 8 or header[9] not in (2, 6) or header[12] != 0:
+            raise Failure(f"{path}: not an 8-bit RGB/RGBA PNG without interlacing")
+        width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+        channels = 3 if header[9] == 2 else 4
+        stride = width * channels
+        raw = zlib.decompress(bytes(compressed))
+        if len(raw) != height * (stride + 1):
+            raise Failure(f"{path}: {len(raw)} bytes of image data for {width}x{height}")
+        rows = bytearray(height * stride)
+        previous = bytearray(stride)
+        for y in range(height):
+            kind = raw[y * (stride + 1)]
+            row = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+            PNG_UNFILTER[kind](row, previous, channels)
+            rows[y * stride:(y + 1) * stride] = row
+            previous = row
+        if channels == 4:
+            rows = bytearray(b for i, b in enumerate(rows) if i % 4 != 3)
+        return cls(width, height, bytes(rows))
+
     def write_ppm(self, path):
         with open(path, "wb") as file:
             file.write(b"P6\n%d %d\n255\n" % (self.width, self.height))
@@ -157,6 +201,40 @@ class Image:
     def pixel(self, x, y):
         offset = 3 * (y * self.width + x)
         return int.from_bytes(self.pixels[offset:offset + 3], "big")
+
+
+def _png_none(row, previous, channels):
+    pass
+
+
+def _png_sub(row, previous, channels):
+    for i in range(channels, len(row)):
+        row[i] = (row[i] + row[i - channels]) & 0xFF
+
+
+def _png_up(row, previous, channels):
+    for i in range(len(row)):
+        row[i] = (row[i] + previous[i]) & 0xFF
+
+
+def _png_average(row, previous, channels):
+    for i in range(len(row)):
+        left = row[i - channels] if i >= channels else 0
+        row[i] = (row[i] + ((left + previous[i]) >> 1)) & 0xFF
+
+
+def _png_paeth(row, previous, channels):
+    for i in range(len(row)):
+        a = row[i - channels] if i >= channels else 0
+        b = previous[i]
+        c = previous[i - channels] if i >= channels else 0
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+
+
+# PNG's row filters (PNG specification, section 9), undone in place.
+PNG_UNFILTER = (_png_none, _png_sub, _png_up, _png_average, _png_paeth)
 
 
 def describe_differences(actual, expected, limit=5):
@@ -287,14 +365,15 @@ class GlPicture:
 class Process:
     """A child process in a process group of its own, output to a log file."""
 
-    def __init__(self, name, argv, log_path, env=None):
+    def __init__(self, name, argv, log_path, env=None, pass_fds=()):
         self.name = name
         self.argv = argv
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True,
-                                          env=dict(os.environ, **env) if env else None)
+                                          env=dict(os.environ, **env) if env else None,
+                                          pass_fds=pass_fds)
 
     def exit_status(self):
         """None while running, else the exit status (negative: killed by that signal)."""
@@ -481,22 +560,41 @@ class Qmp:
 
 
 class Daemon:
-    """The vhost-user GPU daemon under test, listening on a socket in the work directory."""
+    """The vhost-user GPU daemon under test: listening on a socket in the work directory, or,
+    with "{fd}" in its command, serving one end of a socketpair whose other end QEMU gets, as
+    libvirt starts a backend (`--fd=N`, QEMU's `-chardev socket,fd=M`)."""
 
     def __init__(self, command, work_dir):
         self.socket_path = os.path.join(work_dir, "gpu.sock")
-        if "{socket}" in command:
+        self.qemu_end = None
+        pass_fds = ()
+        if "{fd}" in command:
+            daemon_end, self.qemu_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            argv = [word.replace("{fd}", str(daemon_end.fileno()))
+                    for word in shlex.split(command)]
+            pass_fds = (daemon_end.fileno(),)
+        elif "{socket}" in command:
             argv = [word.replace("{socket}", self.socket_path) for word in shlex.split(command)]
         else:
             argv = shlex.split(command) + ["--socket-path", self.socket_path]
         if not argv or shutil.which(argv[0]) is None:
             raise Skip(f"daemon {argv[0] if argv else '(empty)'} is not executable")
-        self.process = Process("daemon", argv, os.path.join(work_dir, "daemon.log"))
+        self.process = Process("daemon", argv, os.path.join(work_dir, "daemon.log"),
+                               pass_fds=pass_fds)
+        if self.qemu_end is not None:
+            daemon_end.close()  # The daemon holds it now.
+            return
         try:
             self._wait_for_socket()
         except BaseException:
             self.stop()  # The caller never gets this object to clean up.
             raise
+
+    def chardev(self):
+        """QEMU's -chardev options (after "socket,id=vgpu,") and the fds QEMU must inherit."""
+        if self.qemu_end is not None:
+            return f"fd={self.qemu_end.fileno()}", (self.qemu_end.fileno(),)
+        return f"path={self.socket_path}", ()
 
     def _wait_for_socket(self):
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -509,6 +607,8 @@ class Daemon:
 
     def stop(self):
         self.process.stop()
+        if self.qemu_end is not None:
+            self.qemu_end.close()
 
 
 class Xvfb:
@@ -540,7 +640,7 @@ class Xvfb:
 class Qemu:
     """One QEMU process with its serial console and QMP connection."""
 
-    def __init__(self, binary, guest, daemon_socket, device, work_dir, name="qemu",
+    def __init__(self, binary, guest, daemon_chardev, device, work_dir, name="qemu",
                  max_outputs=None, memory="512M", initramfs=None, display="none", env=None,
                  kernel_arguments=""):
         self.started = time.monotonic()
@@ -549,11 +649,12 @@ class Qemu:
         self.qmp = None
         serial_path = os.path.join(work_dir, f"{name}-serial.sock")
         qmp_path = os.path.join(work_dir, f"{name}-qmp.sock")
-        # daemon_socket None: a device of QEMU's own (no vhost-user back-end).
-        device_options = f"{device},id=gpu0" + (",chardev=vgpu" if daemon_socket else "")
+        # daemon_chardev None: a device of QEMU's own (no vhost-user back-end).
+        device_options = f"{device},id=gpu0" + (",chardev=vgpu" if daemon_chardev else "")
         if max_outputs is not None:
             device_options += f",max_outputs={max_outputs}"
-        backend = ["-chardev", f"socket,id=vgpu,path={daemon_socket}"] if daemon_socket else []
+        chardev_options, pass_fds = daemon_chardev or (None, ())
+        backend = ["-chardev", f"socket,id=vgpu,{chardev_options}"] if daemon_chardev else []
         argv = [
             binary, "-nodefaults", "-no-user-config",
             # vhost-user needs the guest RAM in a shareable file (here a memfd).
@@ -571,7 +672,8 @@ class Qemu:
         serial_listener = listen_unix(serial_path)
         qmp_listener = listen_unix(qmp_path)
         try:
-            self.process = Process(name, argv, os.path.join(work_dir, f"{name}.log"), env)
+            self.process = Process(name, argv, os.path.join(work_dir, f"{name}.log"), env,
+                                   pass_fds)
             self.serial = SerialConsole(accept_from(serial_listener, self.process, "serial"),
                                         os.path.join(work_dir, f"{name}-serial.log"))
             self.qmp = Qmp(accept_from(qmp_listener, self.process, "QMP"))
@@ -585,11 +687,209 @@ class Qemu:
     def elapsed(self):
         return time.monotonic() - self.started
 
+    def screendump(self, head, path):
+        """QMP screendump of `head` into `path`.ppm, read back."""
+        self.qmp.execute("screendump", filename=path + ".ppm", format="ppm", device="gpu0",
+                         head=head)
+        return Image.read_ppm(path + ".ppm")
+
     def stop(self):
         if self.qmp:
             self.qmp.close()
         if self.process:
             self.process.stop()
+        if self.serial:
+            self.serial.close()
+
+
+# libvirt: a libvirtd of the case's own in system mode (as a host's administrator runs it), with
+# a vhost-user descriptor that puts the daemon under test first (libvirt reads the descriptors of
+# /usr/share/qemu/vhost-user and /etc/qemu/vhost-user in file-name order).
+LIBVIRT_URI = "qemu:///system"
+LIBVIRT_DESCRIPTOR = "/etc/qemu/vhost-user/10-vhost-device-gpu-e2e.json"
+LIBVIRT_TIMEOUT = 30.0
+LIBVIRT_DOMAIN = "vgpu-e2e"
+
+
+def virsh(*arguments, check=True):
+    result = subprocess.run(["virsh", "-c", LIBVIRT_URI, *arguments], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=QMP_TIMEOUT)
+    if check and result.returncode != 0:
+        raise Failure(f"virsh {' '.join(arguments)}: {result.stdout.strip()}")
+    return result
+
+
+def processes_running(binary):
+    """{pid: argv} of the processes whose executable is `binary`."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/exe") != binary:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                found[int(entry)] = [word.decode() for word in file.read().split(b"\0") if word]
+        except OSError:
+            continue  # Gone meanwhile, or not ours to look at.
+    return found
+
+
+class WatchedPid:
+    """A process the case did not start (libvirt did), checked for being alive."""
+
+    def __init__(self, name, pid):
+        self.name = name
+        self.pid = pid
+
+    def check_running(self):
+        if not os.path.exists(f"/proc/{self.pid}"):
+            raise Failure(f"{self.name} (pid {self.pid}) exited")
+
+
+class LibvirtHost:
+    """libvirtd and virtlogd started for the case, and the descriptor naming the daemon binary."""
+
+    def __init__(self, work_dir, daemon_binary):
+        for tool in ("libvirtd", "virtlogd", "virsh"):
+            if shutil.which(tool) is None:
+                raise Skip(f"{tool} not found (scripts/install-deps.sh installs libvirt)")
+        if os.geteuid() != 0:
+            raise Skip("the libvirt cases run libvirtd in system mode, as root")
+        if virsh("version", check=False).returncode == 0:
+            raise Skip(f"a libvirt daemon already serves {LIBVIRT_URI}; these cases start their own")
+        # libvirt runs the daemon as its unprivileged user: every directory above must let it in.
+        directory = os.path.dirname(daemon_binary)
+        while directory != "/":
+            if not os.stat(directory).st_mode & 0o001:
+                raise Skip(f"{directory} is not searchable by other users, so libvirt's user "
+                           f"cannot run {daemon_binary}")
+            directory = os.path.dirname(directory)
+        self.work_dir = work_dir
+        self.daemon_binary = daemon_binary
+        self.processes = []
+        self.domain_started = False
+        try:
+            os.makedirs(os.path.dirname(LIBVIRT_DESCRIPTOR), exist_ok=True)
+            with open(LIBVIRT_DESCRIPTOR, "w") as descriptor:
+                json.dump({"description": "vhost-device-gpu under test (e2e.py)", "type": "gpu",
+                           "binary": daemon_binary}, descriptor)
+            # In the foreground, so that the case stops exactly what it started.
+            self.processes.append(Process("virtlogd", ["virtlogd"],
+                                          os.path.join(work_dir, "virtlogd.log")))
+            self.processes.append(Process("libvirtd", ["libvirtd"],
+                                          os.path.join(work_dir, "libvirtd.log")))
+            deadline = time.monotonic() + LIBVIRT_TIMEOUT
+            while virsh("version", check=False).returncode != 0:
+                for process in self.processes:
+                    process.check_running()
+                if time.monotonic() > deadline:
+                    raise Failure(f"libvirtd did not answer on {LIBVIRT_URI}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_domain(self, guest, initramfs, accel3d, memory_mib):
+        """Creates the transient domain; returns a LibvirtDomain once its serial is connected."""
+        # libvirt hands the kernel to QEMU's user, and relabels it: copies of our own.
+        os.chmod(self.work_dir, 0o755)
+        kernel = os.path.join(self.work_dir, "vmlinuz")
+        initrd = os.path.join(self.work_dir, "initramfs.img")
+        shutil.copyfile(guest.kernel, kernel)
+        shutil.copyfile(initramfs, initrd)
+        serial_path = os.path.join(self.work_dir, "libvirt-serial.sock")
+        acceleration = "<acceleration accel3d='yes'/>" if accel3d else ""
+        xml = f"""<domain type='qemu'>
+  <name>{LIBVIRT_DOMAIN}</name>
+  <memory unit='MiB'>{memory_mib}</memory>
+  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 loglevel=4</cmdline></os>
+  <devices>
+    <serial type='unix'><source mode='connect' path='{serial_path}'/></serial>
+    <video><model type='virtio' heads='1'>{acceleration}</model><driver name='vhostuser'/></video>
+  </devices>
+</domain>
+"""
+        xml_path = os.path.join(self.work_dir, "domain.xml")
+        with open(xml_path, "w") as file:
+            file.write(xml)
+        listener = listen_unix(serial_path)
+        os.chmod(serial_path, 0o666)  # QEMU runs as libvirt's user.
+        try:
+            started = time.monotonic()
+            virsh("create", xml_path)
+            self.domain_started = True
+            qemus = processes_running(os.path.realpath(shutil.which("qemu-system-x86_64")))
+            daemons = processes_running(self.daemon_binary)
+            if len(qemus) != 1 or len(daemons) != 1:
+                raise Failure(f"after virsh create: QEMU processes {sorted(qemus)}, daemon "
+                              f"processes {daemons} (one of each expected)")
+            domain = LibvirtDomain(self, started, next(iter(qemus)), *next(iter(daemons.items())))
+            domain.serial = SerialConsole(accept_from(listener, domain.process, "serial"),
+                                          os.path.join(self.work_dir, "libvirt-serial.log"))
+            return domain
+        finally:
+            listener.close()
+
+    def destroy_domain(self):
+        if self.domain_started:
+            virsh("destroy", LIBVIRT_DOMAIN, check=False)
+            self.domain_started = False
+
+    def stop(self):
+        self.destroy_domain()
+        for process in reversed(self.processes):
+            process.stop()
+        try:
+            os.unlink(LIBVIRT_DESCRIPTOR)
+        except FileNotFoundError:
+            pass
+
+
+class LibvirtDomain:
+    """The running domain as the cases see a Qemu: a serial console, screendumps, liveness."""
+
+    class Liveness:
+        name = "libvirt domain"
+
+        def __init__(self, watched):
+            self.watched = watched
+
+        def check_running(self):
+            for process in self.watched:
+                process.check_running()
+
+        def log_tail(self, lines=15):
+            """QEMU's log as libvirt keeps it (the daemon's own output goes to syslog)."""
+            try:
+                with open(f"/var/log/libvirt/qemu/{LIBVIRT_DOMAIN}.log", errors="replace") as log:
+                    return "".join(log.readlines()[-lines:]).strip() or "(empty)"
+            except OSError:
+                return "(unreadable)"
+
+    def __init__(self, host, started, qemu_pid, daemon_pid, daemon_argv):
+        self.host = host
+        self.started = started
+        self.daemon_pid = daemon_pid
+        self.daemon_argv = daemon_argv
+        self.process = self.Liveness(host.processes + [WatchedPid("QEMU", qemu_pid),
+                                                       WatchedPid("daemon", daemon_pid)])
+        self.serial = None
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def screendump(self, head, path):
+        """`virsh screenshot` of `head` into `path`.png, read back."""
+        virsh("screenshot", LIBVIRT_DOMAIN, path + ".png", "--screen", str(head))
+        return Image.read_png(path + ".png")
+
+    def stop(self):
         if self.serial:
             self.serial.close()
 
@@ -647,6 +947,7 @@ class Run:
                            glmark2=options.case in GLMARK2_CASES)
         self.daemon = None
         self.xvfb = None
+        self.libvirt = None
         self.qemus = []
         self.expected_images = {}
 
@@ -656,7 +957,7 @@ class Run:
     def start_qemu(self, device="vhost-user-gpu-pci", max_outputs=None, memory="512M",
                    initramfs=None, display="none", env=None, kernel_arguments=""):
         name = f"qemu{len(self.qemus) + 1}"
-        qemu = Qemu(self.qemu_binary, self.guest, self.daemon.socket_path if self.daemon else None,
+        qemu = Qemu(self.qemu_binary, self.guest, self.daemon.chardev() if self.daemon else None,
                     device, self.work_dir, name, max_outputs, memory, initramfs, display, env,
                     kernel_arguments)
         self.qemus.append(qemu)
@@ -667,6 +968,8 @@ class Run:
             qemu.stop()
         if self.daemon:
             self.daemon.stop()
+        if self.libvirt:
+            self.libvirt.stop()
         if self.xvfb:
             self.xvfb.stop()
 
@@ -693,12 +996,11 @@ class Run:
     def expect_screen(self, qemu, head, width, height, pattern):
         """Polls QMP screendump of `head` until it equals the pattern, or fails at the deadline."""
         expected = self.expected(width, height, pattern)
-        path = os.path.join(self.work_dir, f"{qemu.process.name}-head{head}.ppm")
+        path = os.path.join(self.work_dir, f"{qemu.process.name}-head{head}")
         deadline = time.monotonic() + SCREEN_TIMEOUT
         samples = 0
         while True:
-            qemu.qmp.execute("screendump", filename=path, format="ppm", device="gpu0", head=head)
-            actual = Image.read_ppm(path)
+            actual = qemu.screendump(head, path)
             samples += 1
             if (actual.width, actual.height) == (width, height) and \
                     actual.pixels == expected.pixels:
@@ -710,7 +1012,7 @@ class Run:
                 expected.write_ppm(expected_path)
                 raise Failure(f"head {head} does not show pattern {pattern} after "
                               f"{SCREEN_TIMEOUT:.0f} s: {describe_differences(actual, expected)} "
-                              f"(screen {os.path.basename(path)}, expected "
+                              f"(screen {os.path.basename(path)}.*, expected "
                               f"{os.path.basename(expected_path)}; see --keep-artifacts)")
             qemu.process.check_running()
             time.sleep(SCREEN_POLL_INTERVAL)  # Sampling interval, not synchronisation.
@@ -724,12 +1026,11 @@ class Run:
 
     def expect_gl_picture(self, qemu, picture):
         """Polls QMP screendump of head 0 until it shows `picture` (GlPicture), or fails."""
-        path = os.path.join(self.work_dir, f"{qemu.process.name}-head0.ppm")
+        path = os.path.join(self.work_dir, f"{qemu.process.name}-head0")
         deadline = time.monotonic() + GL_SCREEN_TIMEOUT
         samples = 0
         while True:
-            qemu.qmp.execute("screendump", filename=path, format="ppm", device="gpu0", head=0)
-            actual = Image.read_ppm(path)
+            actual = qemu.screendump(0, path)
             samples += 1
             count, details = picture.differences(actual)
             if count == 0:
@@ -994,6 +1295,70 @@ def case_virgl(run):
     run.note(qemu, "daemon: " + path_lines[0].split(": ", 1)[-1].strip())
 
 
+def libvirt_daemon_binary(run):
+    """The --daemon of a libvirt case: the binary alone (libvirt writes its command line)."""
+    argv = shlex.split(run.options.daemon)
+    if len(argv) != 1 or shutil.which(argv[0]) is None:
+        raise Skip(f"--daemon for a libvirt case is one executable, not '{run.options.daemon}'")
+    return os.path.realpath(shutil.which(argv[0]))
+
+
+def expect_libvirt_argv(domain, extra):
+    """The daemon runs with libvirt's own command line: the binary, --fd=N, then `extra`."""
+    argv = domain.daemon_argv
+    if len(argv) != 2 + len(extra) or not re.fullmatch(r"--fd=\d+", argv[1]) or \
+            argv[2:] != extra:
+        raise Failure(f"libvirt started the daemon as {argv}, expected "
+                      f"[binary, '--fd=N'{''.join(', ' + repr(word) for word in extra)}]")
+
+
+def destroy_and_expect_no_daemon(run, host, domain):
+    """`virsh destroy` ends the daemon too; none of its processes is left."""
+    host.destroy_domain()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while processes_running(host.daemon_binary):
+        if time.monotonic() > deadline:
+            raise Failure(f"daemon processes left after virsh destroy: "
+                          f"{processes_running(host.daemon_binary)}")
+        time.sleep(0.05)
+    run.note(domain, "virsh destroy: no daemon process left")
+
+
+def case_libvirt_2d(run):
+    """libvirt finds the daemon through its vhost-user descriptor and starts it for a 2D domain
+    with its unmodified command line (`--fd=N`); a pattern drawn on /dev/fb0 is in `virsh
+    screenshot`, pixel for pixel; `virsh destroy` leaves no daemon behind."""
+    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run))
+    domain = run.libvirt.start_domain(run.guest, run.guest.initramfs, accel3d=False,
+                                      memory_mib=512)
+    run.qemus.append(domain)
+    expect_libvirt_argv(domain, [])
+    run.note(domain, f"libvirt started the daemon as {' '.join(domain.daemon_argv)}")
+    run.boot(domain)
+    run.draw_fb(domain, 1)
+    destroy_and_expect_no_daemon(run, run.libvirt, domain)
+
+
+def case_libvirt_3d(run):
+    """The same with <acceleration accel3d='yes'/>: libvirt adds --virgl, the GL guest renders
+    through virglrenderer and `virsh screenshot` shows its picture."""
+    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run))
+    domain = run.libvirt.start_domain(run.guest, run.guest.gl_initramfs, accel3d=True,
+                                      memory_mib=1024)
+    run.qemus.append(domain)
+    expect_libvirt_argv(domain, ["--virgl"])
+    run.note(domain, f"libvirt started the daemon as {' '.join(domain.daemon_argv)}")
+    run.boot(domain, GL_BOOT_TIMEOUT)
+    domain.serial.send("gl")
+    match = run.wait_for_marker(domain, r"gl renderer=(.*) vendor=(.*) version=(.*)",
+                                GL_DRAW_TIMEOUT)
+    if "virgl" not in match.group(1).lower():
+        raise Failure(f"guest GL_RENDERER '{match.group(1)}' does not name virgl")
+    match = run.wait_for_marker(domain, r"gl-drawn (\d+)x(\d+)", GL_DRAW_TIMEOUT)
+    run.expect_gl_picture(domain, GlPicture(int(match.group(1)), int(match.group(2))))
+    destroy_and_expect_no_daemon(run, run.libvirt, domain)
+
+
 BUILTIN_GL = "qemu-builtin-gl"
 # XRGB8888 (alpha=0): the only format virtio-gpu's primary plane takes; glmark2 would pick
 # ARGB8888 and fail every modeset.
@@ -1100,9 +1465,11 @@ CASES = {
     "qemu-kill-streaming": case_qemu_kill_streaming,
     "virgl": case_virgl,
     "glmark2": case_glmark2,
+    "libvirt-2d": case_libvirt_2d,
+    "libvirt-3d": case_libvirt_3d,
 }
 # Cases that need the GL guest (prepare-e2e-guest.sh --gl), and the one with glmark2 in it.
-GL_CASES = {"virgl"}
+GL_CASES = {"virgl", "libvirt-3d"}
 GLMARK2_CASES = {"glmark2"}
 
 

@@ -3,10 +3,12 @@
 // (REPLY_ACK negotiated) may instead be answered with a failure ack. Either way the daemon keeps
 // running and serves the next frontend.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include "integration/daemon_fixture.h"
 
@@ -175,6 +177,36 @@ TEST_F(MalformedMessageTest, SetVringKickWithoutFdAndWithoutNoFdFlag) {
   ExpectClosed(frontend);
   frontend.Close();
   ExpectDaemonServesNewFrontend();
+}
+
+// A VMM whose guest RAM is not shareable (QEMU without share=on, libvirt without
+// <memoryBacking><access mode='shared'/>) sends no memory region at all, then starts the rings.
+// The ring is refused, and the log line says what to change, not only what went wrong.
+TEST_F(MalformedMessageTest, RingsWithoutSharedMemoryAreRefusedWithAHint) {
+  std::optional<VhostUserFrontend> frontend = Connect();
+  ASSERT_TRUE(frontend);
+  const uint32_t need_reply = vhost_user::kVersion | vhost_user::kNeedReplyFlag;
+  ASSERT_TRUE(frontend->SetVringNum(0, 64));
+  ASSERT_TRUE(frontend->SetVringBase(0, 0));
+  vhost_user::VringAddress address{};
+  address.descriptor_user_address = 0x10000;
+  address.used_user_address = 0x11000;
+  address.available_user_address = 0x12000;
+  ASSERT_TRUE(frontend->SendRaw(Header(Request::kSetVringAddr, sizeof(address)), Bytes(address)));
+  UniqueFd kick(eventfd(0, EFD_CLOEXEC));
+  ASSERT_TRUE(kick.valid());
+  const int fds[] = {kick.get()};
+
+  ASSERT_TRUE(frontend->SendRaw(Header(Request::kSetVringKick, 8, need_reply),
+                                Bytes(vhost_user::U64Payload{0}), fds));
+
+  ExpectRefused(*frontend, Request::kSetVringKick);
+  frontend->Close();
+  ExpectDaemonServesNewFrontend();
+  const std::string log = daemon_->StderrText();
+  EXPECT_NE(log.find("the guest's RAM must be shareable"), std::string::npos) << log;
+  EXPECT_NE(log.find("share=on"), std::string::npos) << log;
+  EXPECT_NE(log.find("<access mode='shared'/>"), std::string::npos) << log;
 }
 
 TEST_F(MalformedMessageTest, SetMemTableWithHugeRegionCount) {

@@ -112,8 +112,12 @@ Result<std::unique_ptr<DaemonProcess>> DaemonProcess::Launch(const DaemonOptions
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  if (options.output_to_dev_null) {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  }
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   // Nothing else of the test process leaks into the daemon (its fd count is measured).
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);

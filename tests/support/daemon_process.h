@@ -41,6 +41,9 @@ struct DaemonOptions {
     kStaleSocket,
     kRegularFile
   } preexisting = Preexisting::kNothing;
+  // stdout and stderr to /dev/null instead of the log file, as libvirt starts a backend
+  // (StderrText() is then empty).
+  bool output_to_dev_null = false;
   // How long Start() waits for the daemon to listen.
   std::chrono::milliseconds start_timeout{5000};
 };

@@ -277,8 +277,33 @@ TEST(OptionsConfigurationErrorTest, CapsetOfAnotherMode) {
 TEST(OptionsConfigurationErrorTest, GpuDeviceOutsideVirglRenderer) {
   ExpectConfigurationError({"-s", "/tmp/a", "-g", "null", "--gpu-device", "/dev/dri/renderD128"},
                            "--gpu-device");
-  ExpectConfigurationError(
-      {"-s", "/tmp/a", "-g", "gfxstream", "--render-node", "/dev/dri/renderD128"}, "--render-node");
+}
+
+// QEMU's convention: --render-node is accepted in every mode (libvirt passes it whenever the host
+// has a render node, 2D included) and left unused where nothing renders on a GPU.
+TEST(OptionsTest, RenderNodeIsAcceptedAndUnusedOutsideVirglRenderer) {
+  for (std::vector<std::string> arguments :
+       {std::vector<std::string>{"-s", "/tmp/a", "-g", "gfxstream", "--render-node", "/dev/x"},
+        std::vector<std::string>{"--fd=3", "--render-node=/dev/x"},
+        std::vector<std::string>{"-s", "/tmp/a", "-g", "null", "--render-node", "/dev/x"}}) {
+    Options options = ParseValid(arguments);
+    EXPECT_FALSE(options.gpu_device_path.has_value());
+    EXPECT_EQ(options.unused_render_node, "/dev/x");
+  }
+  Options virgl = ParseValid({"--fd=3", "--virgl", "--render-node=/dev/x"});
+  EXPECT_EQ(virgl.gpu_device_path, "/dev/x");
+  EXPECT_FALSE(virgl.unused_render_node.has_value());
+}
+
+// libvirt's 2D command line is `BINARY --fd=N`: no mode given means 2D (null mode). The seed's
+// own CLI, with a socket path, still needs --gpu-mode.
+TEST(OptionsTest, InheritedFdWithoutAModeServes2d) {
+  Options options = ParseValid({"--fd=3"});
+  EXPECT_EQ(options.gpu_mode, GpuMode::kNull);
+  EXPECT_EQ(options.inherited_fd, 3);
+  EXPECT_TRUE(options.capsets.empty());
+  EXPECT_EQ(ParseValid({"--fd=3", "--virgl"}).gpu_mode, GpuMode::kVirglRenderer);
+  ExpectUsageError({"-s", "/tmp/a"}, "--gpu-mode <GPU_MODE>");
 }
 
 TEST(OptionsConfigurationErrorTest, GfxstreamGlesNeedsGles) {
@@ -307,15 +332,20 @@ TEST(OptionsTest, PrintCapabilities) {
   ParseOutcome outcome = Parse({"--print-capabilities"});
   EXPECT_FALSE(outcome.options.has_value());
   EXPECT_EQ(outcome.exit_code, 0);
-  EXPECT_EQ(outcome.standard_output,
-            "{\"type\":\"gpu\",\"features\":[\"render-node\",\"virgl\"]}\n");
+  EXPECT_EQ(outcome.standard_output, HostHasRenderNode()
+                                         ? "{\"type\":\"gpu\",\"features\":[\"render-node\",\"virgl\"]}\n"
+                                         : "{\"type\":\"gpu\",\"features\":[\"virgl\"]}\n");
   EXPECT_THAT(outcome.standard_error, IsEmpty());
 
   EXPECT_EQ(Parse({"--print-capabilities"}, kNullOnly).standard_output,
             "{\"type\":\"gpu\",\"features\":[]}\n");
-  EXPECT_EQ(CapabilitiesJson(BuildFeatures{true, false}),
+  EXPECT_EQ(CapabilitiesJson(BuildFeatures{true, false}, true),
             R"({"type":"gpu","features":["render-node","virgl"]})");
-  EXPECT_EQ(CapabilitiesJson(), CapabilitiesJson(CompiledFeatures()));
+  // Without a render node on the host, "render-node" would make libvirt refuse the domain.
+  EXPECT_EQ(CapabilitiesJson(BuildFeatures{true, false}, false),
+            R"({"type":"gpu","features":["virgl"]})");
+  EXPECT_EQ(CapabilitiesJson(BuildFeatures{false, false}, true), R"({"type":"gpu","features":[]})");
+  EXPECT_EQ(CapabilitiesJson(), CapabilitiesJson(CompiledFeatures(), HostHasRenderNode()));
 }
 
 TEST(OptionsTest, PrintCapabilitiesIgnoresOtherOptions) {
@@ -326,7 +356,7 @@ TEST(OptionsTest, PrintCapabilitiesIgnoresOtherOptions) {
     ParseOutcome outcome = Parse(arguments);
     EXPECT_EQ(outcome.exit_code, 0);
     EXPECT_FALSE(outcome.options.has_value());
-    EXPECT_EQ(outcome.standard_output, CapabilitiesJson(kAllBackends) + "\n");
+    EXPECT_EQ(outcome.standard_output, CapabilitiesJson(kAllBackends, HostHasRenderNode()) + "\n");
   }
 }
 
