@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   libpixman-1-dev libseccomp-dev
   libvirglrenderer-dev libepoxy-dev libegl-dev libgbm-dev libdrm-dev libvulkan-dev
   libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers
+  debhelper dpkg-dev lintian
 )
 # End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),
 # a guest kernel and busybox for the initramfs the tests build.

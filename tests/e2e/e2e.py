@@ -17,7 +17,7 @@ Usage:
   e2e.py --daemon 'CMD' --case pci|vga|reboot|two-heads|qemu-kill|qemu-kill-streaming|virgl|demo
          [--guest-dir DIR] [--qemu BINARY] [--keep-artifacts DIR] [--demo-output PNG]
   e2e.py --daemon 'CMD'|qemu-builtin-gl --case glmark2 [--glmark2-args 'ARGS'] [--json FILE]
-  e2e.py --daemon BINARY --case libvirt-2d|libvirt-3d
+  e2e.py --daemon BINARY --case libvirt-2d|libvirt-3d [--installed-descriptor]
 
 CMD is split like a shell would; "{socket}" in it is replaced by the daemon's socket path, or,
 when absent, "--socket-path SOCKET" is appended; with "{fd}" instead, the daemon serves one end of
@@ -748,10 +748,15 @@ class WatchedPid:
             raise Failure(f"{self.name} (pid {self.pid}) exited")
 
 
-class LibvirtHost:
-    """libvirtd and virtlogd started for the case, and the descriptor naming the daemon binary."""
+# Where the Debian package (and `cmake --install` with prefix /usr) puts the daemon's descriptor.
+INSTALLED_DESCRIPTOR = "/usr/share/qemu/vhost-user/40-vhost-device-gpu.json"
 
-    def __init__(self, work_dir, daemon_binary):
+
+class LibvirtHost:
+    """libvirtd and virtlogd started for the case, and the descriptor naming the daemon binary:
+    one the case writes, or with `installed_descriptor` the one the package installed."""
+
+    def __init__(self, work_dir, daemon_binary, installed_descriptor=False):
         for tool in ("libvirtd", "virtlogd", "virsh"):
             if shutil.which(tool) is None:
                 raise Skip(f"{tool} not found (scripts/install-deps.sh installs libvirt)")
@@ -770,11 +775,21 @@ class LibvirtHost:
         self.daemon_binary = daemon_binary
         self.processes = []
         self.domain_started = False
+        self.wrote_descriptor = not installed_descriptor
+        if installed_descriptor:
+            try:
+                with open(INSTALLED_DESCRIPTOR) as descriptor:
+                    named = json.load(descriptor).get("binary")
+            except (OSError, ValueError) as error:
+                raise Failure(f"no usable installed descriptor {INSTALLED_DESCRIPTOR}: {error}")
+            if named != daemon_binary:
+                raise Failure(f"{INSTALLED_DESCRIPTOR} names {named}, not {daemon_binary}")
         try:
-            os.makedirs(os.path.dirname(LIBVIRT_DESCRIPTOR), exist_ok=True)
-            with open(LIBVIRT_DESCRIPTOR, "w") as descriptor:
-                json.dump({"description": "vhost-device-gpu under test (e2e.py)", "type": "gpu",
-                           "binary": daemon_binary}, descriptor)
+            if self.wrote_descriptor:
+                os.makedirs(os.path.dirname(LIBVIRT_DESCRIPTOR), exist_ok=True)
+                with open(LIBVIRT_DESCRIPTOR, "w") as descriptor:
+                    json.dump({"description": "vhost-device-gpu under test (e2e.py)",
+                               "type": "gpu", "binary": daemon_binary}, descriptor)
             # In the foreground, so that the case stops exactly what it started.
             self.processes.append(Process("virtlogd", ["virtlogd"],
                                           os.path.join(work_dir, "virtlogd.log")))
@@ -845,10 +860,11 @@ class LibvirtHost:
         self.destroy_domain()
         for process in reversed(self.processes):
             process.stop()
-        try:
-            os.unlink(LIBVIRT_DESCRIPTOR)
-        except FileNotFoundError:
-            pass
+        if self.wrote_descriptor:
+            try:
+                os.unlink(LIBVIRT_DESCRIPTOR)
+            except FileNotFoundError:
+                pass
 
 
 class LibvirtDomain:
@@ -1328,7 +1344,8 @@ def case_libvirt_2d(run):
     """libvirt finds the daemon through its vhost-user descriptor and starts it for a 2D domain
     with its unmodified command line (`--fd=N`); a pattern drawn on /dev/fb0 is in `virsh
     screenshot`, pixel for pixel; `virsh destroy` leaves no daemon behind."""
-    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run))
+    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run),
+                              run.options.installed_descriptor)
     domain = run.libvirt.start_domain(run.guest, run.guest.initramfs, accel3d=False,
                                       memory_mib=512)
     run.qemus.append(domain)
@@ -1342,7 +1359,8 @@ def case_libvirt_2d(run):
 def case_libvirt_3d(run):
     """The same with <acceleration accel3d='yes'/>: libvirt adds --virgl, the GL guest renders
     through virglrenderer and `virsh screenshot` shows its picture."""
-    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run))
+    run.libvirt = LibvirtHost(run.work_dir, libvirt_daemon_binary(run),
+                              run.options.installed_descriptor)
     domain = run.libvirt.start_domain(run.guest, run.guest.gl_initramfs, accel3d=True,
                                       memory_mib=1024)
     run.qemus.append(domain)
@@ -1504,6 +1522,9 @@ def main():
     parser.add_argument("--glmark2-args", default=GLMARK2_DEFAULT_ARGS,
                         help="the glmark2 case's arguments to glmark2-es2-drm")
     parser.add_argument("--json", metavar="FILE", help="the glmark2 case's figures, as JSON")
+    parser.add_argument("--installed-descriptor", action="store_true",
+                        help="libvirt cases: use the installed descriptor "
+                             f"({INSTALLED_DESCRIPTOR}) instead of writing one")
     options = parser.parse_args()
     if options.daemon == BUILTIN_GL and options.case not in GLMARK2_CASES:
         parser.error(f"--daemon {BUILTIN_GL} is for --case glmark2 only")
