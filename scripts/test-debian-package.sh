@@ -21,7 +21,8 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir "$work/vhost-device-gpu"
-git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - | tar -xf - -C "$work/vhost-device-gpu"
+git ls-files -z --cached --others --exclude-standard |
+  tar --null -T - -cf - | tar -xf - -C "$work/vhost-device-gpu"
 echo "== dpkg-buildpackage -b -us -uc"
 (cd "$work/vhost-device-gpu" && dpkg-buildpackage -b -us -uc >"$work/build.log" 2>&1) ||
   { tail -40 "$work/build.log"; echo "package build failed"; exit 1; }
@@ -46,8 +47,8 @@ if dpkg-query -W -f='${Status}' vhost-device-gpu 2>/dev/null | grep -q "install 
   exit 0
 fi
 echo "== dpkg -i"
+installed_here=1  # Before: a failed install is removed too.
 dpkg -i "$deb" >/dev/null
-installed_here=1
 status=0
 for case in libvirt-2d libvirt-3d; do
   echo "== e2e $case against the installed package"

@@ -1,7 +1,12 @@
 #include "base/log.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include <cstdio>
 #include <ctime>
@@ -47,7 +52,8 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text) {
 }
 
 namespace {
-std::atomic<bool> to_syslog{false};
+// The daemon's own connection to /dev/log (LogToSyslog), or -1.
+std::atomic<int> syslog_fd{-1};
 
 int SyslogPriority(LogLevel level) {
   switch (level) {
@@ -65,16 +71,70 @@ int SyslogPriority(LogLevel level) {
 }
 }  // namespace
 
-void LogToSyslog() {
-  openlog("vhost-device-gpu", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-  to_syslog.store(true);
+bool LogToSyslog() {
+  // A datagram socket of our own rather than glibc's syslog(): glibc reconnects with socket() and
+  // connect() whenever a send fails, which the sandbox refuses, and takes a lock the sandbox's
+  // supervisor thread must not wait on; this one is connected once, here, before the sandbox.
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, "/dev/log", sizeof(address.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return false;
+  }
+  syslog_fd.store(fd);
+  return true;
 }
 
-bool LoggingToSyslog() { return to_syslog.load(); }
+bool LoggingToSyslog() { return syslog_fd.load() >= 0; }
+
+void SendToSyslog(int priority, const char* message) {
+  const int fd = syslog_fd.load(std::memory_order_relaxed);
+  if (fd < 0) return;
+  // RFC 3164 as a local syslog daemon takes it: "<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE", the
+  // facility daemon. The time is UTC (local time would need the time zone, which the sandbox
+  // cannot read); journald and rsyslog stamp local messages on receipt anyway.
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  // Month and day computed here: gmtime_r takes glibc's time-zone lock, which a thread refused an
+  // openat inside tzset() holds while the supervisor answers it.
+  const long long seconds = now.tv_sec;
+  const long long days = seconds / 86400;
+  const int second_of_day = static_cast<int>(seconds % 86400);
+  // Days since 1970-01-01 to a civil date (proleptic Gregorian), era by era of 400 years.
+  const long long shifted = days + 719468;
+  const long long era = shifted / 146097;
+  const long long day_of_era = shifted - era * 146097;
+  const long long year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const long long month_index = (5 * day_of_year + 2) / 153;  // 0 = March.
+  const int day = static_cast<int>(day_of_year - (153 * month_index + 2) / 5 + 1);
+  const int month = static_cast<int>(month_index < 10 ? month_index + 2 : month_index - 10);
+  char datagram[1200];
+  const int length = snprintf(datagram, sizeof(datagram), "<%d>%s %2d %02d:%02d:%02d %s[%d]: %s",
+                              LOG_DAEMON | priority, kMonths[month], day, second_of_day / 3600,
+                              second_of_day / 60 % 60, second_of_day % 60, "vhost-device-gpu",
+                              static_cast<int>(getpid()), message);
+  if (length <= 0) return;
+  // Never blocks: a syslog daemon that does not read loses lines, the device does not wait. A
+  // syslog daemon restarted meanwhile (a new socket at /dev/log) loses the rest: reconnecting
+  // needs socket(), which the sandbox refuses.
+  ssize_t ignored = send(fd, datagram, std::min<size_t>(static_cast<size_t>(length),
+                                                        sizeof(datagram) - 1),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)ignored;
+}
 
 void LogMessageV(LogLevel level, const char* format, va_list arguments) {
-  if (to_syslog.load(std::memory_order_relaxed)) {
-    vsyslog(SyslogPriority(level), format, arguments);
+  if (syslog_fd.load(std::memory_order_relaxed) >= 0) {
+    char message[1024];
+    if (vsnprintf(message, sizeof(message), format, arguments) < 0) return;
+    SendToSyslog(SyslogPriority(level), message);
     return;
   }
   // One write per line so that lines from the two threads never interleave.

@@ -28,9 +28,13 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text);
 
 // From now on lines go to syslog (facility daemon, ident "vhost-device-gpu", with the pid) instead
 // of stderr; the connection to /dev/log is made here, so call it before the sandbox. For a daemon
-// whose stderr goes nowhere: libvirt starts backends with their output on /dev/null.
-void LogToSyslog();
+// whose stderr goes nowhere: libvirt starts backends with their output on /dev/null. False (and
+// stderr stays) where no syslog daemon listens.
+bool LogToSyslog();
 bool LoggingToSyslog();
+// One line to syslog at `priority` (LOG_ERR ... LOG_DEBUG), when LoggingToSyslog(). Takes no lock
+// and allocates nothing: the sandbox's supervisor thread uses it.
+void SendToSyslog(int priority, const char* message);
 
 void LogMessage(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void LogMessageV(LogLevel level, const char* format, va_list arguments);

@@ -9,6 +9,7 @@
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -330,18 +331,28 @@ struct RefusalSupervisor {
   void LogOnce(int number, uint32_t thread, const seccomp_data& data) {
     if (number < 0 || number >= kNumbers || reported[number]) return;
     reported[number] = true;
+    char target[200];
+    DescribeTarget(number, data, target, sizeof(target));
+    char message[320];
+    const int body = std::snprintf(
+        message, sizeof(message),
+        "sandbox: refused %s (system call %d)%s from thread %u with EPERM; later refusals of it "
+        "are not logged",
+        names[number].data(), number, target, thread);
+    if (body <= 0) return;
+    // Where the daemon logs to syslog (stderr on /dev/null, as libvirt starts it), there too.
+    if (LoggingToSyslog()) {
+      SendToSyslog(LOG_WARNING, message);
+      return;
+    }
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
     const long seconds_today = static_cast<long>(now.tv_sec % 86400);
-    char target[200];
-    DescribeTarget(number, data, target, sizeof(target));
     char line[400];
-    const int length = std::snprintf(
-        line, sizeof(line),
-        "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: sandbox: refused %s (system call %d)%s "
-        "from thread %u with EPERM; later refusals of it are not logged\n",
-        seconds_today / 3600, seconds_today / 60 % 60, seconds_today % 60, now.tv_nsec / 1000000,
-        names[number].data(), number, target, thread);
+    const int length =
+        std::snprintf(line, sizeof(line), "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: %s\n",
+                      seconds_today / 3600, seconds_today / 60 % 60, seconds_today % 60,
+                      now.tv_nsec / 1000000, message);
     if (length > 0) {
       ssize_t ignored = write(STDERR_FILENO, line, std::min<size_t>(length, sizeof(line) - 1));
       (void)ignored;
@@ -578,6 +589,8 @@ Result<void> SeccompFilter::Load() {
   }
   auto abandon_supervisor = [supervisor] {
     if (supervisor == nullptr) return;
+    if (supervisor->memory_fd >= 0) close(supervisor->memory_fd);
+    supervisor->memory_fd = -1;
     // Its thread returns at once; the memory stays (it may still be reading it).
     supervisor->listener.store(-1);
     supervisor->listener.notify_one();

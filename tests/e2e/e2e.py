@@ -590,6 +590,11 @@ class Daemon:
             self.stop()  # The caller never gets this object to clean up.
             raise
 
+    def release_qemu_end(self):
+        if self.qemu_end is not None:
+            self.qemu_end.close()
+            self.qemu_end = None
+
     def chardev(self):
         """QEMU's -chardev options (after "socket,id=vgpu,") and the fds QEMU must inherit."""
         if self.qemu_end is not None:
@@ -607,8 +612,7 @@ class Daemon:
 
     def stop(self):
         self.process.stop()
-        if self.qemu_end is not None:
-            self.qemu_end.close()
+        self.release_qemu_end()
 
 
 class Xvfb:
@@ -720,8 +724,9 @@ def virsh(*arguments, check=True):
     return result
 
 
-def processes_running(binary):
-    """{pid: argv} of the processes whose executable is `binary`."""
+def processes_running(binary, argument_prefix=None):
+    """{pid: argv} of the processes whose executable is `binary` (and, with `argument_prefix`,
+    that have an argument starting with it)."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -730,9 +735,11 @@ def processes_running(binary):
             if os.readlink(f"/proc/{entry}/exe") != binary:
                 continue
             with open(f"/proc/{entry}/cmdline", "rb") as file:
-                found[int(entry)] = [word.decode() for word in file.read().split(b"\0") if word]
+                argv = [word.decode() for word in file.read().split(b"\0") if word]
         except OSError:
             continue  # Gone meanwhile, or not ours to look at.
+        if argument_prefix is None or any(word.startswith(argument_prefix) for word in argv):
+            found[int(entry)] = argv
     return found
 
 
@@ -776,6 +783,7 @@ class LibvirtHost:
         self.processes = []
         self.domain_started = False
         self.wrote_descriptor = not installed_descriptor
+        self.made_descriptor_dir = False
         if installed_descriptor:
             try:
                 with open(INSTALLED_DESCRIPTOR) as descriptor:
@@ -786,7 +794,11 @@ class LibvirtHost:
                 raise Failure(f"{INSTALLED_DESCRIPTOR} names {named}, not {daemon_binary}")
         try:
             if self.wrote_descriptor:
-                os.makedirs(os.path.dirname(LIBVIRT_DESCRIPTOR), exist_ok=True)
+                directory = os.path.dirname(LIBVIRT_DESCRIPTOR)
+                if not os.path.isdir(directory):
+                    os.makedirs(directory)
+                    self.made_descriptor_dir = True
+                # Overwrites one a killed run left behind.
                 with open(LIBVIRT_DESCRIPTOR, "w") as descriptor:
                     json.dump({"description": "vhost-device-gpu under test (e2e.py)",
                                "type": "gpu", "binary": daemon_binary}, descriptor)
@@ -802,6 +814,9 @@ class LibvirtHost:
                 if time.monotonic() > deadline:
                     raise Failure(f"libvirtd did not answer on {LIBVIRT_URI}")
                 time.sleep(0.1)
+            # A domain of a run that was killed (libvirt keeps transient domains running).
+            if virsh("domstate", LIBVIRT_DOMAIN, check=False).returncode == 0:
+                virsh("destroy", LIBVIRT_DOMAIN, check=False)
         except BaseException:
             self.stop()
             raise
@@ -840,7 +855,8 @@ class LibvirtHost:
             virsh("create", xml_path)
             self.domain_started = True
             qemus = processes_running(os.path.realpath(shutil.which("qemu-system-x86_64")))
-            daemons = processes_running(self.daemon_binary)
+            # Started with --fd: the integration tests' daemons (same binary) use socket paths.
+            daemons = processes_running(self.daemon_binary, "--fd=")
             if len(qemus) != 1 or len(daemons) != 1:
                 raise Failure(f"after virsh create: QEMU processes {sorted(qemus)}, daemon "
                               f"processes {daemons} (one of each expected)")
@@ -853,17 +869,22 @@ class LibvirtHost:
 
     def destroy_domain(self):
         if self.domain_started:
-            virsh("destroy", LIBVIRT_DOMAIN, check=False)
             self.domain_started = False
+            virsh("destroy", LIBVIRT_DOMAIN, check=False)
 
     def stop(self):
-        self.destroy_domain()
+        try:
+            self.destroy_domain()
+        except (subprocess.TimeoutExpired, OSError) as error:
+            print(f"virsh destroy {LIBVIRT_DOMAIN} failed: {error}")
         for process in reversed(self.processes):
             process.stop()
         if self.wrote_descriptor:
             try:
                 os.unlink(LIBVIRT_DESCRIPTOR)
-            except FileNotFoundError:
+                if self.made_descriptor_dir:
+                    os.rmdir(os.path.dirname(LIBVIRT_DESCRIPTOR))
+            except OSError:
                 pass
 
 
@@ -977,6 +998,9 @@ class Run:
                     device, self.work_dir, name, max_outputs, memory, initramfs, display, env,
                     kernel_arguments)
         self.qemus.append(qemu)
+        if self.daemon:
+            # As libvirt does: QEMU holds its end now, so QEMU's exit is what the daemon sees.
+            self.daemon.release_qemu_end()
         return qemu
 
     def stop(self):
@@ -1319,23 +1343,37 @@ def libvirt_daemon_binary(run):
     return os.path.realpath(shutil.which(argv[0]))
 
 
+def host_has_render_node():
+    """Whether /dev/dri has a render node: then the daemon offers "render-node" and libvirt adds
+    --render-node=PATH to every command line."""
+    try:
+        return any(name.startswith("renderD") for name in os.listdir("/dev/dri"))
+    except OSError:
+        return False
+
+
 def expect_libvirt_argv(domain, extra):
-    """The daemon runs with libvirt's own command line: the binary, --fd=N, then `extra`."""
+    """The daemon runs with libvirt's own command line: the binary, --fd=N, then `extra`, then
+    --render-node=PATH where the host has a render node."""
     argv = domain.daemon_argv
-    if len(argv) != 2 + len(extra) or not re.fullmatch(r"--fd=\d+", argv[1]) or \
-            argv[2:] != extra:
+    expected = 2 + len(extra) + (1 if host_has_render_node() else 0)
+    render_node_ok = (not host_has_render_node() or
+                      re.fullmatch(r"--render-node=/dev/dri/renderD\d+", argv[-1] if argv else ""))
+    if len(argv) != expected or not re.fullmatch(r"--fd=\d+", argv[1]) or \
+            argv[2:2 + len(extra)] != extra or not render_node_ok:
         raise Failure(f"libvirt started the daemon as {argv}, expected "
-                      f"[binary, '--fd=N'{''.join(', ' + repr(word) for word in extra)}]")
+                      f"[binary, '--fd=N'{''.join(', ' + repr(word) for word in extra)}"
+                      f"{', --render-node=PATH' if host_has_render_node() else ''}]")
 
 
 def destroy_and_expect_no_daemon(run, host, domain):
     """`virsh destroy` ends the daemon too; none of its processes is left."""
     host.destroy_domain()
     deadline = time.monotonic() + STOP_TIMEOUT
-    while processes_running(host.daemon_binary):
+    while processes_running(host.daemon_binary, "--fd="):
         if time.monotonic() > deadline:
             raise Failure(f"daemon processes left after virsh destroy: "
-                          f"{processes_running(host.daemon_binary)}")
+                          f"{processes_running(host.daemon_binary, '--fd=')}")
         time.sleep(0.05)
     run.note(domain, "virsh destroy: no daemon process left")
 

@@ -110,11 +110,17 @@ PixelPackReader::~PixelPackReader() {
 Result<void> PixelPackReader::EnsureCopyTexture(uint32_t width, uint32_t height) {
   if (copy_texture_ != 0 && copy_width_ >= width && copy_height_ >= height) return {};
   if (copy_texture_ == 0) glGenTextures(1, &copy_texture_);
-  copy_width_ = std::max(copy_width_, width);
-  copy_height_ = std::max(copy_height_, height);
+  // Exactly this rectangle's size when it does not fit: growing each side to the largest seen
+  // would let a guest alternating a 32768x1 and a 1x32768 scanout make a 4 GiB texture.
+  copy_width_ = width;
+  copy_height_ = height;
   glBindTexture(GL_TEXTURE_2D, copy_texture_);
+  GLint unpack_buffer = 0;
+  glGetIntegerv(GL_PIXEL_UNPACK_BUFFER_BINDING, &unpack_buffer);
+  if (unpack_buffer != 0) glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);  // nullptr means "no data".
   glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, static_cast<GLsizei>(copy_width_),
                static_cast<GLsizei>(copy_height_), 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);
+  if (unpack_buffer != 0) glBindBuffer(GL_PIXEL_UNPACK_BUFFER, static_cast<GLuint>(unpack_buffer));
   if (copy_framebuffer_ == 0) glGenFramebuffers(1, &copy_framebuffer_);
   glBindFramebuffer(GL_DRAW_FRAMEBUFFER, copy_framebuffer_);
   glFramebufferTexture2D(GL_DRAW_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, copy_texture_,
@@ -145,7 +151,8 @@ Result<void> PixelPackReader::EnsureBuffer(size_t bytes) {
     glBindBuffer(GL_PIXEL_PACK_BUFFER, buffer_);
     return {};
   }
-  const bool persistent = storage_ == Storage::kAuto && capabilities().buffer_storage;
+  const bool persistent =
+      storage_ == Storage::kAuto && capabilities().buffer_storage && !persistent_failed_;
   // Immutable storage cannot grow: a larger read makes a new buffer.
   if (persistent) DeleteBuffer();
   if (buffer_ == 0) glGenBuffers(1, &buffer_);
@@ -167,8 +174,13 @@ Result<void> PixelPackReader::EnsureBuffer(size_t bytes) {
   }
   void* rows = glMapBufferRange(GL_PIXEL_PACK_BUFFER, 0, static_cast<GLsizeiptr>(bytes), kMapping);
   if (const GLenum error = TakeGlError(); error != GL_NO_ERROR || rows == nullptr) {
+    // The driver offers buffer storage but not this: map per read from now on.
+    LogWarning("virglrenderer: no persistent pack buffer of %zu bytes (GL error 0x%x); mapping "
+               "the buffer for each read instead",
+               bytes, error);
     DeleteBuffer();
-    return GlFailure("a persistent pack buffer of " + std::to_string(bytes) + " bytes", error);
+    persistent_failed_ = true;
+    return EnsureBuffer(bytes);
   }
   persistent_rows_ = static_cast<const uint8_t*>(rows);
   buffer_bytes_ = bytes;
@@ -196,9 +208,11 @@ Result<const uint8_t*> PixelPackReader::WaitForRows(size_t bytes) {
   const GLenum waited = glClientWaitSync(fence, GL_SYNC_FLUSH_COMMANDS_BIT, kPatienceNs);
   glDeleteSync(fence);
   if (waited != GL_ALREADY_SIGNALED && waited != GL_CONDITION_SATISFIED) {
-    return GlFailure(waited == GL_TIMEOUT_EXPIRED ? "the read did not finish within 5 s"
-                                                  : "waiting for the read",
-                     TakeGlError());
+    if (waited == GL_TIMEOUT_EXPIRED) {
+      return MakeError(ErrorKind::kTimedOut, "pixel-pack read-back: the read did not finish "
+                                             "within 5 s");
+    }
+    return GlFailure("waiting for the read", TakeGlError());
   }
   return persistent_rows_;
 }

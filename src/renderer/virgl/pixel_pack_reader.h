@@ -62,6 +62,8 @@ class PixelPackReader {
 
   // Reads `rect` (top-first coordinates, inside the texture) of the 2D texture `texture`,
   // `width` x `height`, as B8G8R8A8 bytes (x8r8g8b8 words). The rows stay valid until Release().
+  // kTimedOut: the GPU did not finish the copy within 5 s (this read only); any other error:
+  // this driver cannot read this way.
   Result<DisplayRows> Read(uint32_t texture, uint32_t width, uint32_t height, const Rect& rect,
                            bool y_0_top);
   void Release();
@@ -97,6 +99,7 @@ class PixelPackReader {
   size_t buffer_bytes_ = 0;
   // The persistent mapping of immutable storage, or null (then the buffer is mapped per read).
   const uint8_t* persistent_rows_ = nullptr;
+  bool persistent_failed_ = false;  // The driver refused it once: map per read from then on.
   bool mapped_ = false;  // Mapped for one read, until Release().
 };
 

@@ -47,6 +47,11 @@ std::optional<DisplayRows> VirglRenderer::DirectRows(ResourceId resource, const 
   virgl_renderer_force_ctx_0();
   Result<DisplayRows> rows =
       pack_reader_->Read(info->texture_id, info->width, info->height, rect, info->y_0_top());
+  if (!rows && rows.error().kind == ErrorKind::kTimedOut) {
+    LogWarning("virglrenderer: %s; this flush is read back with virgl_renderer_transfer_read_iov",
+               rows.error().message.c_str());
+    return std::nullopt;
+  }
   if (!rows) {
     // Not this driver's way: ReadRect from now on (virgl_renderer_transfer_read_iov).
     LogWarning("virglrenderer: %s; reading back with virgl_renderer_transfer_read_iov instead",

@@ -274,6 +274,7 @@ TEST_F(SandboxFilterTest, AllowingOpensOpensExistingFilesButCreatesNothing) {
   EXPECT_NE(access(created.c_str(), F_OK), 0) << "the filter let a file be created";
 }
 
+#if defined(__x86_64__)  // System call numbers and mkdir(2) as x86_64 has them.
 // A refusal's log line names the file a call wanted and its open flags: what a user needs to know
 // what a driver was denied. The child's stderr goes to a file before the filter is loaded.
 TEST_F(SandboxFilterTest, ARefusedOpenIsLoggedWithItsPathAndFlags) {
@@ -314,6 +315,7 @@ TEST_F(SandboxFilterTest, ARefusedOpenIsLoggedWithItsPathAndFlags) {
       << text;
   EXPECT_NE(access(created.c_str(), F_OK), 0);
 }
+#endif
 
 // glibc's pthread_create tries clone3 first and falls back to clone on ENOSYS; the fallback's
 // flags pass the thread-only check.

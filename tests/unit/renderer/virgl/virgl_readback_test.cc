@@ -415,8 +415,10 @@ TEST_F(VirglReadbackTest, PixelPackReaderStorageKindsReadTheImageAsItIsNow) {
           .resource = resource, .stride = kWidth * 4, .box = Box{0, 0, 0, kWidth, kHeight, 1}}));
       virgl_renderer_force_ctx_0();
       PixelPackReader reader(route, storage);
-      // Small first, then the whole image: the second needs a larger buffer.
-      for (Rect rect : {Rect{2, 3, 8, 4}, Rect{0, 0, kWidth, kHeight}, Rect{10, 20, 30, 20}}) {
+      // Small first, then wide, then tall, then the whole image: each needs a larger buffer, and
+      // a copy texture of another shape.
+      for (Rect rect : {Rect{2, 3, 8, 4}, Rect{0, 40, kWidth, 8}, Rect{56, 0, 8, kHeight},
+                        Rect{0, 0, kWidth, kHeight}, Rect{10, 20, 30, 20}}) {
         Result<DisplayRows> rows = reader.Read(info->texture_id, kWidth, kHeight, rect, true);
         ASSERT_TRUE(rows) << name << ": " << rows.error().message;
         for (uint32_t y = 0; y < rect.height; ++y) {
