@@ -9,9 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
-#include <regex>
 #include <string>
 
 #include "base/unique_fd.h"
@@ -22,6 +22,34 @@ namespace vgpu::test {
 namespace {
 
 constexpr char kSyslogPath[] = "/dev/log";
+
+// Whether a line of `text` is "<PRI>Mmm dd hh:mm:ss vhost-device-gpu[PID]: MESSAGE..." with this
+// priority and message start (checked by hand: std::regex trips GCC 12's warnings under ASan).
+bool HasRfc3164Line(const std::string& text, const std::string& priority,
+                    const std::string& message) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.rfind(priority, 0) != 0) continue;
+    // "Mmm dd hh:mm:ss " after the priority: 16 characters.
+    const std::string stamp = line.substr(priority.size(), 16);
+    if (stamp.size() != 16 || !std::isupper(static_cast<unsigned char>(stamp[0])) ||
+        stamp[3] != ' ' || stamp[6] != ' ' || stamp[9] != ':' || stamp[12] != ':' ||
+        stamp[15] != ' ') {
+      continue;
+    }
+    const std::string rest = line.substr(priority.size() + 16);
+    const size_t close = rest.find("]: ");
+    if (rest.rfind("vhost-device-gpu[", 0) == 0 && close != std::string::npos &&
+        rest.compare(close + 3, message.size(), message) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
 
 class SyslogOutputTest : public ::testing::Test {
  protected:
@@ -79,10 +107,7 @@ TEST_F(SyslogOutputTest, DaemonWithOutputOnDevNullLogsToSyslogBeforeAndAfterTheS
             std::string::npos)
       << received;
   // RFC 3164 as a local syslog daemon takes it: "<PRI>Mmm dd hh:mm:ss TAG[PID]: ".
-  EXPECT_TRUE(std::regex_search(
-      received, std::regex(R"(<30>[A-Z][a-z]{2} [ 123][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9] )"
-                           R"(vhost-device-gpu\[[0-9]+\]: listening on )")))
-      << received;
+  EXPECT_TRUE(HasRfc3164Line(received, "<30>", "listening on ")) << received;
   // Where the kernel lets a supervisor answer refusals, its line arrives too ("<28>": warning).
   if (received.find("are logged once each") != std::string::npos) {
     EXPECT_TRUE(ReceiveUntil("sandbox: refused socket (system call", received)) << received;
