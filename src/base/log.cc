@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
-
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace vgpu {
@@ -111,7 +110,8 @@ void SendToSyslog(int priority, const char* message) {
   const long long day_of_era = shifted - era * 146097;
   const long long year_of_era =
       (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-  const long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const long long day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const long long month_index = (5 * day_of_year + 2) / 153;  // 0 = March.
   const int day = static_cast<int>(day_of_year - (153 * month_index + 2) / 5 + 1);
   const int month = static_cast<int>(month_index < 10 ? month_index + 2 : month_index - 10);
@@ -124,9 +124,9 @@ void SendToSyslog(int priority, const char* message) {
   // Never blocks: a syslog daemon that does not read loses lines, the device does not wait. A
   // syslog daemon restarted meanwhile (a new socket at /dev/log) loses the rest: reconnecting
   // needs socket(), which the sandbox refuses.
-  ssize_t ignored = send(fd, datagram, std::min<size_t>(static_cast<size_t>(length),
-                                                        sizeof(datagram) - 1),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t ignored =
+      send(fd, datagram, std::min<size_t>(static_cast<size_t>(length), sizeof(datagram) - 1),
+           MSG_DONTWAIT | MSG_NOSIGNAL);
   (void)ignored;
 }
 

@@ -214,8 +214,7 @@ int RunDaemon(const Options& options) {
           GpuModeName(options.gpu_mode), static_cast<long long>(start_timeout.count()));
       _exit(kExitConfigurationError);
     }
-    StartError("--gpu-mode %s: %s", GpuModeName(options.gpu_mode),
-               started.error().message.c_str());
+    StartError("--gpu-mode %s: %s", GpuModeName(options.gpu_mode), started.error().message.c_str());
     return kExitConfigurationError;
   }
   start_signals->reset();

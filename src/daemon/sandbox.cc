@@ -290,13 +290,13 @@ struct RefusalSupervisor {
       int8_t flags;
     };
     static constexpr PathCall kPathCalls[] = {
-        {"open", 0, 1},       {"openat", 1, 2},     {"openat2", 1, -1},   {"creat", 0, -1},
-        {"stat", 0, -1},      {"lstat", 0, -1},     {"newfstatat", 1, -1}, {"statx", 1, -1},
-        {"access", 0, -1},    {"faccessat", 1, -1}, {"faccessat2", 1, -1}, {"mkdir", 0, -1},
-        {"mkdirat", 1, -1},   {"readlink", 0, -1},  {"readlinkat", 1, -1}, {"unlinkat", 1, -1},
-        {"rename", 0, -1},    {"renameat", 1, -1},  {"renameat2", 1, -1},  {"rmdir", 0, -1},
-        {"statfs", 0, -1},    {"chdir", 0, -1},     {"truncate", 0, -1},   {"symlink", 1, -1},
-        {"link", 1, -1},      {"chmod", 0, -1},     {"chown", 0, -1},      {"utimensat", 1, -1},
+        {"open", 0, 1},     {"openat", 1, 2},     {"openat2", 1, -1},    {"creat", 0, -1},
+        {"stat", 0, -1},    {"lstat", 0, -1},     {"newfstatat", 1, -1}, {"statx", 1, -1},
+        {"access", 0, -1},  {"faccessat", 1, -1}, {"faccessat2", 1, -1}, {"mkdir", 0, -1},
+        {"mkdirat", 1, -1}, {"readlink", 0, -1},  {"readlinkat", 1, -1}, {"unlinkat", 1, -1},
+        {"rename", 0, -1},  {"renameat", 1, -1},  {"renameat2", 1, -1},  {"rmdir", 0, -1},
+        {"statfs", 0, -1},  {"chdir", 0, -1},     {"truncate", 0, -1},   {"symlink", 1, -1},
+        {"link", 1, -1},    {"chmod", 0, -1},     {"chown", 0, -1},      {"utimensat", 1, -1},
     };
     for (const PathCall& call : kPathCalls) {
       const int number = seccomp_syscall_resolve_name(call.name);
@@ -433,9 +433,9 @@ constexpr scmp_datum_t kCreatingFlags = O_CREAT | O_TRUNC | O_APPEND | (__O_TMPF
 
 // With opening existing files allowed, looking at them tells nothing more: NVIDIA's driver looks
 // for its shader cache and lists directories before it opens anything.
-constexpr const char* kFileLookups[] = {"stat",       "lstat",    "statx",      "access",
-                                        "faccessat",  "faccessat2", "readlink", "readlinkat",
-                                        "getdents64"};
+constexpr const char* kFileLookups[] = {"stat",     "lstat",      "statx",
+                                        "access",   "faccessat",  "faccessat2",
+                                        "readlink", "readlinkat", "getdents64"};
 
 Result<void> AddExistingFileOpenRules(scmp_filter_ctx context, size_t& allowed_count,
                                       std::vector<int>& conditional_calls) {
@@ -542,8 +542,8 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
     if (result != 0) return LibseccompError(rule.name, result);
   }
   if (allow_opens) {
-    if (Result<void> added = AddExistingFileOpenRules(raw_context, filter.allowed_count_,
-                                                             filter.conditional_calls_);
+    if (Result<void> added =
+            AddExistingFileOpenRules(raw_context, filter.allowed_count_, filter.conditional_calls_);
         !added) {
       return ErrorOf(added);
     }
@@ -582,7 +582,8 @@ Result<void> SeccompFilter::Load() {
     supervisor->NameTheCalls();
     supervisor->MarkPathArguments();
     for (int number : conditional_calls_) {
-      if (number >= 0 && number < RefusalSupervisor::kNumbers) supervisor->conditional[number] = true;
+      if (number >= 0 && number < RefusalSupervisor::kNumbers)
+        supervisor->conditional[number] = true;
     }
     supervisor->memory_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
     std::thread([supervisor] { supervisor->Run(); }).detach();

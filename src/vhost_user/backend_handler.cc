@@ -13,11 +13,12 @@ namespace vgpu::vhost_user {
 namespace {
 
 // Transport features we support on top of the device's own (QEMU forwards the guest's
-// INDIRECT_DESC and EVENT_IDX, so both must work; docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on").
+// INDIRECT_DESC and EVENT_IDX, so both must work; docs/ARCHITECTURE.md, "What QEMU does that the
+// daemon relies on").
 constexpr uint64_t kTransportFeatures =
     kFeatureVersion1 | kFeatureRingIndirectDesc | kFeatureRingEventIdx | kFeatureProtocolFeatures;
-// Bits QEMU may forward although we never offered them (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on");
-// accepted and ignored.
+// Bits QEMU may forward although we never offered them (docs/ARCHITECTURE.md, "What QEMU does that
+// the daemon relies on"); accepted and ignored.
 constexpr uint64_t kToleratedFeatures =
     kFeatureRingReset | kFeatureNotifyOnEmpty | kFeatureAnyLayout;
 
@@ -204,8 +205,8 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
 }
 
 Result<BackendHandler::Reply> BackendHandler::SetFeatures(uint64_t features) {
-  // QEMU forwards whatever the guest acked, offered or not (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on"): keep
-  // what we offered, ignore the rest.
+  // QEMU forwards whatever the guest acked, offered or not (docs/ARCHITECTURE.md, "What QEMU does
+  // that the daemon relies on"): keep what we offered, ignore the rest.
   const uint64_t unknown = features & ~(offered_features_ | kToleratedFeatures);
   if (unknown != 0) {
     LogWarning("SET_FEATURES acks bits never offered (0x%llx); ignoring them",

@@ -1,10 +1,11 @@
 // The hostile-guest suite: one test per class of QEMU's virtio-gpu and vhost-user-gpu CVE
-// history (docs/SECURITY.md, "The CVE classes and the test for each"), plus a flooding guest, a guest that creates resources until the
-// cap, and a guest that rewrites its command bytes while the daemon reads them. Each runs
-// against the daemon process through its real queues and asserts the response codes, that the
-// daemon keeps serving, and that its open fds and resident memory do not grow with repetition.
-// The in-process heap check of the same leak paths is tests/unit/gpu/hostile_leak_test.cc;
-// descriptor-chain abuse (class 11) is descriptor_attack_test.cc.
+// history (docs/SECURITY.md, "The CVE classes and the test for each"), plus a flooding guest, a
+// guest that creates resources until the cap, and a guest that rewrites its command bytes while the
+// daemon reads them. Each runs against the daemon process through its real queues and asserts the
+// response codes, that the daemon keeps serving, and that its open fds and resident memory do not
+// grow with repetition. The in-process heap check of the same leak paths is
+// tests/unit/gpu/hostile_leak_test.cc; descriptor-chain abuse (class 11) is
+// descriptor_attack_test.cc.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -175,9 +175,10 @@ Result<void> PixelPackReader::EnsureBuffer(size_t bytes) {
   void* rows = glMapBufferRange(GL_PIXEL_PACK_BUFFER, 0, static_cast<GLsizeiptr>(bytes), kMapping);
   if (const GLenum error = TakeGlError(); error != GL_NO_ERROR || rows == nullptr) {
     // The driver offers buffer storage but not this: map per read from now on.
-    LogWarning("virglrenderer: no persistent pack buffer of %zu bytes (GL error 0x%x); mapping "
-               "the buffer for each read instead",
-               bytes, error);
+    LogWarning(
+        "virglrenderer: no persistent pack buffer of %zu bytes (GL error 0x%x); mapping "
+        "the buffer for each read instead",
+        bytes, error);
     DeleteBuffer();
     persistent_failed_ = true;
     return EnsureBuffer(bytes);
@@ -209,8 +210,9 @@ Result<const uint8_t*> PixelPackReader::WaitForRows(size_t bytes) {
   glDeleteSync(fence);
   if (waited != GL_ALREADY_SIGNALED && waited != GL_CONDITION_SATISFIED) {
     if (waited == GL_TIMEOUT_EXPIRED) {
-      return MakeError(ErrorKind::kTimedOut, "pixel-pack read-back: the read did not finish "
-                                             "within 5 s");
+      return MakeError(ErrorKind::kTimedOut,
+                       "pixel-pack read-back: the read did not finish "
+                       "within 5 s");
     }
     return GlFailure("waiting for the read", TakeGlError());
   }
@@ -256,10 +258,9 @@ Result<DisplayRows> PixelPackReader::Read(uint32_t texture, uint32_t width, uint
       return ErrorOf(ready);
     const GLint copy_height = static_cast<GLint>(rect.height);
     glBindFramebuffer(GL_DRAW_FRAMEBUFFER, copy_framebuffer_);
-    glBlitFramebuffer(read_x, read_y, read_x + static_cast<GLint>(rect.width),
-                      read_y + copy_height, 0, y_0_top ? copy_height : 0,
-                      static_cast<GLint>(rect.width), y_0_top ? 0 : copy_height,
-                      GL_COLOR_BUFFER_BIT, GL_NEAREST);
+    glBlitFramebuffer(read_x, read_y, read_x + static_cast<GLint>(rect.width), read_y + copy_height,
+                      0, y_0_top ? copy_height : 0, static_cast<GLint>(rect.width),
+                      y_0_top ? 0 : copy_height, GL_COLOR_BUFFER_BIT, GL_NEAREST);
     glBindFramebuffer(GL_READ_FRAMEBUFFER, copy_framebuffer_);
     read_x = 0;
     read_y = 0;

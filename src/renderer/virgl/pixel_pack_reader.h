@@ -51,7 +51,7 @@ class PixelPackReader {
   };
   // Where the buffer's bytes live.
   enum class Storage {
-    kAuto,        // Persistent client storage where the context has buffer storage, else kMapPerRead.
+    kAuto,  // Persistent client storage where the context has buffer storage, else kMapPerRead.
     kMapPerRead,  // glBufferData, mapped for each read (for comparison, and older contexts).
   };
   explicit PixelPackReader(Route route = Route::kAuto, Storage storage = Storage::kAuto)
@@ -100,7 +100,7 @@ class PixelPackReader {
   // The persistent mapping of immutable storage, or null (then the buffer is mapped per read).
   const uint8_t* persistent_rows_ = nullptr;
   bool persistent_failed_ = false;  // The driver refused it once: map per read from then on.
-  bool mapped_ = false;  // Mapped for one read, until Release().
+  bool mapped_ = false;             // Mapped for one read, until Release().
 };
 
 }  // namespace vgpu::renderer::virgl

@@ -332,9 +332,9 @@ TEST(OptionsTest, PrintCapabilities) {
   ParseOutcome outcome = Parse({"--print-capabilities"});
   EXPECT_FALSE(outcome.options.has_value());
   EXPECT_EQ(outcome.exit_code, 0);
-  EXPECT_EQ(outcome.standard_output, HostHasRenderNode()
-                                         ? "{\"type\":\"gpu\",\"features\":[\"render-node\",\"virgl\"]}\n"
-                                         : "{\"type\":\"gpu\",\"features\":[\"virgl\"]}\n");
+  EXPECT_EQ(outcome.standard_output,
+            HostHasRenderNode() ? "{\"type\":\"gpu\",\"features\":[\"render-node\",\"virgl\"]}\n"
+                                : "{\"type\":\"gpu\",\"features\":[\"virgl\"]}\n");
   EXPECT_THAT(outcome.standard_error, IsEmpty());
 
   EXPECT_EQ(Parse({"--print-capabilities"}, kNullOnly).standard_output,
