@@ -1,5 +1,6 @@
 // VhostUserFrontend::NegotiateLikeQemu10 and StopLikeQemu10: the message sequence QEMU 10.0.2
-// was seen to send (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on", "Boot order").
+// was seen to send (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on", "Boot
+// order").
 #include <sys/socket.h>
 
 #include "support/vhost_user_frontend.h"

@@ -165,7 +165,8 @@ class VhostUserFrontend {
   Result<void> ResetDevice();
   Result<void> ResetOwner();
 
-  // The observed QEMU 10 boot sequence (docs/ARCHITECTURE.md, "What QEMU does that the daemon relies on").
+  // The observed QEMU 10 boot sequence (docs/ARCHITECTURE.md, "What QEMU does that the daemon
+  // relies on").
   Result<Session> NegotiateLikeQemu10(const NegotiationOptions& options);
   // QEMU 10 at quit: SET_VRING_ENABLE 0 and GET_VRING_BASE per queue, then EOF. Returns the
   // bases (control, cursor).

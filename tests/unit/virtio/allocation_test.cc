@@ -58,7 +58,8 @@ TEST(QueueAllocationTest, PopAdmitAnswerAndReturnAllocateNothing) {
   };
   test::AllocationCounter warm_up_counter;
   for (int warm_up = 0; warm_up < 4; ++warm_up) one_command();
-  EXPECT_GT(warm_up_counter.count(), 0u) << "the counter counts (the in-flight table grows once)";  // The in-flight table's capacity.
+  EXPECT_GT(warm_up_counter.count(), 0u)
+      << "the counter counts (the in-flight table grows once)";  // The in-flight table's capacity.
   test::AllocationCounter counter;
   for (int command = 0; command < 1000; ++command) one_command();
   EXPECT_EQ(counter.count(), 0u) << "allocations in 1000 commands";
