@@ -16,8 +16,6 @@ namespace {
 using testing::HostPointer;
 using testing::kAvailable;
 using testing::kDescriptors;
-using testing::kUsed;
-using testing::kUserAddressOffset;
 using testing::MakeMemory;
 using testing::WriteDescriptor;
 
@@ -28,9 +26,7 @@ constexpr uint64_t kResponse = 0xa000;
 
 TEST(QueueAllocationTest, PopAdmitAnswerAndReturnAllocateNothing) {
   std::shared_ptr<const GuestMemory> memory = MakeMemory({{0, 0x10000}});
-  auto queue = SplitVirtqueue::Create(memory,
-                                      {kSize, kDescriptors + kUserAddressOffset,
-                                       kAvailable + kUserAddressOffset, kUsed + kUserAddressOffset},
+  auto queue = SplitVirtqueue::Create(memory, testing::RingLayout(kSize),
                                       {.indirect_descriptors = true, .event_index = true}, 0);
   ASSERT_TRUE(queue);
   // Head 0: an indirect table of a 24-byte request, a 32-byte payload and a 24-byte response.

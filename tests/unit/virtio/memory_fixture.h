@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "virtio/descriptor_chain.h"
 #include "virtio/guest_memory.h"
+#include "virtio/split_virtqueue.h"
 
 namespace vgpu::virtio::testing {
 
@@ -29,6 +30,12 @@ inline constexpr uint64_t kUserAddressOffset = 0x7f0000000000ull;
 inline constexpr uint64_t kDescriptors = 0x1000;
 inline constexpr uint64_t kAvailable = 0x2000;
 inline constexpr uint64_t kUsed = 0x3000;
+
+// A queue of `size` entries at kDescriptors, kAvailable and kUsed, as the frontend names them.
+inline SplitVirtqueueLayout RingLayout(uint32_t size) {
+  return {size, kDescriptors + kUserAddressOffset, kAvailable + kUserAddressOffset,
+          kUsed + kUserAddressOffset};
+}
 
 inline std::shared_ptr<const GuestMemory> MakeMemory(const std::vector<RegionSpec>& specs) {
   std::vector<GuestMemoryRegion> regions;

@@ -16,8 +16,6 @@ namespace {
 using testing::HostPointer;
 using testing::kAvailable;
 using testing::kDescriptors;
-using testing::kUsed;
-using testing::kUserAddressOffset;
 using testing::MakeMemory;
 using testing::WriteDescriptor;
 
@@ -58,9 +56,8 @@ ParsedRecord Parse(const std::vector<uint8_t>& record) {
 class RingRecordTest : public ::testing::Test {
  protected:
   std::unique_ptr<SplitVirtqueue> MakeQueue(uint16_t next_available) {
-    const SplitVirtqueueLayout layout{kSize, kDescriptors + kUserAddressOffset,
-                                      kAvailable + kUserAddressOffset, kUsed + kUserAddressOffset};
-    auto queue = SplitVirtqueue::Create(memory_, layout, {true, true}, next_available);
+    auto queue =
+        SplitVirtqueue::Create(memory_, testing::RingLayout(kSize), {true, true}, next_available);
     EXPECT_TRUE(queue) << queue.error().message;
     return std::move(*queue);
   }

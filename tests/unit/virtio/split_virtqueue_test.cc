@@ -23,10 +23,7 @@ constexpr uint16_t kSize = 8;
 
 class SplitVirtqueueTest : public ::testing::Test {
  protected:
-  SplitVirtqueueLayout Layout(uint32_t size = kSize) {
-    return {size, kDescriptors + kUserAddressOffset, kAvailable + kUserAddressOffset,
-            kUsed + kUserAddressOffset};
-  }
+  SplitVirtqueueLayout Layout(uint32_t size = kSize) { return testing::RingLayout(size); }
   std::unique_ptr<SplitVirtqueue> MakeQueue(QueueFeatures features = {true, false}) {
     auto queue = SplitVirtqueue::Create(memory_, Layout(), features, 0);
     EXPECT_TRUE(queue) << queue.error().message;
