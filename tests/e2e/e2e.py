@@ -1295,6 +1295,18 @@ def case_demo(run):
     print(f"  picture: {output}")
 
 
+def start_virgl_daemon(run):
+    """Starts the daemon in virglrenderer mode; a skip where virglrenderer cannot start here."""
+    try:
+        run.start_daemon()
+    except Failure as failure:
+        log = run.daemon_log()
+        if re.search(r"virglrenderer (cannot start|initialisation failed)", log):
+            raise Skip("virglrenderer cannot start on this host: " +
+                       " ".join(log.strip().splitlines()[-2:])) from None
+        raise failure
+
+
 def case_virgl(run):
     """virglrenderer mode: the guest renders with OpenGL ES through Mesa's virgl driver.
 
@@ -1304,14 +1316,7 @@ def case_virgl(run):
     shows 3D results by read-back (no dmabuf export with software GL on this host).
     Skips when virglrenderer cannot start on this host (the daemon says so and exits).
     """
-    try:
-        run.start_daemon()
-    except Failure as failure:
-        log = run.daemon_log()
-        if re.search(r"virglrenderer (cannot start|initialisation failed)", log):
-            raise Skip("virglrenderer cannot start on this host: " +
-                       " ".join(log.strip().splitlines()[-2:])) from None
-        raise failure
+    start_virgl_daemon(run)
     # 1 GiB: the 200 MB initramfs is held twice while the kernel unpacks it.
     qemu = run.start_qemu("vhost-user-gpu-pci", memory="1G", initramfs=run.guest.gl_initramfs)
     run.boot(qemu, GL_BOOT_TIMEOUT)
@@ -1450,14 +1455,7 @@ def case_glmark2(run):
                               env={"DISPLAY": run.xvfb.display},
                               kernel_arguments=f"vgpu.edid={GLMARK2_EDID}")
     else:
-        try:
-            run.start_daemon()
-        except Failure as failure:
-            log = run.daemon_log()
-            if re.search(r"virglrenderer (cannot start|initialisation failed)", log):
-                raise Skip("virglrenderer cannot start on this host: " +
-                           " ".join(log.strip().splitlines()[-2:])) from None
-            raise failure
+        start_virgl_daemon(run)
         qemu = run.start_qemu("vhost-user-gpu-pci", memory="1G",
                               initramfs=run.guest.glmark2_initramfs,
                               kernel_arguments=f"vgpu.edid={GLMARK2_EDID}")

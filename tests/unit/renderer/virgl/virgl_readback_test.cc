@@ -28,16 +28,36 @@ uint32_t PatternRgb(uint32_t x, uint32_t y) {
   return ((x * 5 + 1) & 0xff) << 16 | ((y * 7 + 2) & 0xff) << 8 | ((x ^ y) & 0xff);
 }
 
-// Rows of B8G8R8X8 pixels (memory bytes B, G, R, X: a little-endian 0xXXRRGGBB).
-std::vector<uint8_t> BgrxPattern(uint32_t width, uint32_t height) {
+// Rows of B8G8R8X8 pixels (memory bytes B, G, R, X: a little-endian 0xXXRRGGBB), the pattern's
+// RGB XOR `complement`.
+std::vector<uint8_t> BgrxPattern(uint32_t width, uint32_t height, uint32_t complement = 0) {
   std::vector<uint8_t> bytes(size_t{width} * height * 4);
   for (uint32_t y = 0; y < height; ++y) {
     for (uint32_t x = 0; x < width; ++x) {
-      const uint32_t pixel = 0xff000000u | PatternRgb(x, y);
+      const uint32_t pixel = 0xff000000u | (PatternRgb(x, y) ^ complement);
       std::memcpy(&bytes[(size_t{y} * width + x) * 4], &pixel, 4);
     }
   }
   return bytes;
+}
+
+// Whether `rows` hold the pattern (XOR `complement`) for `rect` of the image, rows top first.
+::testing::AssertionResult RowsShowPattern(const DisplayRows& rows, const Rect& rect,
+                                           uint32_t complement = 0) {
+  for (uint32_t y = 0; y < rect.height; ++y) {
+    for (uint32_t x = 0; x < rect.width; ++x) {
+      uint32_t pixel = 0;
+      std::memcpy(&pixel, rows.first_pixel + y * rows.stride + x * 4, 4);
+      const uint32_t expected = PatternRgb(rect.x + x, rect.y + y) ^ complement;
+      if ((pixel & kRgbMask) != expected) {
+        return ::testing::AssertionFailure()
+               << "rect " << rect.x << "," << rect.y << " " << rect.width << "x" << rect.height
+               << ": at " << x << "," << y << " 0x" << std::hex << (pixel & kRgbMask)
+               << " instead of 0x" << expected;
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 uint32_t PixelAt(const std::vector<uint8_t>& bytes, uint32_t stride, uint32_t x, uint32_t y) {
@@ -322,15 +342,7 @@ TEST_F(VirglReadbackTest, DirectRowsAreTheGuestsRowsForBothRowOrders) {
     for (Rect rect : {Rect{0, 0, kWidth, kHeight}, Rect{5, 7, 20, 10}, Rect{40, 30, 8, 6}}) {
       std::optional<DisplayRows> rows = Renderer().DirectRows(resource, rect);
       ASSERT_TRUE(rows) << "flags " << flags << ": the pixel-pack read-back refused (see log)";
-      for (uint32_t y = 0; y < rect.height; ++y) {
-        for (uint32_t x = 0; x < rect.width; ++x) {
-          uint32_t pixel = 0;
-          std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
-          ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y))
-              << "flags " << flags << ", rect " << rect.x << "," << rect.y << " " << rect.width
-              << "x" << rect.height << ", at " << x << "," << y;
-        }
-      }
+      ASSERT_TRUE(RowsShowPattern(*rows, rect)) << "flags " << flags;
       Renderer().ReleaseRows();
     }
     // Transfers and ReadRect still work after the reader's GL calls (state put back).
@@ -366,14 +378,7 @@ TEST_F(VirglReadbackTest, PixelPackReaderThroughTheCopyGivesTheGuestsRowsForBoth
         Result<DisplayRows> rows =
             reader.Read(info->texture_id, kWidth, kHeight, rect, flags == kResourceFlagY0Top);
         ASSERT_TRUE(rows) << rows.error().message;
-        for (uint32_t y = 0; y < rect.height; ++y) {
-          for (uint32_t x = 0; x < rect.width; ++x) {
-            uint32_t pixel = 0;
-            std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
-            ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y))
-                << "flags " << flags << ", at " << x << "," << y;
-          }
-        }
+        ASSERT_TRUE(RowsShowPattern(*rows, rect)) << "flags " << flags;
         reader.Release();
       }
     }  // Its GL objects go while ctx0 is current.
@@ -404,13 +409,9 @@ TEST_F(VirglReadbackTest, PixelPackReaderStorageKindsReadTheImageAsItIsNow) {
         (storage == PixelPackReader::Storage::kAuto ? ", auto storage" : ", map per read");
     // The guest's pattern, then its complement: each read must see the one uploaded last.
     for (uint32_t complement : {0u, kRgbMask}) {
-      for (size_t i = 0; i < guest.size(); i += 4) {
-        uint32_t pixel = 0;
-        const uint32_t x = static_cast<uint32_t>(i / 4 % kWidth);
-        const uint32_t y = static_cast<uint32_t>(i / 4 / kWidth);
-        pixel = 0xff000000u | (PatternRgb(x, y) ^ complement);
-        std::memcpy(&guest[i], &pixel, 4);
-      }
+      // Into the attached backing itself: the renderer holds its address.
+      const std::vector<uint8_t> next = BgrxPattern(kWidth, kHeight, complement);
+      std::copy(next.begin(), next.end(), guest.begin());
       ASSERT_TRUE(Renderer().TransferToHost(TransferParams{
           .resource = resource, .stride = kWidth * 4, .box = Box{0, 0, 0, kWidth, kHeight, 1}}));
       virgl_renderer_force_ctx_0();
@@ -421,15 +422,8 @@ TEST_F(VirglReadbackTest, PixelPackReaderStorageKindsReadTheImageAsItIsNow) {
                         Rect{0, 0, kWidth, kHeight}, Rect{10, 20, 30, 20}}) {
         Result<DisplayRows> rows = reader.Read(info->texture_id, kWidth, kHeight, rect, true);
         ASSERT_TRUE(rows) << name << ": " << rows.error().message;
-        for (uint32_t y = 0; y < rect.height; ++y) {
-          for (uint32_t x = 0; x < rect.width; ++x) {
-            uint32_t pixel = 0;
-            std::memcpy(&pixel, rows->first_pixel + y * rows->stride + x * 4, 4);
-            ASSERT_EQ(pixel & kRgbMask, PatternRgb(rect.x + x, rect.y + y) ^ complement)
-                << name << ", complement " << complement << ", rect " << rect.width << "x"
-                << rect.height << ", at " << x << "," << y;
-          }
-        }
+        ASSERT_TRUE(RowsShowPattern(*rows, rect, complement))
+            << name << ", complement " << complement;
         reader.Release();
       }
     }
