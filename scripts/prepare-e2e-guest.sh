@@ -187,6 +187,28 @@ check_gl_host_files() {
 
 # initramfs-gl.img: the GL files as an uncompressed archive, then initramfs.img (gzip). The kernel
 # unpacks concatenated archives in order; the second starts at a 512-byte boundary (cpio pads).
+# Copies the libraries of library_closure FILES... under ROOT ($1), at the host's paths.
+copy_library_closure() {
+  local root=$1 library
+  shift
+  for library in $(library_closure "$@"); do
+    case "$library" in
+      /lib64/*) cp -L "$library" "$root/lib64/" ;;
+      *) cp -L "$library" "$root/lib/$kMultiarch/" ;;
+    esac
+  done
+}
+
+# Packs directory $1 as a newc cpio archive in front of initramfs $2, into $3 (replaced at once),
+# and removes $1. The kernel unpacks concatenated archives in order, so $1's files come on top.
+pack_in_front() {
+  local root=$1 base=$2 output=$3
+  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) >"$output.partial"
+  cat "$base" >>"$output.partial"
+  mv "$output.partial" "$output"
+  rm -rf "$root"
+}
+
 build_gl_initramfs() {
   local root="$output_dir/initramfs-gl.root"
   rm -rf "$root"
@@ -194,23 +216,13 @@ build_gl_initramfs() {
     "$root$(dirname "$kEglVendorFile")"
   gcc -O2 -Wall -Wextra -Werror -std=gnu11 -I/usr/include/libdrm -o "$root/bin/gl_draw" \
     "$guest_source_dir/gl_draw.c" -ldrm -lgbm -lEGL -lGLESv2
-  local library
-  for library in $(library_closure "$root/bin/gl_draw" "/usr/lib/$kMultiarch/libEGL_mesa.so.0" \
-    "$kDriDriver"); do
-    case "$library" in
-      /lib64/*) cp -L "$library" "$root/lib64/" ;;
-      *) cp -L "$library" "$root/lib/$kMultiarch/" ;;
-    esac
-  done
+  copy_library_closure "$root" "$root/bin/gl_draw" "/usr/lib/$kMultiarch/libEGL_mesa.so.0" \
+    "$kDriDriver"
   cp -L "/usr/lib/$kMultiarch/libEGL_mesa.so.0" "$root/lib/$kMultiarch/"
   cp -L "$kDriDriver" "$root$kDriDriver"
   cp -L "$kEglVendorFile" "$root$kEglVendorFile"
 
-  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) \
-    >"$output_dir/initramfs-gl.img.partial"
-  cat "$output_dir/initramfs.img" >>"$output_dir/initramfs-gl.img.partial"
-  mv "$output_dir/initramfs-gl.img.partial" "$output_dir/initramfs-gl.img"
-  rm -rf "$root"
+  pack_in_front "$root" "$output_dir/initramfs.img" "$output_dir/initramfs-gl.img"
   log "GL initramfs ready ($(du -h "$output_dir/initramfs-gl.img" | cut -f1))"
 }
 
@@ -227,18 +239,8 @@ build_glmark2_initramfs() {
   mkdir -p "$root"/{usr/bin,lib64,lib/$kMultiarch,usr/share}
   cp -L "$kGlmark2" "$root$kGlmark2"
   cp -a "$kGlmark2Data" "$root$kGlmark2Data"
-  local library
-  for library in $(library_closure "$kGlmark2"); do
-    case "$library" in
-      /lib64/*) cp -L "$library" "$root/lib64/" ;;
-      *) cp -L "$library" "$root/lib/$kMultiarch/" ;;
-    esac
-  done
-  (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) \
-    >"$output_dir/initramfs-glmark2.img.partial"
-  cat "$output_dir/initramfs-gl.img" >>"$output_dir/initramfs-glmark2.img.partial"
-  mv "$output_dir/initramfs-glmark2.img.partial" "$output_dir/initramfs-glmark2.img"
-  rm -rf "$root"
+  copy_library_closure "$root" "$kGlmark2"
+  pack_in_front "$root" "$output_dir/initramfs-gl.img" "$output_dir/initramfs-glmark2.img"
   log "glmark2 initramfs ready ($(du -h "$output_dir/initramfs-glmark2.img" | cut -f1))"
 }
 
