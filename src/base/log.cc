@@ -89,9 +89,9 @@ bool LogToSyslog() {
 
 bool LoggingToSyslog() { return syslog_fd.load() >= 0; }
 
-void SendToSyslog(int priority, const char* message) {
-  const int fd = syslog_fd.load(std::memory_order_relaxed);
-  if (fd < 0) return;
+namespace {
+
+void SendToSyslog(int fd, int priority, const char* message) {
   // RFC 3164 as a local syslog daemon takes it: "<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE", the
   // facility daemon. The time is UTC (local time would need the time zone, which the sandbox
   // cannot read); journald and rsyslog stamp local messages on receipt anyway.
@@ -130,31 +130,38 @@ void SendToSyslog(int priority, const char* message) {
   (void)ignored;
 }
 
-void LogMessageV(LogLevel level, const char* format, va_list arguments) {
-  if (syslog_fd.load(std::memory_order_relaxed) >= 0) {
-    char message[1024];
-    if (vsnprintf(message, sizeof(message), format, arguments) < 0) return;
-    SendToSyslog(SyslogPriority(level), message);
-    return;
-  }
-  // One write per line so that lines from the two threads never interleave.
-  char line[1024];
+void WriteToStderr(LogLevel level, const char* message) {
+  // The time of day in UTC, without gmtime_r for the reason above; one write per line so that
+  // lines from different threads never interleave.
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
-  tm utc{};
-  gmtime_r(&now.tv_sec, &utc);
-  int prefix =
-      snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s vhost-device-gpu: ", utc.tm_hour,
-               utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000, LevelName(level));
-  if (prefix < 0) return;
-  size_t used = static_cast<size_t>(prefix);
-  int body = vsnprintf(line + used, sizeof(line) - used - 1, format, arguments);
-  if (body < 0) return;
-  used += static_cast<size_t>(body);
-  if (used > sizeof(line) - 2) used = sizeof(line) - 2;
+  const long second_of_day = static_cast<long>(now.tv_sec % 86400);
+  char line[1100];
+  int length = snprintf(line, sizeof(line), "%02ld:%02ld:%02ld.%03ld %s vhost-device-gpu: %s",
+                        second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60,
+                        now.tv_nsec / 1000000, LevelName(level), message);
+  if (length < 0) return;
+  size_t used = std::min<size_t>(static_cast<size_t>(length), sizeof(line) - 2);
   line[used++] = '\n';
   ssize_t ignored = write(STDERR_FILENO, line, used);
   (void)ignored;
+}
+
+}  // namespace
+
+void LogLine(LogLevel level, const char* message) {
+  const int fd = syslog_fd.load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    SendToSyslog(fd, SyslogPriority(level), message);
+  } else {
+    WriteToStderr(level, message);
+  }
+}
+
+void LogMessageV(LogLevel level, const char* format, va_list arguments) {
+  char message[1024];
+  if (vsnprintf(message, sizeof(message), format, arguments) < 0) return;
+  LogLine(level, message);
 }
 
 void LogMessage(LogLevel level, const char* format, ...) {

@@ -32,9 +32,9 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text);
 // stderr stays) where no syslog daemon listens.
 bool LogToSyslog();
 bool LoggingToSyslog();
-// One line to syslog at `priority` (LOG_ERR ... LOG_DEBUG), when LoggingToSyslog(). Takes no lock
-// and allocates nothing: the sandbox's supervisor thread uses it.
-void SendToSyslog(int priority, const char* message);
+// One finished line, to syslog or stderr as LogMessage would send it. Takes no lock and allocates
+// nothing (no gmtime_r, no FILE): the sandbox's supervisor thread logs through it.
+void LogLine(LogLevel level, const char* message);
 
 void LogMessage(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void LogMessageV(LogLevel level, const char* format, va_list arguments);

@@ -9,7 +9,6 @@
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -340,23 +339,7 @@ struct RefusalSupervisor {
         "are not logged",
         names[number].data(), number, target, thread);
     if (body <= 0) return;
-    // Where the daemon logs to syslog (stderr on /dev/null, as libvirt starts it), there too.
-    if (LoggingToSyslog()) {
-      SendToSyslog(LOG_WARNING, message);
-      return;
-    }
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    const long seconds_today = static_cast<long>(now.tv_sec % 86400);
-    char line[400];
-    const int length =
-        std::snprintf(line, sizeof(line), "%02ld:%02ld:%02ld.%03ld WARN  vhost-device-gpu: %s\n",
-                      seconds_today / 3600, seconds_today / 60 % 60, seconds_today % 60,
-                      now.tv_nsec / 1000000, message);
-    if (length > 0) {
-      ssize_t ignored = write(STDERR_FILENO, line, std::min<size_t>(length, sizeof(line) - 1));
-      (void)ignored;
-    }
+    LogLine(LogLevel::kWarning, message);
   }
 
   void Run() {
