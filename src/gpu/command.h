@@ -40,6 +40,14 @@ struct Transfer3dRequest {
   bool to_host = true;  // TRANSFER_TO_HOST_3D, else TRANSFER_FROM_HOST_3D.
 };
 
+// RESOURCE_CREATE_BLOB with its entries (none for BLOB_MEM_HOST3D) and the guest memory they were
+// sent against.
+struct CreateBlobRequest {
+  ResourceCreateBlob request;
+  std::vector<MemEntry> entries;
+  std::shared_ptr<const virtio::GuestMemory> memory;
+};
+
 // SUBMIT_3D with its `size` bytes of command stream.
 struct Submit3dRequest {
   CmdSubmit request;
@@ -50,7 +58,8 @@ using CommandBody =
     std::variant<GetDisplayInfoRequest, GetEdid, ResourceCreate2d, ResourceUnref, SetScanout,
                  ResourceFlush, TransferToHost2d, AttachBackingRequest, ResourceDetachBacking,
                  GetCapsetInfo, GetCapset, ResourceAssignUuid, CtxCreate, CtxDestroyRequest,
-                 CtxResourceRequest, ResourceCreate3d, Transfer3dRequest, Submit3dRequest>;
+                 CtxResourceRequest, ResourceCreate3d, Transfer3dRequest, Submit3dRequest,
+                 CreateBlobRequest, SetScanoutBlob, ResourceMapBlob, ResourceUnmapBlob>;
 
 struct Command {
   CtrlHdr header{};  // As the guest sent it, read once.

@@ -66,6 +66,26 @@ CommandResult<CommandBody> AttachBacking(virtio::ChainReader& reader, const Ctrl
   return CommandBody(std::move(attach));
 }
 
+CommandResult<CommandBody> CreateBlob(virtio::ChainReader& reader, const CtrlHdr& header,
+                                      const virtio::DescriptorChain& chain) {
+  std::optional<ResourceCreateBlob> request = ReadAfterHeader<ResourceCreateBlob>(reader, header);
+  if (!request) return Truncated(header);
+  // BLOB_MEM_HOST3D has no entries; the others are checked against `size` by the executor.
+  if (request->nr_entries > kMaxBackingEntries) {
+    return Fail(Failure::kInvalidParameter,
+                "RESOURCE_CREATE_BLOB " + std::to_string(request->nr_entries) + " entries");
+  }
+  if (reader.remaining() < uint64_t{request->nr_entries} * sizeof(MemEntry)) {
+    return Fail(Failure::kMalformed, "RESOURCE_CREATE_BLOB entry list truncated");
+  }
+  CreateBlobRequest create{.request = *request,
+                           .entries = std::vector<MemEntry>(request->nr_entries),
+                           .memory = request->nr_entries != 0 ? chain.ShareMemory() : nullptr};
+  (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(create.entries.data()),
+                                       create.entries.size() * sizeof(MemEntry)));  // Fits.
+  return CommandBody(std::move(create));
+}
+
 CommandResult<CommandBody> Submit3d(virtio::ChainReader& reader, const CtrlHdr& header) {
   std::optional<CmdSubmit> request = ReadAfterHeader<CmdSubmit>(reader, header);
   if (!request) return Truncated(header);
@@ -108,6 +128,10 @@ CommandResult<CommandBody> Decode3d(virtio::ChainReader& reader, const CtrlHdr& 
     }
     case CommandType::kSubmit3d:
       return Submit3d(reader, header);
+    case CommandType::kResourceMapBlob:
+      return Plain<ResourceMapBlob>(reader, header);
+    case CommandType::kResourceUnmapBlob:
+      return Plain<ResourceUnmapBlob>(reader, header);
     default:
       return Unsupported(header);
   }
@@ -151,6 +175,10 @@ DecodedCommand DecodeControl(const virtio::DescriptorChain& chain, const DecodeP
       return decoded(Plain<GetCapset>(reader, *header));
     case CommandType::kResourceAssignUuid:
       return decoded(Plain<ResourceAssignUuid>(reader, *header));
+    case CommandType::kResourceCreateBlob:
+      return decoded(CreateBlob(reader, *header, chain));
+    case CommandType::kSetScanoutBlob:
+      return decoded(Plain<SetScanoutBlob>(reader, *header));
     default:
       break;
   }

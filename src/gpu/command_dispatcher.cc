@@ -3,6 +3,8 @@
 #include <type_traits>
 #include <variant>
 
+#include <string>
+
 #include "base/log.h"
 
 namespace vgpu::gpu {
@@ -22,6 +24,7 @@ CommandDispatcher::CommandDispatcher(const DispatcherConfig& config, DisplayChan
     : config_(config),
       renderer_3d_(renderer_3d),
       resources_(config.max_host_memory),
+      region_(config.host_visible_size),
       completions_(renderer_3d, diagnostics_),
       dmabuf_(renderer_3d != nullptr && display != nullptr
                   ? std::make_unique<DmabufScanouts>(scanouts_, *display, *renderer_3d,
@@ -30,7 +33,9 @@ CommandDispatcher::CommandDispatcher(const DispatcherConfig& config, DisplayChan
       scanout_executor_(scanouts_, resources_, display, dmabuf_.get(), completions_, diagnostics_,
                         config.readback_interval),
       display_info_(scanouts_, display, completions_, config.edid_offered),
-      resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_),
+      resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_,
+                         region_),
+      blob_executor_(resources_, contexts_, software_, renderer_3d, resource_executor_, region_),
       context_executor_(contexts_, resources_, renderer_3d),
       cursor_executor_(resources_, display, diagnostics_) {}
 
@@ -43,6 +48,13 @@ void CommandDispatcher::Dispatch(DecodedCommand decoded, Reply reply) {
   LogTrace("command %s", CommandName(decoded.header.type));
   if (recorder_.enabled()) Record3d(*decoded.body);
   const CtrlHdr& header = decoded.header;
+  // Blob commands only where the driver took RESOURCE_BLOB (§5.7.6.8).
+  auto blobs = [&](const char* name, auto run) -> CommandResult<Response> {
+    if (!Acked(kFeatureResourceBlob)) {
+      return Fail(Failure::kMalformed, std::string(name) + " without VIRTIO_GPU_F_RESOURCE_BLOB");
+    }
+    return run();
+  };
   // Commands answered at once, or after their fence.
   auto execute = Overloaded{
       [&](const ResourceCreate2d& r) { return resource_executor_.Create2d(r); },
@@ -60,6 +72,18 @@ void CommandDispatcher::Dispatch(DecodedCommand decoded, Reply reply) {
       [&](const CtxDestroyRequest&) { return context_executor_.Destroy(header); },
       [&](const CtxResourceRequest& r) { return context_executor_.AttachResource(r); },
       [&](const Submit3dRequest& r) { return context_executor_.Submit(r); },
+      [&](const CreateBlobRequest& r) {
+        return blobs("RESOURCE_CREATE_BLOB", [&] { return blob_executor_.Create(r); });
+      },
+      [&](const SetScanoutBlob& r) {
+        return blobs("SET_SCANOUT_BLOB", [&] { return scanout_executor_.SetBlob(r); });
+      },
+      [&](const ResourceMapBlob& r) {
+        return blobs("RESOURCE_MAP_BLOB", [&] { return blob_executor_.Map(r); });
+      },
+      [&](const ResourceUnmapBlob& r) {
+        return blobs("RESOURCE_UNMAP_BLOB", [&] { return blob_executor_.Unmap(r); });
+      },
   };
   // The three that may answer later (the VMM's answer, a dmabuf update's reply) take their reply.
   std::visit(
@@ -110,6 +134,8 @@ size_t CommandDispatcher::held_commands() const {
 void CommandDispatcher::Reset() {
   DropHeld();
   if (dmabuf_) dmabuf_->Reset();
+  // The VMM dropped the region's mappings with the reset (vhost-user SHMEM): forget, not unmap.
+  region_.Forget();
   resource_executor_.Reset();
   context_executor_.Reset();
   scanout_executor_.Reset();

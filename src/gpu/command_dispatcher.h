@@ -17,6 +17,7 @@
 
 #include "gpu/command.h"
 #include "gpu/command_decoder.h"
+#include "gpu/blob_executor.h"
 #include "gpu/command_recorder.h"
 #include "gpu/completions.h"
 #include "gpu/context_executor.h"
@@ -26,6 +27,7 @@
 #include "gpu/display_channel.h"
 #include "gpu/display_info_executor.h"
 #include "gpu/dmabuf_scanouts.h"
+#include "gpu/host_visible_region.h"
 #include "gpu/reply.h"
 #include "gpu/resource_executor.h"
 #include "gpu/resource_table.h"
@@ -44,6 +46,8 @@ struct DispatcherConfig {
   bool edid_offered = true;  // VIRTIO_GPU_F_EDID offered (not headless).
   // At most one read-back of a 3D scanout per interval (ReadbackPacer); zero: every flush.
   std::chrono::nanoseconds readback_interval = kDefaultReadbackInterval;
+  // The host-visible shared memory region's size (shmid 1); 0: none (nothing can be mapped).
+  uint64_t host_visible_size = 0;
 };
 
 class CommandDispatcher {
@@ -54,7 +58,7 @@ class CommandDispatcher {
   CommandDispatcher(const CommandDispatcher&) = delete;
   CommandDispatcher& operator=(const CommandDispatcher&) = delete;
 
-  // The driver's features (EDID, RESOURCE_UUID, CONTEXT_INIT).
+  // The driver's features (EDID, RESOURCE_UUID, RESOURCE_BLOB, CONTEXT_INIT).
   void set_acked_features(uint64_t features) { acked_features_ = features; }
   DecodePolicy decode_policy() const { return DecodePolicy{.three_d = renderer_3d_ != nullptr}; }
 
@@ -64,6 +68,11 @@ class CommandDispatcher {
   void OnFenceSignalled(const renderer::FenceSignal& fence) {
     completions_.OnFenceSignalled(fence);
   }
+  // Where RESOURCE_MAP_BLOB's mappings go (the transport's); null: nowhere.
+  void SetSharedMemoryMapper(std::shared_ptr<virtio::SharedMemoryMapper> mapper) {
+    region_.SetMapper(std::move(mapper));
+  }
+  const HostVisibleRegion& host_visible_region() const { return region_; }
   // The control queue stopped: what was held is forgotten (its chains went back already).
   void DropHeld();
   // Drops every resource, context and scanout (device reset or disconnect).
@@ -79,6 +88,7 @@ class CommandDispatcher {
 
  private:
   void Record3d(const CommandBody& body);
+  bool Acked(uint32_t feature) const { return (acked_features_ & (1ull << feature)) != 0; }
 
   const DispatcherConfig config_;
   renderer::Renderer* const renderer_3d_;
@@ -88,11 +98,13 @@ class CommandDispatcher {
   ResourceTable resources_;
   ContextTable contexts_;
   ScanoutArray scanouts_ = InitialScanouts();
+  HostVisibleRegion region_;
   Completions completions_;
   std::unique_ptr<DmabufScanouts> dmabuf_;  // With a 3D renderer and a display.
   ScanoutExecutor scanout_executor_;
   DisplayInfoExecutor display_info_;
   ResourceExecutor resource_executor_;
+  BlobExecutor blob_executor_;
   ContextExecutor context_executor_;
   CursorExecutor cursor_executor_;
   // Debug: 3D commands appended to $VHOST_DEVICE_GPU_RECORD_3D when set (command_recorder.h).

@@ -22,6 +22,18 @@ CursorImage CursorExecutor::Image(uint32_t resource_id) {
     Reject("UPDATE_CURSOR resource %u -> ERR_INVALID_RESOURCE_ID", resource_id);
     return transparent;
   }
+  if (resource->guest_memory_blob() && resource->backing) {
+    // A blob cursor (Linux makes its cursor a guest blob when it has RESOURCE_BLOB): 64x64
+    // a8r8g8b8 rows, packed, at the start of the blob.
+    CursorImage image{};
+    if (!resource->backing->view().CopyOut(
+            0, std::span<uint8_t>(reinterpret_cast<uint8_t*>(image.data()), sizeof(image)))) {
+      Reject("UPDATE_CURSOR blob %u holds less than a 64x64 image -> ERR_INVALID_PARAMETER",
+             resource_id);
+      return transparent;
+    }
+    return image;
+  }
   // §5.7.6.10: the cursor is a 64x64 resource. Anything else shows an empty cursor rather than
   // reading past a smaller image (CVE-2016-9846 class).
   if (resource->width != kCursorSize || resource->height != kCursorSize) {

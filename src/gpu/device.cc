@@ -18,7 +18,9 @@ GpuDevice::GpuDevice(const GpuDeviceConfig& config) : config_(config) {}
 GpuDevice::~GpuDevice() = default;
 
 uint64_t GpuDevice::DeviceFeatures() const {
-  uint64_t features = 1ull << kFeatureResourceUuid;
+  // RESOURCE_BLOB in every mode: guest blobs need nothing of the VMM; mapping host blobs needs
+  // SHMEM, which the transport negotiates separately.
+  uint64_t features = (1ull << kFeatureResourceUuid) | (1ull << kFeatureResourceBlob);
   if (!config_.headless) features |= 1ull << kFeatureEdid;
   if (config_.renderer_factory) {
     features |= 1ull << kFeatureVirgl;
@@ -28,6 +30,21 @@ uint64_t GpuDevice::DeviceFeatures() const {
 }
 
 uint32_t GpuDevice::ConfigSize() const { return sizeof(Config); }
+
+uint64_t GpuDevice::HostVisibleSize() const {
+  return config_.renderer_factory ? config_.host_visible_size : 0;
+}
+
+std::vector<uint64_t> GpuDevice::SharedMemoryRegions() const {
+  if (HostVisibleSize() == 0) return {};
+  std::vector<uint64_t> regions(kShmIdHostVisible + 1, 0);
+  regions[kShmIdHostVisible] = HostVisibleSize();
+  return regions;
+}
+
+void GpuDevice::SetSharedMemoryMapper(std::shared_ptr<virtio::SharedMemoryMapper> mapper) {
+  if (model_) model_->SetSharedMemoryMapper(std::move(mapper));
+}
 
 void GpuDevice::ReadConfig(uint32_t offset, std::span<uint8_t> destination) const {
   Config config{};
@@ -83,7 +100,10 @@ Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
     LogInfo("%s renderer ready: %u capsets", renderer_->name(), renderer_->CapsetCount());
   }
   model_ = std::make_unique<CommandDispatcher>(
-      DispatcherConfig{config_.max_host_memory, !config_.headless, config_.readback_interval},
+      DispatcherConfig{.max_host_memory = config_.max_host_memory,
+                       .edid_offered = !config_.headless,
+                       .readback_interval = config_.readback_interval,
+                       .host_visible_size = HostVisibleSize()},
       config_.headless ? nullptr : display_.get(), renderer_.get());
   return {};
 }

@@ -40,6 +40,9 @@ struct GpuDeviceConfig {
   RendererFactory renderer_factory;  // Empty: 2D only (null mode).
   bool context_init = false;         // Offer VIRTIO_GPU_F_CONTEXT_INIT (per-context fences work).
   std::chrono::nanoseconds readback_interval = kDefaultReadbackInterval;  // DispatcherConfig.
+  // The host-visible region (shmid 1) offered to the VMM for mapped blobs; 0: none. Only with a
+  // 3D renderer (host blobs are its).
+  uint64_t host_visible_size = 0;
 };
 
 class GpuDevice final : public virtio::Device {
@@ -61,6 +64,8 @@ class GpuDevice final : public virtio::Device {
   uint32_t ConfigSize() const override;
   void ReadConfig(uint32_t offset, std::span<uint8_t> destination) const override;
   void WriteConfig(uint32_t offset, std::span<const uint8_t> source) override;
+  std::vector<uint64_t> SharedMemoryRegions() const override;
+  void SetSharedMemoryMapper(std::shared_ptr<virtio::SharedMemoryMapper> mapper) override;
 
   Result<void> SetEventLoop(EventLoop& loop) override;
   void Activate(uint64_t acked_features) override;
@@ -87,6 +92,7 @@ class GpuDevice final : public virtio::Device {
   size_t chains_in_flight(uint32_t queue_index) const { return in_flight_[queue_index].size(); }
 
  private:
+  uint64_t HostVisibleSize() const;  // 0 without a 3D renderer.
   void ProcessControlQueue();
   void ProcessCursorQueue();
   void OnRendererReadable();

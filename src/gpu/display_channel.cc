@@ -416,6 +416,26 @@ Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_
   return sent;
 }
 
+Result<void> DisplayChannel::SendUpdateGathered(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                                uint32_t width, uint32_t height,
+                                                std::span<const iovec> pixels) {
+  const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
+  const std::optional<uint32_t> pixel_bytes =
+      row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
+  if (!pixel_bytes || !CheckedAdd<uint32_t>(*pixel_bytes, sizeof(display::Update))) {
+    return MakeError(ErrorKind::kInvalidArgument, "UPDATE too large for the message size field");
+  }
+  uint64_t total = 0;
+  for (const iovec& piece : pixels) total += piece.iov_len;
+  if (total != *pixel_bytes || pixels.size() > kMaxUpdateIovecs) {
+    return MakeError(ErrorKind::kInvalidArgument, "UPDATE pieces do not make its rectangle");
+  }
+  const display::Update update{scanout_id, x, y, width, height};
+  Result<void> sent = SendMessage(Request::kUpdate, BytesOf(update), pixels);
+  if (sent) ++statistics_.updates_sent;
+  return sent;
+}
+
 Result<void> DisplayChannel::SendCursorPos(uint32_t scanout_id, uint32_t x, uint32_t y) {
   return SendCursorPosition(Request::kCursorPos, scanout_id, x, y);
 }

@@ -53,6 +53,7 @@
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -130,6 +131,11 @@ class DisplayChannel {
   // with gaps between them is copied into a staging buffer first.
   Result<void> SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
                           uint32_t height, const uint8_t* first_pixel, size_t source_stride);
+  // UPDATE whose width * height * 4 pixel bytes are `pixels`, in order (rows gathered from where
+  // they are, such as a blob's guest pages). At most kMaxUpdateIovecs of them.
+  static constexpr size_t kMaxUpdateIovecs = IOV_MAX - 1;  // One iovec is the message header's.
+  Result<void> SendUpdateGathered(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
+                                  uint32_t height, std::span<const iovec> pixels);
   // CURSOR_POS (shown) and CURSOR_POS_HIDE.
   Result<void> SendCursorPos(uint32_t scanout_id, uint32_t x, uint32_t y);
   Result<void> SendCursorHide(uint32_t scanout_id, uint32_t x, uint32_t y);

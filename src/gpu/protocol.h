@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "virtio_gpu/blob.h"
 #include "virtio_gpu/formats.h"
 #include "virtio_gpu/geometry.h"
 #include "virtio_gpu/ids.h"
@@ -112,22 +113,19 @@ inline constexpr uint32_t kEventDisplay = 1u << 0;
 // Spec: VIRTIO_GPU_MAX_SCANOUTS (§5.7.6.8, GET_DISPLAY_INFO).
 inline constexpr uint32_t kMaxScanouts = 16;
 
-// Spec: VIRTIO_GPU_BLOB_MEM_* in resource_create_blob.blob_mem (§5.7.6.8). 0 is invalid.
-inline constexpr uint32_t kBlobMemGuest = 1;
-inline constexpr uint32_t kBlobMemHost3d = 2;
-inline constexpr uint32_t kBlobMemHost3dGuest = 3;
-
-// Spec: VIRTIO_GPU_BLOB_FLAG_* in resource_create_blob.blob_flags (§5.7.6.8).
-inline constexpr uint32_t kBlobFlagUseMappable = 1u << 0;
-inline constexpr uint32_t kBlobFlagUseShareable = 1u << 1;
-inline constexpr uint32_t kBlobFlagUseCrossDevice = 1u << 2;
-
-// Spec: VIRTIO_GPU_MAP_CACHE_* in resp_map_info.map_info (§5.7.6.8).
-inline constexpr uint32_t kMapCacheMask = 0x0f;
-inline constexpr uint32_t kMapCacheNone = 0x00;
-inline constexpr uint32_t kMapCacheCached = 0x01;
-inline constexpr uint32_t kMapCacheUncached = 0x02;
-inline constexpr uint32_t kMapCacheWc = 0x03;
+// Blob memory kinds, flags and map-cache types: src/virtio_gpu/blob.h (the renderers share them).
+using virtio_gpu::blob::kBlobPageSize;
+using virtio_gpu::blob::kBlobMemGuest;
+using virtio_gpu::blob::kBlobMemHost3d;
+using virtio_gpu::blob::kBlobMemHost3dGuest;
+using virtio_gpu::blob::kBlobFlagUseMappable;
+using virtio_gpu::blob::kBlobFlagUseShareable;
+using virtio_gpu::blob::kBlobFlagUseCrossDevice;
+using virtio_gpu::blob::kMapCacheMask;
+using virtio_gpu::blob::kMapCacheNone;
+using virtio_gpu::blob::kMapCacheCached;
+using virtio_gpu::blob::kMapCacheUncached;
+using virtio_gpu::blob::kMapCacheWc;
 
 // Spec: enum virtio_gpu_shm_id (§5.7.5 Device Initialization).
 inline constexpr uint8_t kShmIdUndefined = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/log.h"
 #include "gpu/scanout_executor.h"
 #include "renderer/software2d/pixel_format.h"
 
@@ -86,6 +87,13 @@ CommandResult<Response> ResourceExecutor::Create3d(const ResourceCreate3d& reque
 void ResourceExecutor::Destroy(Resource& resource) {
   // A head showing the resource goes dark rather than showing freed memory.
   scanouts_.ForgetResource(resource.id);
+  // A blob still mapped leaves the guest's region before its memory goes (§5.7.6.9).
+  if (resource.blob && resource.blob->mapped_offset) {
+    if (Result<void> unmapped = region_.Unmap(*resource.blob->mapped_offset); !unmapped) {
+      LogWarning("RESOURCE_UNREF of mapped blob %u: %s", resource.id.value(),
+                 unmapped.error().message.c_str());
+    }
+  }
   // The renderer lets go of the backing before destroying (CVE-2021-3544 / CVE-2017-5857 class);
   // the table then drops our mapping of it (CVE-2016-9912 class).
   resource.renderer->DestroyResource(resource.id);
@@ -106,6 +114,10 @@ CommandResult<Response> ResourceExecutor::AttachBacking(const AttachBackingReque
   Resource* resource = resources_.Find(ResourceId{id});
   if (resource == nullptr) {
     return Fail(Failure::kUnknownResource, "RESOURCE_ATTACH_BACKING resource " + Id(id));
+  }
+  if (resource->blob) {
+    return Fail(Failure::kRefused, "RESOURCE_ATTACH_BACKING resource " + Id(id) +
+                                       " is a blob (its memory came with it)");
   }
   if (resource->backing) {
     // A second attach would leak the first (CVE-2017-5578 class): refuse it.
@@ -137,8 +149,9 @@ CommandResult<Response> ResourceExecutor::DetachBacking(const ResourceDetachBack
   if (resource == nullptr) {
     return Fail(Failure::kUnknownResource, "RESOURCE_DETACH_BACKING resource " + Id(id));
   }
-  if (!resource->backing) {
-    return Fail(Failure::kRefused, "RESOURCE_DETACH_BACKING resource " + Id(id) + " has none");
+  if (!resource->backing || resource->blob) {
+    return Fail(Failure::kRefused, "RESOURCE_DETACH_BACKING resource " + Id(id) +
+                                       (resource->blob ? " is a blob" : " has none"));
   }
   // The renderer lets go of the guest pages before we unmap our view of them.
   resource->renderer->DetachBacking(resource->id);
@@ -151,6 +164,11 @@ CommandResult<Response> ResourceExecutor::Transfer2d(const TransferToHost2d& req
   Resource* resource = resources_.Find(ResourceId{id});
   if (resource == nullptr) {
     return Fail(Failure::kUnknownResource, "TRANSFER_TO_HOST_2D resource " + Id(id));
+  }
+  if (resource->guest_memory_blob()) {
+    // The guest's pages are the blob: there is nothing to copy (Linux still sends this for dumb
+    // buffers it made as guest blobs).
+    return Response::Ok();
   }
   if (!resource->backing) {
     return Fail(Failure::kRefused, "TRANSFER_TO_HOST_2D resource " + Id(id) + " has no backing");

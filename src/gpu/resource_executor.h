@@ -1,6 +1,6 @@
 // ResourceExecutor: the commands that make, fill and free resources (§5.7.6.8, §5.7.6.9):
 // RESOURCE_CREATE_2D/3D, RESOURCE_UNREF, RESOURCE_ATTACH/DETACH_BACKING, TRANSFER_TO_HOST_2D/3D,
-// TRANSFER_FROM_HOST_3D and RESOURCE_ASSIGN_UUID.
+// TRANSFER_FROM_HOST_3D and RESOURCE_ASSIGN_UUID (blobs are made in blob_executor.h).
 //
 //   ResourceExecutor resources(table, contexts, software, renderer_3d, scanouts);
 //   CommandResult<Response> done = resources.Create2d(request);
@@ -13,6 +13,7 @@
 #include "gpu/command.h"
 #include "gpu/command_error.h"
 #include "gpu/context_table.h"
+#include "gpu/host_visible_region.h"
 #include "gpu/resource_table.h"
 #include "gpu/response.h"
 #include "renderer/renderer.h"
@@ -25,12 +26,13 @@ class ResourceExecutor {
  public:
   ResourceExecutor(ResourceTable& resources, const ContextTable& contexts,
                    renderer::Renderer& software, renderer::Renderer* renderer_3d,
-                   ScanoutExecutor& scanouts)
+                   ScanoutExecutor& scanouts, HostVisibleRegion& region)
       : resources_(resources),
         contexts_(contexts),
         software_(software),
         renderer_3d_(renderer_3d),
-        scanouts_(scanouts) {}
+        scanouts_(scanouts),
+        region_(region) {}
 
   CommandResult<Response> Create2d(const ResourceCreate2d& request);
   CommandResult<Response> Create3d(const ResourceCreate3d& request);
@@ -44,8 +46,9 @@ class ResourceExecutor {
   // Frees every resource (device reset).
   void Reset();
 
- private:
-  // Takes it off every scanout, out of its renderer (backing first) and out of the table.
+
+  // Takes it off every scanout and out of the host-visible region, out of its renderer (backing
+  // first) and out of the table. Also for a blob (BlobExecutor).
   void Destroy(Resource& resource);
 
   ResourceTable& resources_;
@@ -53,6 +56,7 @@ class ResourceExecutor {
   renderer::Renderer& software_;
   renderer::Renderer* const renderer_3d_;
   ScanoutExecutor& scanouts_;
+  HostVisibleRegion& region_;
 };
 
 }  // namespace vgpu::gpu

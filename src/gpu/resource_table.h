@@ -32,6 +32,15 @@ inline constexpr uint64_t kResourceBookkeepingBytes = 1024;
 // One backing entry: its span and start offset here, and an iovec where a renderer keeps one.
 inline constexpr uint64_t kBackingEntryBytes = 48;
 
+// What RESOURCE_CREATE_BLOB said of a blob (§5.7.6.8), and where it is mapped.
+struct BlobInfo {
+  uint32_t blob_mem = 0;
+  uint32_t blob_flags = 0;
+  uint64_t size = 0;
+  // Its place in the host-visible region while RESOURCE_MAP_BLOB has it mapped there.
+  std::optional<uint64_t> mapped_offset;
+};
+
 struct Resource {
   ResourceId id;
   // Where it lives: the software renderer (RESOURCE_CREATE_2D) or the 3D one.
@@ -43,6 +52,10 @@ struct Resource {
   uint64_t backing_bytes = 0;  // What its backing's entry table counts against the cap.
   std::optional<BackingStore> backing;
   std::optional<std::array<uint8_t, 16>> uuid;
+  // A blob (RESOURCE_CREATE_BLOB) has no width or height of its own: SET_SCANOUT_BLOB says how
+  // its bytes are laid out. A guest blob's pixels are its backing.
+  std::optional<BlobInfo> blob;
+  bool guest_memory_blob() const { return blob && blob->blob_mem != kBlobMemHost3d; }
 };
 
 class ResourceTable {

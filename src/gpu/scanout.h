@@ -32,8 +32,20 @@ struct ScanoutDmabuf {
   bool active() const { return exported.dmabuf.valid(); }
 };
 
+// How a blob's bytes make the picture (SET_SCANOUT_BLOB, §5.7.6.8): one plane of `format` pixels,
+// width x height, row y at offset + y * stride; checked to lie inside the blob.
+struct BlobFramebuffer {
+  uint32_t format = 0;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t stride = 0;
+  uint64_t offset = 0;
+};
+
 struct Scanout {
   ResourceId resource;  // 0: disabled.
+  // Set by SET_SCANOUT_BLOB: the resource is a blob laid out like this (`rect` is inside it).
+  std::optional<BlobFramebuffer> framebuffer;
   Rect rect{};          // In resource coordinates; width x height is the head's mode.
   // What the VMM last reported for this head (GET_DISPLAY_INFO), used for local display info and
   // generated EDIDs.

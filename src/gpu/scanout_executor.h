@@ -36,6 +36,9 @@ class ScanoutExecutor {
                   std::chrono::nanoseconds readback_interval);
 
   CommandResult<Response> Set(const SetScanout& request);
+  // SET_SCANOUT_BLOB (§5.7.6.8): a blob in guest memory shown from where it is, its layout checked
+  // against the blob.
+  CommandResult<Response> SetBlob(const SetScanoutBlob& request);
   void Flush(const ResourceFlush& request, Reply reply);
 
   // The resource goes away (UNREF): heads showing it go dark, its exports are dropped.
@@ -51,6 +54,12 @@ class ScanoutExecutor {
   void SendToScanouts(const Resource& resource, const Rect& rect, uint64_t flush);
   bool ShowsDmabuf(const Resource& resource, const Rect& rect) const;
   void SendUpdate(uint32_t scanout_id, const Resource& resource, const Rect& resource_rect);
+  // The same for a blob scanout: the rows go from the guest's pages in as few UPDATE messages as
+  // sendmsg's iovec limit allows (no copy), or converted through staging_ when the format is
+  // not the display's.
+  void SendBlobUpdate(uint32_t scanout_id, const Resource& resource, const Rect& rect);
+  // Announces the scanout's size (SCANOUT) if it changed.
+  void Announce(uint32_t scanout_id, uint32_t width, uint32_t height);
   // The pacer's call: `damage` of what the scanout shows now, if it is still read back.
   void SendPaced(uint32_t scanout_id, const Rect& damage);
   bool attached() const { return display_ != nullptr && display_->attached(); }
@@ -62,6 +71,8 @@ class ScanoutExecutor {
   Completions& completions_;
   Diagnostics& diagnostics_;
   std::vector<uint8_t> staging_;  // Converted and read-back rows, reused.
+  std::vector<uint8_t> blob_rows_;  // A blob's rows copied out for conversion, reused.
+  std::vector<iovec> iovecs_;       // A blob's rows where they are, reused.
   ReadbackPacer pacer_;
 };
 

@@ -65,4 +65,29 @@ Result<void> GuestBacking::CopyIn(uint64_t offset, std::span<const uint8_t> sour
   return {};
 }
 
+Result<void> GuestBacking::AppendIovecs(uint64_t offset, uint64_t length,
+                                        std::vector<iovec>& iovecs) const {
+  if (!RangeFits<uint64_t>(offset, length, size_)) {
+    return MakeError(ErrorKind::kOutOfRange, "rows outside the backing");
+  }
+  if (length == 0) return {};
+  auto [index, inner] = Locate(offset);
+  uint64_t appended = 0;
+  while (appended < length) {
+    const std::span<uint8_t> span = spans_[index];
+    const size_t piece = std::min<uint64_t>(length - appended, span.size() - inner);
+    uint8_t* start = span.data() + inner;
+    if (!iovecs.empty() &&
+        static_cast<uint8_t*>(iovecs.back().iov_base) + iovecs.back().iov_len == start) {
+      iovecs.back().iov_len += piece;
+    } else {
+      iovecs.push_back(iovec{start, piece});
+    }
+    appended += piece;
+    ++index;
+    inner = 0;
+  }
+  return {};
+}
+
 }  // namespace vgpu::renderer

@@ -36,6 +36,10 @@ class GuestBacking {
   Result<void> CopyOut(uint64_t offset, std::span<uint8_t> destination) const;
   // Writes source into the backing at `offset`; the same bounds rule.
   Result<void> CopyIn(uint64_t offset, std::span<const uint8_t> source) const;
+  // Appends iovecs for `length` bytes starting `offset` bytes in, for sending them where they are
+  // (a scanout shown from guest memory). A piece that continues the last iovec in host memory
+  // extends it. Fails, appending nothing, if the range is not inside the backing.
+  Result<void> AppendIovecs(uint64_t offset, uint64_t length, std::vector<iovec>& iovecs) const;
 
  private:
   // The span containing byte `offset`, and the offset inside it.

@@ -39,6 +39,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "renderer/guest_backing.h"
+#include "virtio_gpu/blob.h"
 #include "virtio_gpu/formats.h"
 #include "virtio_gpu/geometry.h"
 #include "virtio_gpu/ids.h"
@@ -103,6 +104,27 @@ struct ContextParams {
   ContextId id;
   uint32_t capset_id = 0;       // 0: the backend's default (CTX_CREATE without CONTEXT_INIT).
   std::string_view debug_name;  // Guest bytes, not NUL-terminated; at most 64.
+};
+
+// RESOURCE_CREATE_BLOB's fields (§5.7.6.8). blob_mem and the flags are the spec's values
+// (VIRTIO_GPU_BLOB_MEM_*, VIRTIO_GPU_BLOB_FLAG_*), which virglrenderer and gfxstream share.
+struct BlobParams {
+  ResourceId id;
+  ContextId context;  // 0 for a guest blob made outside any context.
+  uint32_t blob_mem = 0;
+  uint32_t blob_flags = 0;
+  uint64_t blob_id = 0;
+  uint64_t size = 0;
+};
+
+// A blob's memory as an fd the VMM can map into the guest's host-visible region
+// (RESOURCE_MAP_BLOB): `size` bytes from `offset` in the fd, with the caching the guest must use.
+struct ExportedBlob {
+  UniqueFd fd;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint32_t map_info = 0;  // VIRTIO_GPU_MAP_CACHE_* (§5.7.6.9).
+  bool writable = true;
 };
 
 // A fence: ctx0's global timeline (per_context false: context and ring are only echoed), or one
@@ -194,6 +216,14 @@ class Renderer {
   // display's own GL context.
   virtual void FlushForScanout() {}
 
+  // Blobs (RESOURCE_CREATE_BLOB). `backing` is the guest's pages for BLOB_MEM_GUEST and
+  // HOST3D_GUEST (kept mapped until DestroyResource, like an attached backing), null for HOST3D.
+  // Backends without blobs refuse; the software renderer takes guest blobs only.
+  virtual bool HasBlobs() const { return false; }
+  virtual Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing);
+  // A mappable blob's memory for the VMM to map (a new fd each call).
+  virtual Result<ExportedBlob> ExportBlob(ResourceId resource);
+
   // 3D (virgl, gfxstream). The software renderer has no capsets and refuses the rest.
   virtual uint32_t CapsetCount() const { return 0; }
   virtual Result<CapsetInfo> CapsetInfoAt(uint32_t index) const;
@@ -218,6 +248,12 @@ class Renderer {
   }
 };
 
+inline Result<void> Renderer::CreateBlob(const BlobParams&, const GuestBacking*) {
+  return MakeError(ErrorKind::kUnsupported, std::string(name()) + " has no blob resources");
+}
+inline Result<ExportedBlob> Renderer::ExportBlob(ResourceId) {
+  return MakeError(ErrorKind::kUnsupported, std::string(name()) + " maps no blobs");
+}
 inline Result<CapsetInfo> Renderer::CapsetInfoAt(uint32_t) const { return No3d(); }
 inline Result<std::vector<uint8_t>> Renderer::Capset(uint32_t, uint32_t) const { return No3d(); }
 inline Result<void> Renderer::CreateContext(const ContextParams&) { return No3d(); }

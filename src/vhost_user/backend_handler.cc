@@ -7,6 +7,7 @@
 
 #include "base/checked_math.h"
 #include "base/log.h"
+#include "vhost_user/backend_channel.h"
 #include "vhost_user/message_validate.h"
 
 namespace vgpu::vhost_user {
@@ -32,6 +33,7 @@ bool HasOwnReply(Request request) {
     case Request::kGetQueueNum:
     case Request::kGetConfig:
     case Request::kGetMaxMemSlots:
+    case Request::kGetShmemConfig:
       return true;
     default:
       return false;
@@ -52,12 +54,18 @@ BackendHandler::BackendHandler(virtio::Device& device, DeviceThread& device_thre
       device_thread_(device_thread),
       gpu_socket_receiver_(std::move(gpu_socket_receiver)),
       offered_features_(device.DeviceFeatures() | kTransportFeatures),
+      shared_memory_regions_(device.SharedMemoryRegions()),
+      offered_protocol_features_(kOfferedProtocolFeatures |
+                                 (shared_memory_regions_.empty() ? 0 : kShmemProtocolFeatures)),
       vrings_(device.QueueCount()) {}
 
 BackendHandler::~BackendHandler() { Disconnect(); }
 
 void BackendHandler::Disconnect() {
   StopAllVrings();
+  GiveMapper(nullptr);
+  idle_backend_socket_ = UniqueFd();
+  protocol_features_ = 0;
   vrings_.clear();
   vrings_.resize(device_.QueueCount());
   memory_.reset();
@@ -143,7 +151,7 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
     }
     case Request::kGetProtocolFeatures: {
       if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
-      return u64_reply(kOfferedProtocolFeatures);
+      return u64_reply(offered_protocol_features_);
     }
     case Request::kSetProtocolFeatures: {
       Result<uint64_t> features = read_u64();
@@ -199,6 +207,10 @@ Result<BackendHandler::Reply> BackendHandler::Dispatch(ReceivedMessage& message)
       return SetConfig(message);
     case Request::kGpuSetSocket:
       return SetGpuSocket(message);
+    case Request::kSetBackendReqFd:
+      return SetBackendChannel(message);
+    case Request::kGetShmemConfig:
+      return GetShmemConfig(message);
     default:
       return Malformed("unsupported request " + std::to_string(message.header.request));
   }
@@ -231,7 +243,7 @@ Result<BackendHandler::Reply> BackendHandler::SetFeatures(uint64_t features) {
 }
 
 Result<BackendHandler::Reply> BackendHandler::SetProtocolFeatures(uint64_t features) {
-  if (features & ~kOfferedProtocolFeatures) {
+  if (features & ~offered_protocol_features_) {
     return Malformed("SET_PROTOCOL_FEATURES acks features never offered");
   }
   protocol_features_ = features;
@@ -549,6 +561,44 @@ Result<BackendHandler::Reply> BackendHandler::SetGpuSocket(ReceivedMessage& mess
   if (!gpu_socket_receiver_) return Malformed("GPU_SET_SOCKET to a device without a display");
   gpu_socket_receiver_(std::move(message.fds[0]));
   return Reply{};
+}
+
+Result<BackendHandler::Reply> BackendHandler::SetBackendChannel(ReceivedMessage& message) {
+  if (!Negotiated(kProtocolBackendReq)) {
+    return Malformed("SET_BACKEND_REQ_FD without the BACKEND_REQ protocol feature");
+  }
+  if (!message.payload.empty()) return Malformed("SET_BACKEND_REQ_FD with a payload");
+  if (Result<void> fds = ExpectFdCount(message, 1); !fds) return ErrorOf(fds);
+  // Only blob mappings use the channel; without SHMEM nothing is ever sent on it, so it is only
+  // kept (closed with the connection).
+  if (!Negotiated(kProtocolShmem)) {
+    idle_backend_socket_ = std::move(message.fds[0]);
+    return Reply{};
+  }
+  GiveMapper(std::make_shared<BackendChannel>(std::move(message.fds[0]),
+                                              Negotiated(kProtocolReplyAck)));
+  return Reply{};
+}
+
+Result<BackendHandler::Reply> BackendHandler::GetShmemConfig(ReceivedMessage& message) {
+  if (!Negotiated(kProtocolShmem)) return Malformed("GET_SHMEM_CONFIG without SHMEM");
+  if (Result<void> empty = ExpectEmpty(message); !empty) return ErrorOf(empty);
+  ShmemConfig config{};
+  for (size_t shmid = 0; shmid < shared_memory_regions_.size() && shmid < kMaxShmemRegions;
+       ++shmid) {
+    config.memory_sizes[shmid] = shared_memory_regions_[shmid];
+    if (shared_memory_regions_[shmid] != 0) ++config.region_count;
+  }
+  Reply reply{Reply::Kind::kBytes, 0, {}};
+  reply.bytes.resize(sizeof(config));
+  std::memcpy(reply.bytes.data(), &config, sizeof(config));
+  return reply;
+}
+
+void BackendHandler::GiveMapper(std::shared_ptr<virtio::SharedMemoryMapper> mapper) {
+  if (!mapper && !has_mapper_) return;
+  has_mapper_ = mapper != nullptr;
+  device_thread_.RunSync([&] { device_.SetSharedMemoryMapper(std::move(mapper)); });
 }
 
 }  // namespace vgpu::vhost_user

@@ -30,10 +30,13 @@
 namespace vgpu::vhost_user {
 
 // Protocol features we offer. Never INBAND_NOTIFICATIONS (notifications go through
-// eventfds only); CONFIG is mandatory for QEMU's GPU frontend.
+// eventfds only); CONFIG is mandatory for QEMU's GPU frontend. A device with shared memory
+// regions adds kShmemProtocolFeatures.
 inline constexpr uint64_t kOfferedProtocolFeatures = kProtocolMq | kProtocolReplyAck |
                                                      kProtocolConfig | kProtocolResetDevice |
                                                      kProtocolConfigureMemSlots;
+inline constexpr uint64_t kShmemProtocolFeatures =
+    kProtocolBackendReq | kProtocolBackendSendFd | kProtocolShmem;
 inline constexpr uint64_t kMaxMemorySlots = 32;
 
 // Receives the GPU display socket (VHOST_USER_GPU_SET_SOCKET); called on the control thread.
@@ -52,6 +55,7 @@ class BackendHandler {
   void Disconnect();
 
   uint64_t offered_features() const { return offered_features_; }
+  uint64_t offered_protocol_features() const { return offered_protocol_features_; }
 
  private:
   struct Vring {
@@ -87,6 +91,10 @@ class BackendHandler {
   Result<Reply> SetConfig(ReceivedMessage& message);
   Result<Reply> ResetDevice();
   Result<Reply> SetGpuSocket(ReceivedMessage& message);
+  Result<Reply> SetBackendChannel(ReceivedMessage& message);
+  Result<Reply> GetShmemConfig(ReceivedMessage& message);
+  // The device's mappings go through `mapper` from now on (null: none).
+  void GiveMapper(std::shared_ptr<virtio::SharedMemoryMapper> mapper);
 
   Result<void> StartVring(uint32_t index, UniqueFd kick_fd);
   Result<void> InstallMemory(std::vector<virtio::GuestMemoryRegion> regions);
@@ -100,12 +108,16 @@ class BackendHandler {
   DeviceThread& device_thread_;
   GpuSocketReceiver gpu_socket_receiver_;
   const uint64_t offered_features_;
+  const std::vector<uint64_t> shared_memory_regions_;
+  const uint64_t offered_protocol_features_;
 
   uint64_t acked_features_ = 0;
   uint64_t protocol_features_ = 0;
   bool activated_ = false;
   std::shared_ptr<const virtio::GuestMemory> memory_;
   std::vector<Vring> vrings_;
+  bool has_mapper_ = false;  // The device was given a backend channel.
+  UniqueFd idle_backend_socket_;  // SET_BACKEND_REQ_FD's socket when SHMEM was not negotiated.
 };
 
 }  // namespace vgpu::vhost_user

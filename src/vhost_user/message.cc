@@ -86,6 +86,8 @@ const char* RequestName(uint32_t request) {
       return "SET_STATUS";
     case Request::kGetStatus:
       return "GET_STATUS";
+    case Request::kGetShmemConfig:
+      return "GET_SHMEM_CONFIG";
   }
   return "UNKNOWN";
 }

@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "base/event_loop.h"
+#include "virtio/shared_memory.h"
 #include "virtio/split_virtqueue.h"
 
 namespace vgpu::virtio {
@@ -38,6 +40,9 @@ class Device {
   // Copies config space bytes [offset, offset + destination.size()), already bounds-checked.
   virtual void ReadConfig(uint32_t offset, std::span<uint8_t> destination) const = 0;
   virtual void WriteConfig(uint32_t offset, std::span<const uint8_t> source) = 0;
+  // The sizes of the device's shared memory regions, indexed by shmid (0 where a shmid has none),
+  // constant for the device's life; empty when it has none (§2.10).
+  virtual std::vector<uint64_t> SharedMemoryRegions() const { return {}; }
 
   // Device thread from here on.
   // The device thread's loop, for the device's own fds and timers. Called once, first; an error
@@ -58,6 +63,9 @@ class Device {
   // Completes (or fails) every request the device still holds from this queue; afterwards the
   // queue pointer is no longer valid.
   virtual void QueueStopping(uint32_t queue_index) = 0;
+  // How the regions of SharedMemoryRegions() get their mappings; null when the transport has no
+  // way (then nothing can be mapped). A device reset drops the mappings on the VMM's side.
+  virtual void SetSharedMemoryMapper(std::shared_ptr<SharedMemoryMapper> mapper) { (void)mapper; }
   // Drops every piece of device state: the frontend went away or reset the device.
   virtual void Reset() = 0;
   // The device thread is about to end: release what belongs to it (GL contexts are bound to the

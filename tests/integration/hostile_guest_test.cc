@@ -114,7 +114,7 @@ TEST_F(HostileGuestTest, Class03ScanoutIdOutOfRange) {
           blob.hdr = Header(CommandType::kSetScanoutBlob);
           blob.scanout_id = scanout;
           blob.resource_id = 1;
-          ASSERT_EQ(SendType(blob), ResponseType::kErrUnspec);
+          ASSERT_EQ(SendType(blob), ResponseType::kErrInvalidScanoutId);
           // Cursor commands have no response; they must reach neither the display nor a crash.
           gpu::UpdateCursor cursor{};
           cursor.hdr = Header(CommandType::kMoveCursor);

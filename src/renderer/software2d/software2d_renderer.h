@@ -16,6 +16,7 @@
 #pragma once
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "renderer/renderer.h"
 #include "renderer/software2d/host_image.h"
@@ -41,6 +42,11 @@ class Software2dRenderer final : public Renderer {
   std::optional<DisplayRows> DirectRows(ResourceId resource, const Rect& rect) override;
   Result<CursorImage> ReadCursor(ResourceId resource) override;
 
+  // Guest blobs (BLOB_MEM_GUEST) only: their pixels stay in guest memory, which the device model
+  // shows from where it is; nothing is kept here but the id.
+  bool HasBlobs() const override { return true; }
+  Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing) override;
+
   // The resource's pixels (tests).
   const HostImage* Image(ResourceId resource) const;
   size_t resource_count() const { return resources_.size(); }
@@ -53,6 +59,7 @@ class Software2dRenderer final : public Renderer {
   Resource& At(ResourceId resource) { return resources_.at(resource); }
 
   std::unordered_map<ResourceId, Resource> resources_;
+  std::unordered_set<ResourceId> guest_blobs_;
 };
 
 }  // namespace vgpu::renderer::software2d
