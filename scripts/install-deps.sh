@@ -9,7 +9,7 @@ BUILD_PACKAGES=(
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpixman-1-dev libseccomp-dev
   libvirglrenderer-dev libepoxy-dev libegl-dev libgbm-dev libdrm-dev libvulkan-dev
-  libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers
+  libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers virgl-server
   debhelper dpkg-dev lintian
 )
 # End-to-end tests: a real QEMU 10 (bookworm-backports; Debian 12's 7.2 needs KVM for vhost-user),

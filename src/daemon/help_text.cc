@@ -39,7 +39,7 @@ std::string ShortHelpText(const BuildFeatures& features) {
        "The mode specifies which backend implementation to use [possible values: "
        "virglrenderer, gfxstream, null]"},
       {"-c, --capset <CAPSET>",
-       "Comma separated list of enabled capsets [possible values: virgl, virgl2, "
+       "Comma separated list of enabled capsets [possible values: virgl, virgl2, venus, "
        "gfxstream-vulkan, gfxstream-gles]"},
       {"    --use-egl <USE_EGL>",
        "Enable backend to use EGL [default: true] [possible values: true, false]"},
@@ -54,6 +54,8 @@ std::string ShortHelpText(const BuildFeatures& features) {
       {"    --render-node <PATH>", "Same as --gpu-device"},
       {"    --virgl", "Same as --gpu-mode virglrenderer"},
       {"    --max-hostmem <SIZE>", "Host memory cap for guest resources [default: 256M]"},
+      {"    --host-visible-memory <SIZE>",
+       "Host-visible region for mapped blobs (3D modes) [default: 4G]"},
       {"    --log-level <LEVEL>",
        "Log verbosity [env: VHOST_DEVICE_GPU_LOG=] [default: info] [possible values: error, "
        "warn, info, debug, trace]"},
@@ -110,6 +112,9 @@ std::string LongHelpText(const BuildFeatures& features) {
       "          Possible values:\n"
       "          - virgl:            [virglrenderer] OpenGL implementation, superseded by Virgl2\n"
       "          - virgl2:           [virglrenderer] OpenGL implementation\n"
+      "          - venus:            [virglrenderer] Vulkan implementation (Venus; beyond the\n"
+      "             seed's list: needs virglrenderer's render server and a host Vulkan driver,\n"
+      "             and a VMM that maps blobs (vhost-user SHMEM))\n"
       "          - gfxstream-vulkan: [gfxstream] Vulkan implementation (partial support only)\n"
       "             NOTE: Can only be used for 2D display output for now, there is no hardware "
       "acceleration yet\n"
@@ -166,6 +171,14 @@ std::string LongHelpText(const BuildFeatures& features) {
       "          A byte count with an optional K, M or G suffix (powers of 1024).\n"
       "\n"
       "          [default: 256M]\n"
+      "\n"
+      "      --host-visible-memory <SIZE>\n"
+      "          Size of the host-visible shared memory region that blobs are mapped into\n"
+      "          (RESOURCE_MAP_BLOB), offered to a VMM that speaks vhost-user SHMEM; only with\n"
+      "          --gpu-mode virglrenderer or gfxstream. A power of two from 1M to 64G (K, M\n"
+      "          or G suffix), or 0 for none. It is address space in the guest, not memory.\n"
+      "\n"
+      "          [default: 4G]\n"
       "\n"
       "      --log-level <LEVEL>\n"
       "          Log verbosity\n"

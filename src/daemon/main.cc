@@ -127,6 +127,7 @@ int RunDaemon(const Options& options) {
   gpu::GpuDeviceConfig device_config;
   device_config.headless = options.headless;
   device_config.max_host_memory = options.max_host_memory;
+  device_config.host_visible_size = options.host_visible_memory;
   device_config.readback_interval = ReadbackInterval();
 #ifdef VGPU_HAVE_VIRGL
   if (options.gpu_mode == GpuMode::kVirglRenderer) {
@@ -248,8 +249,14 @@ int RunDaemon(const Options& options) {
     sandbox_mode = RendererOpensDeviceNodesAtRunTime() ? SandboxMode::kEnforceAllowingOpens
                                                        : SandboxMode::kEnforce;
   }
-  const RendererAllowances renderer_allowances{.memory_files =
-                                                   options.gpu_mode == GpuMode::kGfxstream};
+  // Venus (virglrenderer's render server, a child process) shares memory with the daemon
+  // through memfds made per context, and is stopped and reaped at shutdown.
+  const bool venus = options.gpu_mode == GpuMode::kVirglRenderer &&
+                     std::find(options.capsets.begin(), options.capsets.end(), Capset::kVenus) !=
+                         options.capsets.end();
+  const RendererAllowances renderer_allowances{
+      .memory_files = options.gpu_mode == GpuMode::kGfxstream || venus,
+      .children = venus ? ChildProcesses() : std::vector<pid_t>{}};
   if (Result<void> sandboxed = EnterSandbox(sandbox_mode, renderer_allowances); !sandboxed) {
     LogError("%s", sandboxed.error().message.c_str());
     return 1;

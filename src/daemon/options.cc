@@ -32,6 +32,7 @@ enum class Argument {
   kGpuDevice,
   kRenderNode,
   kMaxHostmem,
+  kHostVisibleMemory,
   kLogLevel,
   kPrintCapabilities,
   kNoSandbox,
@@ -62,6 +63,7 @@ constexpr std::array<ArgumentSpec, kArgumentCount> kArgumentSpecs = {{
     {"--gpu-device", "--gpu-device <PATH>", true, false},
     {"--render-node", "--render-node <PATH>", true, false},
     {"--max-hostmem", "--max-hostmem <SIZE>", true, false},
+    {"--host-visible-memory", "--host-visible-memory <SIZE>", true, false},
     {"--log-level", "--log-level <LEVEL>", true, false},
     {"--print-capabilities", "--print-capabilities", false, false},
     {"--no-sandbox", "--no-sandbox", false, false},
@@ -78,7 +80,7 @@ constexpr const char* kHelpHint = "\n\nFor more information, try '--help'.\n";
 constexpr const char* kBoolValues = "[possible values: true, false]";
 constexpr const char* kGpuModeValues = "[possible values: virglrenderer, gfxstream, null]";
 constexpr const char* kCapsetValues =
-    "[possible values: virgl, virgl2, gfxstream-vulkan, gfxstream-gles]";
+    "[possible values: virgl, virgl2, venus, gfxstream-vulkan, gfxstream-gles]";
 constexpr const char* kLogLevelValues = "[possible values: error, warn, info, debug, trace]";
 
 ParseOutcome UsageError(const std::string& message) {
@@ -152,6 +154,7 @@ std::optional<GpuMode> ParseGpuMode(std::string_view text) {
 std::optional<Capset> ParseCapset(std::string_view text) {
   if (text == "virgl") return Capset::kVirgl;
   if (text == "virgl2") return Capset::kVirgl2;
+  if (text == "venus") return Capset::kVenus;
   if (text == "gfxstream-vulkan") return Capset::kGfxstreamVulkan;
   if (text == "gfxstream-gles") return Capset::kGfxstreamGles;
   return std::nullopt;
@@ -178,7 +181,7 @@ std::optional<int> ParseFd(std::string_view text) {
 bool CapsetBelongsTo(Capset capset, GpuMode mode) {
   switch (mode) {
     case GpuMode::kVirglRenderer:
-      return capset == Capset::kVirgl || capset == Capset::kVirgl2;
+      return capset == Capset::kVirgl || capset == Capset::kVirgl2 || capset == Capset::kVenus;
     case GpuMode::kGfxstream:
       return capset == Capset::kGfxstreamVulkan || capset == Capset::kGfxstreamGles;
     case GpuMode::kNull:
@@ -403,6 +406,18 @@ Result<Options> ConvertValues(const RawArguments& raw, const char* environment_l
     }
     options.max_host_memory = *size;
   }
+  if (raw.Given(Argument::kHostVisibleMemory)) {
+    const std::string& text = raw.Value(Argument::kHostVisibleMemory);
+    std::optional<uint64_t> size = text == "0" ? std::optional<uint64_t>(0) : ParseByteSize(text);
+    // The VMM maps it as a PCI BAR: a power of two, in whole pages; 64G is far beyond any need.
+    if (!size || (*size != 0 && (*size < (1ull << 20) || *size > (64ull << 30) ||
+                                 (*size & (*size - 1)) != 0))) {
+      return invalid(InvalidValue(text, Argument::kHostVisibleMemory,
+                                  "[expected 0 or a power of two from 1M to 64G, with an optional "
+                                  "K, M or G suffix]"));
+    }
+    options.host_visible_memory = *size;
+  }
   if (environment_log_level != nullptr) {
     // An unusable environment value is ignored rather than fatal: it may be meant for another
     // program, and the option can always override it.
@@ -519,6 +534,8 @@ const char* CapsetName(Capset capset) {
       return "virgl";
     case Capset::kVirgl2:
       return "virgl2";
+    case Capset::kVenus:
+      return "venus";
     case Capset::kGfxstreamVulkan:
       return "gfxstream-vulkan";
     case Capset::kGfxstreamGles:

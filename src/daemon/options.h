@@ -29,7 +29,16 @@ namespace vgpu::daemon {
 enum class GpuMode { kVirglRenderer, kGfxstream, kNull };
 
 // Values are the virtio capset ids (virtio spec 5.7.6.8, VIRTIO_GPU_CAPSET_*).
-enum class Capset : uint32_t { kVirgl = 1, kVirgl2 = 2, kGfxstreamVulkan = 3, kGfxstreamGles = 8 };
+// The capset ids of §5.7.6.8 (VIRTIO_GPU_CAPSET_*). kVenus is beyond the seed's list.
+inline constexpr uint64_t kDefaultHostVisibleMemory = 4ull << 30;
+
+enum class Capset : uint32_t {
+  kVirgl = 1,
+  kVirgl2 = 2,
+  kGfxstreamVulkan = 3,
+  kVenus = 4,
+  kGfxstreamGles = 8,
+};
 
 // Which optional backends this binary was compiled with (VGPU_HAVE_VIRGL, VGPU_HAVE_GFXSTREAM).
 // The null backend is always there.
@@ -72,6 +81,9 @@ struct Options {
   std::optional<std::string> unused_render_node;
   // --max-hostmem: cap on host memory used for guest resources, in bytes.
   uint64_t max_host_memory = 256ull << 20;
+  // --host-visible-memory: the host-visible shared memory region offered to the VMM for mapped
+  // blobs (3D modes; a power of two, at least 1M); 0 with --host-visible-memory 0: none.
+  uint64_t host_visible_memory = kDefaultHostVisibleMemory;
   vgpu::LogLevel log_level = vgpu::LogLevel::kInfo;
   bool print_capabilities = false;
   // --no-sandbox (an extension, like --fd): skip the seccomp filter (daemon/sandbox.h), for

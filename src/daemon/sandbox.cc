@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <string>
@@ -531,6 +532,21 @@ Result<SeccompFilter> SeccompFilter::Build(pid_t own_pid, bool allow_opens,
       return ErrorOf(added);
     }
   }
+  for (pid_t child : renderer.children) {
+    for (const char* name : {"kill", "waitid"}) {
+      std::optional<int> number = NativeSyscallNumber(name);
+      if (!number) continue;
+      // kill(child, ...) and waitid(P_PID, child, ...): the pid is kill's first argument and
+      // waitid's second.
+      const scmp_arg_cmp pid_check{std::string_view(name) == "kill" ? 0u : 1u, SCMP_CMP_EQ,
+                                   static_cast<scmp_datum_t>(child), 0};
+      if (int result = seccomp_rule_add_array(raw_context, SCMP_ACT_ALLOW, *number, 1, &pid_check);
+          result != 0) {
+        return LibseccompError(name, result);
+      }
+      ++filter.allowed_count_;
+    }
+  }
   if (renderer.memory_files) {
     for (const char* name : {"memfd_create", "ftruncate", "dup"}) {
       std::optional<int> number = NativeSyscallNumber(name);
@@ -639,6 +655,23 @@ Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer) {
                                        "libseccomp API level 6)");
   if (probe != nullptr) RunForbiddenSyscallProbe(probe);
   return {};
+}
+
+std::vector<pid_t> ChildProcesses() {
+  std::vector<pid_t> children;
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) return children;
+  while (dirent* task = readdir(tasks)) {
+    if (task->d_name[0] == '.') continue;
+    std::FILE* list =
+        std::fopen(("/proc/self/task/" + std::string(task->d_name) + "/children").c_str(), "re");
+    if (list == nullptr) continue;
+    long pid = 0;
+    while (std::fscanf(list, "%ld", &pid) == 1) children.push_back(static_cast<pid_t>(pid));
+    std::fclose(list);
+  }
+  closedir(tasks);
+  return children;
 }
 
 }  // namespace vgpu::daemon

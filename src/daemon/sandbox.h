@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 #include <string_view>
 
 #include "base/result.h"
@@ -67,7 +68,13 @@ struct RendererAllowances {
   // ftruncate reaches every fd the daemon holds, guest memory included; shrinking that would
   // fault the VMM, which a compromised daemon could do by writing guest memory anyway.
   bool memory_files = false;
+  // Processes the renderer started before the sandbox (virglrenderer's Venus render server): it
+  // may signal and reap exactly these when it shuts down (kill and waitid on their pids).
+  std::vector<pid_t> children;
 };
+
+// This process's children now (/proc/self/task/*/children), for RendererAllowances::children.
+std::vector<pid_t> ChildProcesses();
 
 // What the filter does with one system call.
 enum class SyscallVerdict {

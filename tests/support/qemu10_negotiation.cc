@@ -27,7 +27,9 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
   Result<uint64_t> protocol = GetProtocolFeatures();
   if (!protocol) return ErrorOf(protocol);
   session.offered_protocol_features = *protocol;
-  session.protocol_features = *protocol & options.protocol_feature_mask;
+  const uint64_t shmem_features =
+      options.shmem ? (vhost_user::kProtocolBackendReq | vhost_user::kProtocolShmem) : 0;
+  session.protocol_features = *protocol & (options.protocol_feature_mask | shmem_features);
   if ((session.protocol_features & vhost_user::kProtocolConfig) == 0) {
     // QEMU: "vhost-user device expecting VHOST_USER_PROTOCOL_F_CONFIG but the vhost-user backend
     // does not support it."
@@ -49,6 +51,20 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
     session.max_memory_slots = *slots;
   }
   if (Result<void> owner = SetOwner(); !owner) return ErrorOf(owner);
+  if ((session.protocol_features & shmem_features) == shmem_features && options.shmem) {
+    // A VMM with SHMEM asks for the regions at realize and gives the backend its channel.
+    Result<vhost_user::ShmemConfig> config = GetShmemConfig();
+    if (!config) return ErrorOf(config);
+    session.shmem_config = *config;
+    const uint64_t size = config->memory_sizes[1];
+    if (size != 0) {
+      Result<std::unique_ptr<ShmemWindow>> window = ShmemWindow::Create(size, options.shmem_options);
+      if (!window) return ErrorOf(window);
+      session.shmem = std::move(*window);
+      UniqueFd daemon_end = session.shmem->TakeDaemonEnd();
+      if (Result<void> set = SetBackendReqFd(daemon_end.get()); !set) return ErrorOf(set);
+    }
+  }
   Result<uint64_t> features_again = GetFeatures();
   if (!features_again) return ErrorOf(features_again);
   for (uint32_t queue : {kControlQueue, kCursorQueue}) {

@@ -416,6 +416,27 @@ Result<void> VhostUserFrontend::GpuSetSocket(int fd) {
   return SendRequest(Request::kGpuSetSocket, {}, fds, false);
 }
 
+Result<void> VhostUserFrontend::SetBackendReqFd(int fd) {
+  const int fds[] = {fd};
+  return SendRequest(Request::kSetBackendReqFd, {}, fds, true);
+}
+
+Result<vhost_user::ShmemConfig> VhostUserFrontend::GetShmemConfig() {
+  if (Result<void> sent = SendRequest(Request::kGetShmemConfig, {}, {}, false); !sent) {
+    return ErrorOf(sent);
+  }
+  Result<ReceivedReply> reply = ReceiveReply(Request::kGetShmemConfig);
+  if (!reply) return ErrorOf(reply);
+  vhost_user::ShmemConfig config{};
+  if (reply->payload.size() != sizeof(config)) {
+    return MakeError(ErrorKind::kInvalidArgument, "bad reply: GET_SHMEM_CONFIG of " +
+                                                      std::to_string(reply->payload.size()) +
+                                                      " bytes");
+  }
+  std::memcpy(&config, reply->payload.data(), sizeof(config));
+  return config;
+}
+
 Result<void> VhostUserFrontend::ResetDevice() {
   return SendRequest(Request::kResetDevice, {}, {}, false);
 }

@@ -33,6 +33,7 @@
 #include "support/driver_queue.h"
 #include "support/fake_display.h"
 #include "support/guest_ram.h"
+#include "support/shmem_window.h"
 #include "vhost_user/message.h"
 
 namespace vgpu::test {
@@ -85,6 +86,10 @@ struct NegotiationOptions {
   // Session::gpu_socket and must answer the daemon itself).
   bool serve_display = true;
   FakeDisplayOptions display_options;
+  // Negotiate SHMEM as a VMM that maps blobs would (not QEMU 10): BACKEND_REQ and SHMEM acked,
+  // GET_SHMEM_CONFIG read, SET_BACKEND_REQ_FD with a ShmemWindow serving the requests.
+  bool shmem = false;
+  ShmemWindowOptions shmem_options;
 };
 
 // What NegotiateLikeQemu10 set up. Owns the guest RAM, both queues and QEMU's end of the GPU
@@ -104,6 +109,8 @@ struct Session {
   uint64_t queue_count = 0;
   uint64_t max_memory_slots = 0;
   std::vector<uint8_t> config;  // The last GET_CONFIG(0, 16).
+  std::optional<vhost_user::ShmemConfig> shmem_config;  // With NegotiationOptions::shmem.
+  std::unique_ptr<ShmemWindow> shmem;                   // Region 1's window, if it has one.
   // The masked call notifiers and error notifiers QEMU registers at realize.
   std::vector<EventFd> initial_notifiers;
 
@@ -162,6 +169,8 @@ class VhostUserFrontend {
   Result<std::vector<uint8_t>> GetConfig(uint32_t offset, uint32_t size);
   Result<void> SetConfig(uint32_t offset, std::span<const uint8_t> bytes);
   Result<void> GpuSetSocket(int fd);
+  Result<void> SetBackendReqFd(int fd);
+  Result<vhost_user::ShmemConfig> GetShmemConfig();
   Result<void> ResetDevice();
   Result<void> ResetOwner();
 

@@ -41,6 +41,7 @@ namespace vgpu::renderer::virgl {
 // Capset ids (virtio-gpu §5.7.4 / virglrenderer's src/virglrenderer_hw.h, which is not installed).
 inline constexpr uint32_t kCapsetVirgl = 1;
 inline constexpr uint32_t kCapsetVirgl2 = 2;
+inline constexpr uint32_t kCapsetVenus = 4;
 
 // Gallium's PIPE_TEXTURE_2D (enum pipe_texture_target), what QEMU uses for RESOURCE_CREATE_2D.
 inline constexpr uint32_t kPipeTexture2d = 2;

@@ -34,6 +34,8 @@ std::string FlagNames(int flags) {
   add(VIRGL_RENDERER_USE_SURFACELESS, "SURFACELESS");
   add(VIRGL_RENDERER_USE_GLES, "GLES");
   add(VIRGL_RENDERER_THREAD_SYNC, "THREAD_SYNC");
+  add(VIRGL_RENDERER_VENUS, "VENUS");
+  add(VIRGL_RENDERER_RENDER_SERVER, "RENDER_SERVER");
   return names;
 }
 
@@ -65,18 +67,22 @@ Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions option
     return MakeError(ErrorKind::kInvalidArgument, "virgl: surfaceless needs EGL");
   }
   for (uint32_t id : options.capsets) {
-    if (id != kCapsetVirgl && id != kCapsetVirgl2) {
+    if (id != kCapsetVirgl && id != kCapsetVirgl2 && id != kCapsetVenus) {
       return MakeError(ErrorKind::kUnsupported, "capset " + std::to_string(id) +
                                                     " is not provided by the virglrenderer "
-                                                    "backend (1 = virgl, 2 = virgl2)");
+                                                    "backend (1 = virgl, 2 = virgl2, 4 = venus)");
     }
   }
+  const bool venus = std::find(options.capsets.begin(), options.capsets.end(), kCapsetVenus) !=
+                     options.capsets.end();
 
   int flags = VIRGL_RENDERER_THREAD_SYNC;
   if (options.use_egl) flags |= VIRGL_RENDERER_USE_EGL;
   if (options.use_glx) flags |= VIRGL_RENDERER_USE_GLX;
   if (options.use_surfaceless) flags |= VIRGL_RENDERER_USE_SURFACELESS;
   if (options.use_gles) flags |= VIRGL_RENDERER_USE_GLES;
+  // Venus runs in virglrenderer's render server (a process it starts, before the sandbox).
+  if (venus) flags |= VIRGL_RENDERER_VENUS | VIRGL_RENDERER_RENDER_SERVER;
 
   bool expected = false;
   if (!instance_alive.compare_exchange_strong(expected, true)) {
@@ -147,7 +153,9 @@ void VirglRenderer::LoadCapsets(const std::vector<uint32_t>& requested) {
     if (duplicate) continue;
     CapsetInfo info{.id = id};
     virgl_renderer_get_cap_set(id, &info.max_version, &info.max_size);
-    if (info.max_version == 0 || info.max_size == 0) {
+    // Venus's capset has version 0 (its versions are in the capset's own fields): only a size of
+    // 0 means "not there".
+    if (info.max_size == 0 || (info.max_version == 0 && id != kCapsetVenus)) {
       LogWarning("virglrenderer offers no capset %u (version %u, size %u): not offered", id,
                  info.max_version, info.max_size);
       continue;
@@ -281,6 +289,60 @@ Result<void> VirglRenderer::CreateResource(const ResourceParams& params) {
     return VirglFailure("creating resource " + std::to_string(params.id.value()), result);
   }
   return {};
+}
+
+Result<void> VirglRenderer::CreateBlob(const BlobParams& params, const GuestBacking* backing) {
+  std::vector<iovec> entries;
+  if (backing != nullptr) {
+    entries = backing->Iovecs();
+    if (entries.empty() || entries.size() > static_cast<size_t>(INT32_MAX)) {
+      return MakeError(ErrorKind::kInvalidArgument, "blob entry count out of range");
+    }
+  }
+  const virgl_renderer_resource_create_blob_args args{
+      .res_handle = params.id.value(),
+      .ctx_id = params.context.value(),
+      .blob_mem = params.blob_mem,
+      .blob_flags = params.blob_flags,
+      .blob_id = params.blob_id,
+      .size = params.size,
+      .iovecs = entries.empty() ? nullptr : entries.data(),
+      .num_iovs = static_cast<uint32_t>(entries.size())};
+  const int result = virgl_renderer_resource_create_blob(&args);
+  if (result != 0) {
+    // A blob_id the context never prepared, a size that does not match it: the guest's values.
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "virglrenderer refused blob " + std::to_string(params.id.value()) +
+                         " (blob_id " + std::to_string(params.blob_id) + "): " +
+                         std::strerror(result < 0 ? -result : result));
+  }
+  if (!entries.empty()) {
+    // virgl keeps entries.data(), as for an attached backing; DestroyResource detaches it.
+    backings_.insert_or_assign(params.id, std::move(entries));
+    ++live_backings_;
+  }
+  return {};
+}
+
+Result<ExportedBlob> VirglRenderer::ExportBlob(ResourceId resource) {
+  uint32_t fd_type = 0;
+  int fd = -1;
+  const int result = virgl_renderer_resource_export_blob(resource.value(), &fd_type, &fd);
+  UniqueFd exported(fd);
+  if (result != 0 || !exported) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "virglrenderer cannot export blob " + std::to_string(resource.value()) +
+                         " as an fd (" + std::strerror(result < 0 ? -result : result) + ")");
+  }
+  uint32_t map_info = 0;
+  if (virgl_renderer_resource_get_map_info(resource.value(), &map_info) != 0) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "blob " + std::to_string(resource.value()) + " has no map info");
+  }
+  // Shared memory, a dmabuf and (Mesa's lavapipe) an opaque Vulkan fd that is a memfd are all
+  // mmap-able by the VMM; one that is not fails in its SHMEM_MAP.
+  LogDebug("blob %u exported as fd type %u, map_info 0x%x", resource.value(), fd_type, map_info);
+  return ExportedBlob{.fd = std::move(exported), .map_info = map_info};
 }
 
 void VirglRenderer::DestroyResource(ResourceId resource) {

@@ -121,6 +121,11 @@ class VirglRenderer final : public Renderer {
   // The renderer keeps the backing's iovec array (virgl keeps a pointer to it).
   Result<void> AttachBacking(ResourceId resource, const GuestBacking& backing) override;
   void DetachBacking(ResourceId resource) override;
+  // RESOURCE_CREATE_BLOB: virgl_renderer_resource_create_blob (guest blobs keep their iovec
+  // array here, like a backing); RESOURCE_MAP_BLOB: virgl_renderer_resource_export_blob.
+  bool HasBlobs() const override { return true; }
+  Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing) override;
+  Result<ExportedBlob> ExportBlob(ResourceId resource) override;
   // Resources with a backing attached: what this class holds on their behalf.
   size_t LiveBackingCount() const { return live_backings_; }
 

@@ -214,8 +214,8 @@ TEST(OptionsUsageErrorTest, UnknownGpuMode) {
 }
 
 TEST(OptionsUsageErrorTest, BadCapsetName) {
-  ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "-c", "venus"},
-                   "invalid value 'venus' for '--capset <CAPSET>'");
+  ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "-c", "vulkan"},
+                   "invalid value 'vulkan' for '--capset <CAPSET>'");
   ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "-c", "virgl,,virgl2"},
                    "invalid value '' for '--capset <CAPSET>'");
   ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "-c", "virgl,"}, "--capset");
@@ -483,6 +483,31 @@ TEST(OptionsTest, MaxHostmemGarbageAndOverflow) {
                      std::string("invalid value '") + value + "' for '--max-hostmem <SIZE>'");
   }
   ExpectUsageError({"-s", "/tmp/a", "-g", "null", "--max-hostmem", ""}, "--max-hostmem <SIZE>");
+}
+
+TEST(OptionsTest, HostVisibleMemorySizes) {
+  auto size_of = [](std::vector<std::string> extra) {
+    std::vector<std::string> arguments = {"-s", "/tmp/a", "-g", "virglrenderer"};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    return ParseValid(arguments).host_visible_memory;
+  };
+  EXPECT_EQ(size_of({}), 4ull << 30);
+  EXPECT_EQ(size_of({"--host-visible-memory", "1M"}), 1ull << 20);
+  EXPECT_EQ(size_of({"--host-visible-memory", "256M"}), 256ull << 20);
+  EXPECT_EQ(size_of({"--host-visible-memory", "64G"}), 64ull << 30);
+  EXPECT_EQ(size_of({"--host-visible-memory", "0"}), 0u);
+  // Not a power of two, under a megabyte, over 64G, garbage.
+  for (const char* value : {"3M", "1536M", "512K", "4096", "128G", "1.5G", "G", "-1", "0M"}) {
+    ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "--host-visible-memory", value},
+                     std::string("invalid value '") + value + "' for '--host-visible-memory <SIZE>'");
+  }
+}
+
+TEST(OptionsTest, VenusIsAVirglrendererCapset) {
+  EXPECT_EQ(ParseValid({"-s", "/tmp/a", "-g", "virglrenderer", "-c", "virgl2,venus"}).capsets,
+            (std::vector<Capset>{Capset::kVirgl2, Capset::kVenus}));
+  ExpectConfigurationError({"-s", "/tmp/a", "-g", "gfxstream", "-c", "venus"},
+                           "'--capset venus' is not supported by '--gpu-mode gfxstream'");
 }
 
 TEST(OpenGpuDeviceTest, NoDeviceGivesNoFd) {

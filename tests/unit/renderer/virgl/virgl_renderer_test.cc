@@ -47,11 +47,11 @@ TEST(VirglRendererOptions, RejectsSurfacelessWithoutEgl) {
 
 TEST(VirglRendererOptions, RejectsCapsetsVirglDoesNotProvide) {
   Result<std::unique_ptr<VirglRenderer>> renderer =
-      VirglRenderer::Create(VirglOptions{.use_egl = true, .capsets = {kCapsetVirgl, 4}});
+      VirglRenderer::Create(VirglOptions{.use_egl = true, .capsets = {kCapsetVirgl, 3}});
 
   ASSERT_FALSE(renderer);
   EXPECT_EQ(renderer.error().kind, ErrorKind::kUnsupported);
-  EXPECT_NE(renderer.error().message.find("capset 4"), std::string::npos);
+  EXPECT_NE(renderer.error().message.find("capset 3"), std::string::npos);
 }
 
 class VirglRendererTest : public VirglTest {};
