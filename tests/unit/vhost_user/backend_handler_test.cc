@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstring>
@@ -17,6 +18,8 @@ using testing::MessageChannel;
 // Records what the vhost-user layer asks of the device.
 class RecordingDevice final : public virtio::Device {
  public:
+  explicit RecordingDevice(std::vector<uint64_t> shared_memory_regions = {})
+      : regions(std::move(shared_memory_regions)) {}
   uint64_t DeviceFeatures() const override { return 1ull << 1; }
   uint32_t QueueCount() const override { return 2; }
   uint32_t MaxQueueSize(uint32_t) const override { return 1024; }
@@ -43,6 +46,15 @@ class RecordingDevice final : public virtio::Device {
     ++stopped;
   }
   void Reset() override { ++resets; }
+  std::vector<uint64_t> SharedMemoryRegions() const override { return regions; }
+  void SetSharedMemoryMapper(std::shared_ptr<virtio::SharedMemoryMapper> given) override {
+    mapper = std::move(given);
+    ++mapper_changes;
+  }
+
+  const std::vector<uint64_t> regions;
+  std::shared_ptr<virtio::SharedMemoryMapper> mapper;
+  std::atomic<int> mapper_changes{0};
 
   std::atomic<uint64_t> activated_features{0};
   std::atomic<int> started{0}, notified{0}, stopped{0}, resets{0};
@@ -137,6 +149,81 @@ TEST_F(BackendHandlerTest, ProtocolFeaturesNeverIncludeInbandNotifications) {
   EXPECT_TRUE(features & kProtocolMq);
   EXPECT_TRUE(features & kProtocolResetDevice);
   EXPECT_TRUE(features & kProtocolConfigureMemSlots);
+}
+
+TEST_F(BackendHandlerTest, WithoutRegionsNeitherShmemNorTheBackendChannelIsOffered) {
+  ASSERT_TRUE(Empty(Request::kGetProtocolFeatures));
+  const uint64_t features = ReadU64Reply(Request::kGetProtocolFeatures);
+  EXPECT_EQ(features & kShmemProtocolFeatures, 0u);
+  NegotiateProtocol();
+  EXPECT_FALSE(Empty(Request::kGetShmemConfig));
+}
+
+// A device with a host-visible region (shmid 1), as the GPU device has in the 3D modes.
+class ShmemBackendHandlerTest : public BackendHandlerTest {
+ protected:
+  bool ExchangeShmem() {
+    Result<ReceivedMessage> message = channel_.backend().Receive();
+    if (!message) return false;
+    return static_cast<bool>(shmem_handler_.Handle(*message, channel_.backend()));
+  }
+  bool SetProtocol(uint64_t features) {
+    channel_.SendObject(Request::kSetProtocolFeatures, U64Payload{features}, {}, kVersion);
+    return ExchangeShmem();
+  }
+
+  RecordingDevice shmem_device_{{0, 64ull << 20}};
+  DeviceThread shmem_thread_{shmem_device_};
+  BackendHandler shmem_handler_{shmem_device_, shmem_thread_, [](UniqueFd) {}};
+};
+
+TEST_F(ShmemBackendHandlerTest, RegionsAreOfferedAndReportedAndTheChannelReachesTheDevice) {
+  ASSERT_TRUE(shmem_thread_.Start());
+  const uint64_t offered = shmem_handler_.offered_protocol_features();
+  EXPECT_EQ(offered & kShmemProtocolFeatures, kShmemProtocolFeatures);
+  EXPECT_EQ(kProtocolShmem, 1ull << 22);
+
+  // Before SHMEM is negotiated neither request is allowed.
+  channel_.Send(Request::kGetShmemConfig, nullptr, 0, {}, kVersion);
+  EXPECT_FALSE(ExchangeShmem());
+  ASSERT_TRUE(SetProtocol(offered));
+  channel_.Send(Request::kGetShmemConfig, nullptr, 0, {}, kVersion);
+  ASSERT_TRUE(ExchangeShmem());
+  auto reply = channel_.ReadReply();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->first.flags, kReplyFlags);
+  ASSERT_EQ(reply->second.size(), sizeof(ShmemConfig));
+  ShmemConfig config;
+  std::memcpy(&config, reply->second.data(), sizeof(config));
+  EXPECT_EQ(config.region_count, 1u);
+  EXPECT_EQ(config.memory_sizes[0], 0u);
+  EXPECT_EQ(config.memory_sizes[1], 64ull << 20);
+  EXPECT_EQ(config.memory_sizes[2], 0u);
+
+  // SET_BACKEND_REQ_FD: one fd, no payload; the device gets a mapper, and loses it on disconnect.
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  channel_.Send(Request::kSetBackendReqFd, nullptr, 0, {}, kVersion);
+  EXPECT_FALSE(ExchangeShmem());  // Without its fd: malformed.
+  channel_.Send(Request::kSetBackendReqFd, nullptr, 0, {theirs.get()}, kVersion);
+  ASSERT_TRUE(ExchangeShmem());
+  EXPECT_NE(shmem_device_.mapper, nullptr);
+  shmem_handler_.Disconnect();
+  EXPECT_EQ(shmem_device_.mapper, nullptr);
+}
+
+TEST_F(ShmemBackendHandlerTest, ChannelWithoutShmemIsKeptButGivesTheDeviceNoMapper) {
+  ASSERT_TRUE(shmem_thread_.Start());
+  ASSERT_TRUE(SetProtocol(kOfferedProtocolFeatures | kProtocolBackendReq));
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  channel_.Send(Request::kSetBackendReqFd, nullptr, 0, {theirs.get()}, kVersion);
+  ASSERT_TRUE(ExchangeShmem());
+  EXPECT_EQ(shmem_device_.mapper_changes.load(), 0);
+  channel_.Send(Request::kGetShmemConfig, nullptr, 0, {}, kVersion);
+  EXPECT_FALSE(ExchangeShmem());
 }
 
 TEST_F(BackendHandlerTest, SetProtocolFeaturesRejectsUnofferedBits) {
