@@ -27,4 +27,9 @@ struct ShownFrame {
 // surface holds the pattern (16 sample pixels); an error says what the surface held instead.
 Result<ShownFrame> ShowFrame(WorkloadRun& run, uint32_t width, uint32_t height);
 
+// The same frame as a guest blob (what Linux makes a dumb buffer when the device offers
+// RESOURCE_BLOB and no VIRGL): RESOURCE_CREATE_BLOB with the image's entries, SET_SCANOUT_BLOB,
+// RESOURCE_FLUSH. Fails at once when the device does not offer RESOURCE_BLOB.
+Result<ShownFrame> ShowBlobFrame(WorkloadRun& run, uint32_t width, uint32_t height);
+
 }  // namespace vgpu::bench
