@@ -55,7 +55,7 @@ std::string ShortHelpText(const BuildFeatures& features) {
       {"    --virgl", "Same as --gpu-mode virglrenderer"},
       {"    --max-hostmem <SIZE>", "Host memory cap for guest resources [default: 256M]"},
       {"    --host-visible-memory <SIZE>",
-       "Host-visible region for mapped blobs (3D modes) [default: 4G]"},
+       "Host-visible region for mapped blobs (virglrenderer) [default: 4G]"},
       {"    --log-level <LEVEL>",
        "Log verbosity [env: VHOST_DEVICE_GPU_LOG=] [default: info] [possible values: error, "
        "warn, info, debug, trace]"},
@@ -174,9 +174,10 @@ std::string LongHelpText(const BuildFeatures& features) {
       "\n"
       "      --host-visible-memory <SIZE>\n"
       "          Size of the host-visible shared memory region that blobs are mapped into\n"
-      "          (RESOURCE_MAP_BLOB), offered to a VMM that speaks vhost-user SHMEM; only with\n"
-      "          --gpu-mode virglrenderer or gfxstream. A power of two from 1M to 64G (K, M\n"
-      "          or G suffix), or 0 for none. It is address space in the guest, not memory.\n"
+      "          (RESOURCE_MAP_BLOB), offered to a VMM that speaks vhost-user SHMEM; only in\n"
+      "          the modes whose renderer makes host blobs (virglrenderer). A power of two\n"
+      "          from 1M to 64G (K, M or G suffix), or 0 for none. It is address space in\n"
+      "          the guest, not memory.\n"
       "\n"
       "          [default: 4G]\n"
       "\n"

@@ -82,7 +82,7 @@ struct Options {
   // --max-hostmem: cap on host memory used for guest resources, in bytes.
   uint64_t max_host_memory = 256ull << 20;
   // --host-visible-memory: the host-visible shared memory region offered to the VMM for mapped
-  // blobs (3D modes; a power of two, at least 1M); 0 with --host-visible-memory 0: none.
+  // blobs (where the renderer makes host blobs; a power of two from 1M to 64G); 0: none.
   uint64_t host_visible_memory = kDefaultHostVisibleMemory;
   vgpu::LogLevel log_level = vgpu::LogLevel::kInfo;
   bool print_capabilities = false;

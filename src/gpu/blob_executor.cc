@@ -38,7 +38,7 @@ CommandResult<Response> BlobExecutor::Create(const CreateBlobRequest& create) {
   const bool in_3d = request.blob_mem != kBlobMemGuest ||
                      (renderer_3d_ != nullptr && renderer_3d_->HasBlobs());
   if (in_3d && (renderer_3d_ == nullptr || !renderer_3d_->HasBlobs())) {
-    return Fail(Failure::kMalformed, "RESOURCE_CREATE_BLOB of host memory without a 3D renderer");
+    return Fail(Failure::kMalformed, "RESOURCE_CREATE_BLOB of host memory: this mode's renderer makes no host blobs");
   }
   if (request.blob_mem != kBlobMemGuest && !contexts_.Contains(context)) {
     return Fail(Failure::kUnknownContext, "RESOURCE_CREATE_BLOB context " + Id(context.value()));

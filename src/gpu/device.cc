@@ -32,7 +32,8 @@ uint64_t GpuDevice::DeviceFeatures() const {
 uint32_t GpuDevice::ConfigSize() const { return sizeof(Config); }
 
 uint64_t GpuDevice::HostVisibleSize() const {
-  return config_.renderer_factory ? config_.host_visible_size : 0;
+  // Only a renderer that makes host blobs has anything to map (set before any connection).
+  return renderer_makes_blobs_.load() ? config_.host_visible_size : 0;
 }
 
 std::vector<uint64_t> GpuDevice::SharedMemoryRegions() const {
@@ -85,6 +86,7 @@ Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
     Result<std::unique_ptr<renderer::Renderer>> renderer = config_.renderer_factory();
     if (!renderer) return ErrorOf(renderer);
     renderer_ = std::move(*renderer);
+    renderer_makes_blobs_ = renderer_->HasBlobs();
     renderer_->SetFenceHandler(
         [this](const renderer::FenceSignal& fence) { model_->OnFenceSignalled(fence); });
     if (renderer_->PollFd() >= 0) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -92,7 +93,7 @@ class GpuDevice final : public virtio::Device {
   size_t chains_in_flight(uint32_t queue_index) const { return in_flight_[queue_index].size(); }
 
  private:
-  uint64_t HostVisibleSize() const;  // 0 without a 3D renderer.
+  uint64_t HostVisibleSize() const;  // 0 without a 3D renderer that makes blobs.
   void ProcessControlQueue();
   void ProcessCursorQueue();
   void OnRendererReadable();
@@ -112,6 +113,7 @@ class GpuDevice final : public virtio::Device {
   std::unique_ptr<DisplayChannel> display_;
   UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
   std::unique_ptr<renderer::Renderer> renderer_;  // Created with the event loop, if any.
+  std::atomic<bool> renderer_makes_blobs_{false};  // Read by the control thread.
   std::optional<WatchId> renderer_watch_;
   std::unique_ptr<CommandDispatcher> model_;  // Created with the event loop.
   RateLimitedLog guest_log_;                  // Malformed chains.
