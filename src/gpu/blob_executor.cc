@@ -15,10 +15,11 @@ CommandResult<Response> BlobExecutor::Create(const CreateBlobRequest& create) {
   if (id.value() == 0 || resources_.Find(id) != nullptr) {
     return Fail(Failure::kUnknownResource, "RESOURCE_CREATE_BLOB id " + Id(id.value()));
   }
-  const bool guest_pages = request.blob_mem == kBlobMemGuest ||
-                           request.blob_mem == kBlobMemHost3dGuest;
+  const bool guest_pages =
+      request.blob_mem == kBlobMemGuest || request.blob_mem == kBlobMemHost3dGuest;
   if (!guest_pages && request.blob_mem != kBlobMemHost3d) {
-    return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB blob_mem " + Id(request.blob_mem));
+    return Fail(Failure::kInvalidParameter,
+                "RESOURCE_CREATE_BLOB blob_mem " + Id(request.blob_mem));
   }
   constexpr uint32_t kKnownFlags =
       kBlobFlagUseMappable | kBlobFlagUseShareable | kBlobFlagUseCrossDevice;
@@ -35,10 +36,11 @@ CommandResult<Response> BlobExecutor::Create(const CreateBlobRequest& create) {
     return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB of host memory with entries");
   }
   const ContextId context{request.hdr.ctx_id};
-  const bool in_3d = request.blob_mem != kBlobMemGuest ||
-                     (renderer_3d_ != nullptr && renderer_3d_->HasBlobs());
+  const bool in_3d =
+      request.blob_mem != kBlobMemGuest || (renderer_3d_ != nullptr && renderer_3d_->HasBlobs());
   if (in_3d && (renderer_3d_ == nullptr || !renderer_3d_->HasBlobs())) {
-    return Fail(Failure::kMalformed, "RESOURCE_CREATE_BLOB of host memory: this mode's renderer makes no host blobs");
+    return Fail(Failure::kMalformed,
+                "RESOURCE_CREATE_BLOB of host memory: this mode's renderer makes no host blobs");
   }
   if (request.blob_mem != kBlobMemGuest && !contexts_.Contains(context)) {
     return Fail(Failure::kUnknownContext, "RESOURCE_CREATE_BLOB context " + Id(context.value()));
@@ -46,10 +48,12 @@ CommandResult<Response> BlobExecutor::Create(const CreateBlobRequest& create) {
   std::optional<BackingStore> backing;
   if (guest_pages) {
     if (create.entries.empty()) {
-      return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB of guest memory without entries");
+      return Fail(Failure::kInvalidParameter,
+                  "RESOURCE_CREATE_BLOB of guest memory without entries");
     }
     Result<BackingStore> made = BackingStore::Create(create.memory, create.entries);
-    if (!made) return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB: " + made.error().message);
+    if (!made)
+      return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB: " + made.error().message);
     // The entries are the blob: exactly `size` bytes of them (§5.7.6.8).
     if (made->size() != request.size) {
       return Fail(Failure::kInvalidParameter,
@@ -105,15 +109,21 @@ CommandResult<Response> BlobExecutor::Map(const ResourceMapBlob& request) {
                 "RESOURCE_MAP_BLOB resource " + Id(request.resource_id) + " is not mappable");
   }
   if (blob.mapped_offset) {
-    return Fail(Failure::kInvalidParameter, "RESOURCE_MAP_BLOB resource " +
-                                                Id(request.resource_id) + " is mapped already");
+    return Fail(Failure::kInvalidParameter,
+                "RESOURCE_MAP_BLOB resource " + Id(request.resource_id) + " is mapped already");
   }
   if (!region_.can_map()) {
     return Fail(Failure::kRefused, "RESOURCE_MAP_BLOB: the VMM maps nothing (no SHMEM)");
   }
   Result<renderer::ExportedBlob> exported = resource->renderer->ExportBlob(resource->id);
   if (!exported) return FromRenderer(exported.error(), "RESOURCE_MAP_BLOB");
-  // The VMM maps whole pages; the renderer's memory may be larger than the blob, never smaller.
+  // The VMM maps the blob's pages; the renderer's memory may be larger than the blob (a dmabuf
+  // rounded up), never smaller.
+  if (exported->size < blob.size) {
+    return Fail(Failure::kRenderer, "RESOURCE_MAP_BLOB: the renderer's memory holds " +
+                                        std::to_string(exported->size) + " of the blob's " +
+                                        std::to_string(blob.size) + " bytes");
+  }
   exported->size = blob.size;
   if (Result<void> mapped = region_.Map(request.offset, *exported); !mapped) {
     // A place the guest may not use is its parameter; the VMM failing it is not.

@@ -118,7 +118,8 @@ struct BlobParams {
 };
 
 // A blob's memory as an fd the VMM can map into the guest's host-visible region
-// (RESOURCE_MAP_BLOB): `size` bytes from `offset` in the fd, with the caching the guest must use.
+// (RESOURCE_MAP_BLOB): the blob's bytes start `offset` bytes into the fd, `size` of them are
+// there, and the guest must map them with `map_info`'s caching.
 struct ExportedBlob {
   UniqueFd fd;
   uint64_t offset = 0;

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "renderer/virgl/egl_probe.h"
+#include "renderer/virgl/exported_memory.h"
 #include "renderer/virgl/virgl_api.h"
 #include "renderer/virgl/virgl_errors.h"
 
@@ -313,8 +314,8 @@ Result<void> VirglRenderer::CreateBlob(const BlobParams& params, const GuestBack
     // A blob_id the context never prepared, a size that does not match it: the guest's values.
     return MakeError(ErrorKind::kInvalidArgument,
                      "virglrenderer refused blob " + std::to_string(params.id.value()) +
-                         " (blob_id " + std::to_string(params.blob_id) + "): " +
-                         std::strerror(result < 0 ? -result : result));
+                         " (blob_id " + std::to_string(params.blob_id) +
+                         "): " + std::strerror(result < 0 ? -result : result));
   }
   if (!entries.empty()) {
     // virgl keeps entries.data(), as for an attached backing; DestroyResource detaches it.
@@ -339,10 +340,16 @@ Result<ExportedBlob> VirglRenderer::ExportBlob(ResourceId resource) {
     return MakeError(ErrorKind::kUnsupported,
                      "blob " + std::to_string(resource.value()) + " has no map info");
   }
-  // Shared memory, a dmabuf and (Mesa's lavapipe) an opaque Vulkan fd that is a memfd are all
-  // mmap-able by the VMM; one that is not fails in its SHMEM_MAP.
-  LogDebug("blob %u exported as fd type %u, map_info 0x%x", resource.value(), fd_type, map_info);
-  return ExportedBlob{.fd = std::move(exported), .map_info = map_info};
+  // Where in the fd the blob's bytes are (exported_memory.h).
+  Result<MemoryFdLayout> layout = LayoutOfExportedFd(exported.get(), fd_type);
+  if (!layout) return ErrorOf(layout);
+  LogDebug("blob %u exported as fd type %u, bytes at %llu (%llu of them), map_info 0x%x",
+           resource.value(), fd_type, static_cast<unsigned long long>(layout->offset),
+           static_cast<unsigned long long>(layout->size), map_info);
+  return ExportedBlob{.fd = std::move(exported),
+                      .offset = layout->offset,
+                      .size = layout->size,
+                      .map_info = map_info};
 }
 
 void VirglRenderer::DestroyResource(ResourceId resource) {
