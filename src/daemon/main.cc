@@ -29,6 +29,13 @@
 namespace vgpu::daemon {
 namespace {
 
+// VHOST_DEVICE_GPU_VENUS=in-process: Venus in the daemon instead of virglrenderer's render
+// server (renderer/virgl/virgl_renderer.h, VirglOptions::venus_in_process).
+bool VenusInProcess() {
+  const char* value = std::getenv("VHOST_DEVICE_GPU_VENUS");
+  return value != nullptr && std::string_view(value) == "in-process";
+}
+
 // How long the renderer may take to start: $VHOST_DEVICE_GPU_START_TIMEOUT_MS, else 20 s (virgl
 // on llvmpipe starts in well under a second, gfxstream with lavapipe in about one).
 std::chrono::milliseconds RendererStartTimeout() {
@@ -153,6 +160,7 @@ int RunDaemon(const Options& options) {
       for (Capset capset : options.capsets) {
         virgl_options.capsets.push_back(static_cast<uint32_t>(capset));
       }
+      virgl_options.venus_in_process = VenusInProcess();
       Result<std::unique_ptr<renderer::virgl::VirglRenderer>> virgl =
           renderer::virgl::VirglRenderer::Create(std::move(virgl_options));
       if (!virgl) return Result<std::unique_ptr<renderer::Renderer>>(ErrorOf(virgl));
@@ -244,19 +252,22 @@ int RunDaemon(const Options& options) {
   }
   // Set up: the socket listens and the renderer runs on its thread. From here on, the daemon
   // only serves.
-  SandboxMode sandbox_mode = SandboxMode::kOff;
-  if (options.sandbox) {
-    sandbox_mode = RendererOpensDeviceNodesAtRunTime() ? SandboxMode::kEnforceAllowingOpens
-                                                       : SandboxMode::kEnforce;
-  }
   // Venus (virglrenderer's render server, a child process) shares memory with the daemon
-  // through memfds made per context, and is stopped and reaped at shutdown.
+  // through memfds made per context, and is stopped and reaped at shutdown. In this process
+  // instead, the Vulkan loader reads its driver manifests and loads the driver for each guest
+  // instance: opening files stays allowed, as for NVIDIA's GL.
   const bool venus = options.gpu_mode == GpuMode::kVirglRenderer &&
                      std::find(options.capsets.begin(), options.capsets.end(), Capset::kVenus) !=
                          options.capsets.end();
+  SandboxMode sandbox_mode = SandboxMode::kOff;
+  if (options.sandbox) {
+    sandbox_mode = RendererOpensDeviceNodesAtRunTime() || (venus && VenusInProcess())
+                       ? SandboxMode::kEnforceAllowingOpens
+                       : SandboxMode::kEnforce;
+  }
   const RendererAllowances renderer_allowances{
       .memory_files = options.gpu_mode == GpuMode::kGfxstream || venus,
-      .children = venus ? ChildProcesses() : std::vector<pid_t>{}};
+      .children = venus && !VenusInProcess() ? ChildProcesses() : std::vector<pid_t>{}};
   if (Result<void> sandboxed = EnterSandbox(sandbox_mode, renderer_allowances); !sandboxed) {
     LogError("%s", sandboxed.error().message.c_str());
     return 1;

@@ -637,9 +637,9 @@ Result<void> EnterSandbox(SandboxMode mode, RendererAllowances renderer) {
   const bool allow_opens = mode == SandboxMode::kEnforceAllowingOpens;
   if (allow_opens) {
     LogWarning(
-        "sandbox: the renderer's driver opens device nodes at run time (NVIDIA's does), so "
-        "opening existing files stays allowed; creating files, exec, sockets, mounts and "
-        "tracing stay refused");
+        "sandbox: the renderer opens files at run time (NVIDIA's driver its device nodes, "
+        "in-process Venus the Vulkan drivers), so opening existing files stays allowed; "
+        "creating files, exec, sockets, mounts and tracing stay refused");
   }
   Result<SeccompFilter> filter = SeccompFilter::Build(getpid(), allow_opens, renderer);
   if (!filter) return ErrorOf(filter);

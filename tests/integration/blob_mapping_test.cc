@@ -233,11 +233,13 @@ class DaemonVenusTransport final : public VenusTransport {
   using SubmitFunction = std::function<ResponseType(std::span<const uint8_t>)>;
   using CreateFunction = std::function<ResponseType(uint32_t, uint64_t, uint32_t, uint64_t)>;
   using MapFunction = std::function<ResponseType(uint32_t, uint64_t)>;
+  using AttachFunction = std::function<ResponseType(uint32_t)>;
   DaemonVenusTransport(SubmitFunction submit, CreateFunction create, MapFunction map,
-                       ShmemWindow& window)
+                       AttachFunction attach, ShmemWindow& window)
       : submit_(std::move(submit)),
         create_(std::move(create)),
         map_(std::move(map)),
+        attach_(std::move(attach)),
         window_(window) {}
 
   Result<void> Submit(std::span<const uint8_t> commands) override {
@@ -257,6 +259,13 @@ class DaemonVenusTransport final : public VenusTransport {
                        "RESOURCE_CREATE_BLOB answered " +
                            std::string(gpu::CommandName(static_cast<uint32_t>(made))));
     }
+    // As Linux does for every blob a context's process opens (in-process Venus needs it for the
+    // reply stream; the render server attached it already).
+    if (ResponseType attached = attach_(resource_id); attached != ResponseType::kOkNodata) {
+      return MakeError(ErrorKind::kInternal, "CTX_ATTACH_RESOURCE answered " +
+                                                 std::string(gpu::CommandName(
+                                                     static_cast<uint32_t>(attached))));
+    }
     const uint64_t offset = next_offset_;
     if (ResponseType mapped = map_(resource_id, offset); mapped != ResponseType::kOkMapInfo) {
       return MakeError(ErrorKind::kInternal,
@@ -273,6 +282,7 @@ class DaemonVenusTransport final : public VenusTransport {
   SubmitFunction submit_;
   CreateFunction create_;
   MapFunction map_;
+  AttachFunction attach_;
   ShmemWindow& window_;
   uint64_t next_offset_ = 0;
   std::map<uint32_t, uint64_t> offsets_;
@@ -294,7 +304,15 @@ TEST_F(BlobMappingTest, VenusClientCopiesAndFillsOnTheHostGpuThroughMappedMemory
       [&](uint32_t id, uint64_t size, uint32_t flags, uint64_t blob_id) {
         return CreateHostBlob(id, size, flags, blob_id);
       },
-      [&](uint32_t id, uint64_t offset) { return MapType(id, offset); }, window());
+      [&](uint32_t id, uint64_t offset) { return MapType(id, offset); },
+      [&](uint32_t id) {
+        gpu::CtxResource attach{};
+        attach.hdr = Header(CommandType::kCtxAttachResource);
+        attach.hdr.ctx_id = kContext;
+        attach.resource_id = id;
+        return SendType(attach);
+      },
+      window());
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
   VenusClient client(transport, /*reply_resource_id=*/100);

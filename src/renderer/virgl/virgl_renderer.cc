@@ -82,8 +82,12 @@ Result<std::unique_ptr<VirglRenderer>> VirglRenderer::Create(VirglOptions option
   if (options.use_glx) flags |= VIRGL_RENDERER_USE_GLX;
   if (options.use_surfaceless) flags |= VIRGL_RENDERER_USE_SURFACELESS;
   if (options.use_gles) flags |= VIRGL_RENDERER_USE_GLES;
-  // Venus runs in virglrenderer's render server (a process it starts, before the sandbox).
-  if (venus) flags |= VIRGL_RENDERER_VENUS | VIRGL_RENDERER_RENDER_SERVER;
+  // Venus runs in virglrenderer's render server (a process it starts, before the sandbox), or
+  // in this process where asked to.
+  if (venus) {
+    flags |= VIRGL_RENDERER_VENUS;
+    if (!options.venus_in_process) flags |= VIRGL_RENDERER_RENDER_SERVER;
+  }
 
   bool expected = false;
   if (!instance_alive.compare_exchange_strong(expected, true)) {

@@ -64,6 +64,11 @@ struct VirglOptions {
     kTransfer,              // virgl_renderer_transfer_read_iov only ("transfer").
   };
   DisplayReadback display_readback = DisplayReadback::kPackBuffer;
+  // With the Venus capset: run Venus in this process instead of virglrenderer's render server
+  // (VHOST_DEVICE_GPU_VENUS=in-process, README). For host drivers that cannot be used in a
+  // process forked after its parent loaded them, as virglrenderer 0.10.4's render server forks
+  // its per-context workers: NVIDIA's vkCreateDevice fails there (docs/PERFORMANCE.md).
+  bool venus_in_process = false;
 };
 
 // What virgl_renderer_resource_get_info reports (GL-backed resources only).
