@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "integration/hostile_guest_fixture.h"
@@ -262,9 +263,9 @@ class DaemonVenusTransport final : public VenusTransport {
     // As Linux does for every blob a context's process opens (in-process Venus needs it for the
     // reply stream; the render server attached it already).
     if (ResponseType attached = attach_(resource_id); attached != ResponseType::kOkNodata) {
-      return MakeError(ErrorKind::kInternal, "CTX_ATTACH_RESOURCE answered " +
-                                                 std::string(gpu::CommandName(
-                                                     static_cast<uint32_t>(attached))));
+      return MakeError(ErrorKind::kInternal,
+                       "CTX_ATTACH_RESOURCE answered " +
+                           std::string(gpu::CommandName(static_cast<uint32_t>(attached))));
     }
     const uint64_t offset = next_offset_;
     if (ResponseType mapped = map_(resource_id, offset); mapped != ResponseType::kOkMapInfo) {
@@ -288,31 +289,40 @@ class DaemonVenusTransport final : public VenusTransport {
   std::map<uint32_t, uint64_t> offsets_;
 };
 
-TEST_F(BlobMappingTest, VenusClientCopiesAndFillsOnTheHostGpuThroughMappedMemory) {
+// The Venus tests' transport, over this fixture's control queue and window.
+class VenusClientTest : public BlobMappingTest {
+ protected:
+  std::unique_ptr<DaemonVenusTransport> MakeTransport() {
+    return std::make_unique<DaemonVenusTransport>(
+        [this](std::span<const uint8_t> commands) {
+          gpu::CmdSubmit submit{};
+          submit.hdr = Header(CommandType::kSubmit3d);
+          submit.hdr.ctx_id = kContext;
+          submit.size = static_cast<uint32_t>(commands.size());
+          return SendType(submit, commands);
+        },
+        [this](uint32_t id, uint64_t size, uint32_t flags, uint64_t blob_id) {
+          return CreateHostBlob(id, size, flags, blob_id);
+        },
+        [this](uint32_t id, uint64_t offset) { return MapType(id, offset); },
+        [this](uint32_t id) {
+          gpu::CtxResource attach{};
+          attach.hdr = Header(CommandType::kCtxAttachResource);
+          attach.hdr.ctx_id = kContext;
+          attach.resource_id = id;
+          return SendType(attach);
+        },
+        window());
+  }
+};
+
+TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
   StartVenusDaemonOrSkip();
   if (IsSkipped()) return;
   ConnectVenusOrSkip();
   if (IsSkipped() || HasFatalFailure()) return;
-  DaemonVenusTransport transport(
-      [&](std::span<const uint8_t> commands) {
-        gpu::CmdSubmit submit{};
-        submit.hdr = Header(CommandType::kSubmit3d);
-        submit.hdr.ctx_id = kContext;
-        submit.size = static_cast<uint32_t>(commands.size());
-        return SendType(submit, commands);
-      },
-      [&](uint32_t id, uint64_t size, uint32_t flags, uint64_t blob_id) {
-        return CreateHostBlob(id, size, flags, blob_id);
-      },
-      [&](uint32_t id, uint64_t offset) { return MapType(id, offset); },
-      [&](uint32_t id) {
-        gpu::CtxResource attach{};
-        attach.hdr = Header(CommandType::kCtxAttachResource);
-        attach.hdr.ctx_id = kContext;
-        attach.resource_id = id;
-        return SendType(attach);
-      },
-      window());
+  std::unique_ptr<DaemonVenusTransport> transport_owner = MakeTransport();
+  DaemonVenusTransport& transport = *transport_owner;
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
   VenusClient client(transport, /*reply_resource_id=*/100);
@@ -383,6 +393,41 @@ TEST_F(BlobMappingTest, VenusClientCopiesAndFillsOnTheHostGpuThroughMappedMemory
   for (uint32_t id : {100u, 101u}) EXPECT_EQ(Unref(id), ResponseType::kOkNodata);
   EXPECT_EQ(window().live_mappings(), 0u);
   EXPECT_TRUE(window().anomalies().empty());
+}
+
+TEST_F(VenusClientTest, FencesOnTheHostDevice) {
+  StartVenusDaemonOrSkip();
+  if (IsSkipped()) return;
+  ConnectVenusOrSkip();
+  if (IsSkipped() || HasFatalFailure()) return;
+  std::unique_ptr<DaemonVenusTransport> transport = MakeTransport();
+  using Clock = std::chrono::steady_clock;
+  constexpr std::chrono::milliseconds kFenceTimeout{10000};
+  VenusClient client(*transport, /*reply_resource_id=*/100);
+  const Clock::time_point start = Clock::now();
+  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
+  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
+  ASSERT_TRUE(device) << device.error().message;
+  Result<void> created = client.CreateDevice(*device);
+  ASSERT_TRUE(created) << created.error().message;
+  Result<void> first = client.SubmitAndWaitForFence(kFenceTimeout);
+  ASSERT_TRUE(first) << first.error().message;
+  const double first_fence_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  constexpr int kFences = 200;
+  const Clock::time_point fences_start = Clock::now();
+  for (int i = 0; i < kFences; ++i) {
+    Result<void> fenced = client.SubmitAndWaitForFence(kFenceTimeout);
+    ASSERT_TRUE(fenced) << fenced.error().message;
+  }
+  const double fences_per_second =
+      kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
+  std::printf("Venus on %s: instance to first fence %.1f ms, %.0f fences/s\n", device->name.c_str(),
+              first_fence_ms, fences_per_second);
+  RecordProperty("venus_device", device->name);
+  RecordProperty("fences_per_second", std::to_string(fences_per_second));
+  ASSERT_TRUE(client.Destroy());
+  EXPECT_EQ(Unref(100), ResponseType::kOkNodata);
 }
 
 }  // namespace
