@@ -243,6 +243,46 @@ TEST_F(BlobTest, BadBlobCommandsGetTheirErrorsAndLeakNothing) {
       200);
 }
 
+// In virglrenderer mode a guest blob lives in virglrenderer too (so that contexts can use it);
+// it is still shown from the guest's pages.
+class VirglBlobTest : public BlobTest {
+ protected:
+  void SetUp() override { StartVirglDaemonOrSkip(); }
+};
+
+TEST_F(VirglBlobTest, GuestBlobIsShownFromGuestMemoryInVirglMode) {
+  ConnectWithScratch();
+  constexpr uint32_t kWidth = 128, kHeight = 96, kStride = kWidth * 4;
+  const ScatteredBlob blob = AllocateScattered(kStride * kHeight / kPage);
+  const std::vector<uint32_t> pixels = Pattern(kWidth, kHeight, 21);
+  WriteRows(blob, 0, kStride, kWidth, pixels);
+  ASSERT_EQ(CreateBlob(1, blob), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateContextRaw(1), ResponseType::kOkNodata);
+  gpu::CtxResource attach{};
+  attach.hdr = Header(CommandType::kCtxAttachResource);
+  attach.hdr.ctx_id = 1;
+  attach.resource_id = 1;
+  EXPECT_EQ(SendType(attach), ResponseType::kOkNodata);
+  ASSERT_EQ(SendType(ScanoutBlob(1, kWidth, kHeight, kStride, 0)), ResponseType::kOkNodata);
+  ASSERT_EQ(FlushType(1, gpu::Rect{0, 0, kWidth, kHeight}), ResponseType::kOkNodata);
+  EXPECT_TRUE(WaitForFrame(0, pixels, kWidth));
+  // Bad input is refused as in null mode; nothing leaks from virglrenderer's side either.
+  ExpectNoGrowth(
+      [&] {
+        ASSERT_EQ(CreateBlob(2, blob, 1, blob.size + kPage), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(CreateBlob(2, blob), ResponseType::kOkNodata);
+        ASSERT_EQ(SendType(ScanoutBlob(2, kWidth, kHeight + 1, kStride, 0)),
+                  ResponseType::kErrInvalidParameter);
+        gpu::ResourceMapBlob map{};
+        map.hdr = Header(CommandType::kResourceMapBlob);
+        map.resource_id = 2;
+        ASSERT_EQ(SendType(map), ResponseType::kErrInvalidParameter);  // A guest blob.
+        ASSERT_EQ(Unref(2), ResponseType::kOkNodata);
+      },
+      100);
+  EXPECT_EQ(Unref(1), ResponseType::kOkNodata);
+}
+
 TEST_F(BlobTest, BlobCommandsNeedTheFeature) {
   // A driver that did not take RESOURCE_BLOB gets ERR_UNSPEC for each blob command.
   NegotiationOptions options;
