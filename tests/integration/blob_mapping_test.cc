@@ -426,6 +426,31 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
               first_fence_ms, fences_per_second);
   RecordProperty("venus_device", device->name);
   RecordProperty("fences_per_second", std::to_string(fences_per_second));
+
+  // A virtio-gpu fence on the context's ring 0 (§5.7.6.7, VIRTIO_GPU_FLAG_INFO_RING_IDX): the
+  // SUBMIT_3D is answered once the ring has consumed it, the fence echoed with its ring.
+  for (uint64_t fence_id : {uint64_t{77}, uint64_t{78}, uint64_t{1} << 40}) {
+    const uint64_t seek[2] = {179 /*vkSeekReplyCommandStreamMESA*/, 0};
+    gpu::CmdSubmit submit{};
+    submit.hdr = Header(CommandType::kSubmit3d);
+    submit.hdr.flags = gpu::kFlagFence | gpu::kFlagInfoRingIdx;
+    submit.hdr.fence_id = fence_id;
+    submit.hdr.ctx_id = kContext;
+    submit.hdr.ring_idx = 0;
+    submit.size = sizeof(seek);
+    RawOutcome answered =
+        Send(submit, sizeof(gpu::CtrlHdr),
+             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(seek), sizeof(seek)));
+    gpu::CtrlHdr response;
+    ASSERT_GE(answered.response.size(), sizeof(response));
+    std::memcpy(&response, answered.response.data(), sizeof(response));
+    EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kOkNodata));
+    EXPECT_EQ(response.flags & (gpu::kFlagFence | gpu::kFlagInfoRingIdx),
+              gpu::kFlagFence | gpu::kFlagInfoRingIdx);
+    EXPECT_EQ(response.fence_id, fence_id);
+    EXPECT_EQ(response.ctx_id, kContext);
+    EXPECT_EQ(response.ring_idx, 0);
+  }
   ASSERT_TRUE(client.Destroy());
   EXPECT_EQ(Unref(100), ResponseType::kOkNodata);
 }

@@ -1,6 +1,11 @@
 #include "renderer/virgl/virgl_renderer.h"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <climits>
 #include <cstdio>
@@ -16,6 +21,9 @@
 
 namespace vgpu::renderer::virgl {
 namespace {
+
+// The poll set's key of wakeup_ (context ids are 32-bit, 0 is virgl's own fd).
+constexpr uint64_t kWakeupKey = ~uint64_t{0};
 
 // virglrenderer's state is process-global: one initialised instance at a time.
 std::atomic<bool> instance_alive{false};
@@ -148,6 +156,19 @@ Result<void> VirglRenderer::Initialize(int flags) {
   if (poll_fd_ < 0) {
     LogWarning("virglrenderer runs without THREAD_SYNC: fences retire only when polled");
   }
+  poll_set_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+  if (!poll_set_) return MakeSystemError("epoll_create1(renderer fences)", errno);
+  wakeup_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  epoll_event wakeup{.events = EPOLLIN, .data = {.u64 = kWakeupKey}};
+  if (!wakeup_ || epoll_ctl(poll_set_.get(), EPOLL_CTL_ADD, wakeup_.get(), &wakeup) != 0) {
+    return MakeSystemError("eventfd(renderer wakeup)", errno);
+  }
+  if (poll_fd_ >= 0) {
+    epoll_event global{.events = EPOLLIN, .data = {.u64 = 0}};  // Context 0: virgl's own.
+    if (epoll_ctl(poll_set_.get(), EPOLL_CTL_ADD, poll_fd_, &global) != 0) {
+      return MakeSystemError("epoll_ctl(virgl poll fd)", errno);
+    }
+  }
   return {};
 }
 
@@ -249,10 +270,25 @@ Result<void> VirglRenderer::CreateContext(const ContextParams& params) {
                 id, params.capset_id & VIRGL_RENDERER_CONTEXT_FLAG_CAPSET_ID_MASK,
                 static_cast<uint32_t>(name.size()), name.c_str());
   if (result != 0) return VirglFailure("creating context " + std::to_string(id), result);
+  // A context with fences of its own (Venus) signals them on its own fd.
+  const int context_fd = virgl_renderer_context_get_poll_fd(id);
+  if (context_fd >= 0 && poll_set_.valid() && context_fd != poll_fd_) {
+    epoll_event event{.events = EPOLLIN, .data = {.u64 = id}};
+    if (epoll_ctl(poll_set_.get(), EPOLL_CTL_ADD, context_fd, &event) != 0) {
+      const int error = errno;
+      virgl_renderer_context_destroy(id);
+      return MakeSystemError("epoll_ctl(context " + std::to_string(id) + " poll fd)", error);
+    }
+    context_poll_fds_[params.id] = context_fd;
+  }
   return {};
 }
 
 void VirglRenderer::DestroyContext(ContextId context) {
+  if (auto polled = context_poll_fds_.find(context); polled != context_poll_fds_.end()) {
+    (void)epoll_ctl(poll_set_.get(), EPOLL_CTL_DEL, polled->second, nullptr);  // Closed next.
+    context_poll_fds_.erase(polled);
+  }
   virgl_renderer_force_ctx_0();
   virgl_renderer_context_destroy(context.value());
   if (const size_t dropped = fences_.DropContext(context); dropped > 0) {
@@ -473,11 +509,34 @@ Result<void> VirglRenderer::CreateFence(const FenceSignal& fence) {
                             " ring " + std::to_string(fence.ring_index),
                         result);
   }
+  // A context with its own fences may have signalled this one already (in-process Venus signals
+  // ring 0, its CPU timeline, at submission, and writes its fd only for queue fences): retire
+  // what is signalled now, and have the event loop call Poll() to deliver it.
+  if (context_poll_fds_.contains(fence.context)) {
+    const size_t pending = fences_.pending_count();
+    virgl_renderer_context_poll(fence.context.value());
+    if (fences_.pending_count() < pending) {
+      const uint64_t one = 1;
+      (void)!write(wakeup_.get(), &one, sizeof(one));
+    }
+  }
   return {};
 }
 
 void VirglRenderer::Poll() {
   virgl_renderer_poll();
+  if (poll_set_.valid()) {
+    std::array<epoll_event, 16> ready;
+    const int count = epoll_wait(poll_set_.get(), ready.data(), static_cast<int>(ready.size()), 0);
+    for (int i = 0; i < count; ++i) {
+      if (ready[i].data.u64 == kWakeupKey) {
+        uint64_t value;
+        (void)!read(wakeup_.get(), &value, sizeof(value));
+      } else if (ready[i].data.u64 != 0) {
+        virgl_renderer_context_poll(static_cast<uint32_t>(ready[i].data.u64));
+      }
+    }
+  }
   // Delivered after virgl returns, so the handler may call back into this class.
   for (const FenceSignal& signal : fences_.TakeSignalled()) {
     if (fence_handler_) fence_handler_(signal);

@@ -147,7 +147,9 @@ class VirglRenderer final : public Renderer {
   // ring (virglrenderer 0.10.4's GL contexts have ring 0 only, so another ring fails). The fence
   // signals through PollFd()/Poll().
   Result<void> CreateFence(const FenceSignal& fence) override;
-  int PollFd() const override { return poll_fd_; }
+  // An epoll set of virgl's own fence fd and each context's (Venus contexts retire their fences
+  // on their own fd: virgl_renderer_context_get_poll_fd); readable when any of them is.
+  int PollFd() const override { return poll_set_.valid() ? poll_set_.get() : poll_fd_; }
   // Retires what virgl finished and calls the handler for each signalled fence, here.
   void Poll() override;
   void SetFenceHandler(std::function<void(const FenceSignal&)> handler) override {
@@ -191,6 +193,9 @@ class VirglRenderer final : public Renderer {
   std::unique_ptr<virgl_renderer_callbacks> callbacks_;  // virgl keeps a pointer to it.
   UniqueFd drm_fd_;
   int poll_fd_ = -1;
+  UniqueFd poll_set_;  // Made before the sandbox (epoll_create1 is not allowed after it).
+  UniqueFd wakeup_;    // In poll_set_: fences retired outside Poll() wait for it.
+  std::unordered_map<ContextId, int> context_poll_fds_;  // virgl owns the fds.
   bool initialized_ = false;
   std::vector<CapsetInfo> capsets_;
   // The iovec array of each resource with a backing (virgl holds backing.data()).
