@@ -1,8 +1,7 @@
 #include "display_setup.h"
 
-#include <cstring>
-
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "support/fake_display.h"
@@ -116,7 +115,8 @@ Result<ShownFrame> ShowBlobFrame(WorkloadRun& run, uint32_t width, uint32_t heig
   set.format = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
   set.strides[0] = image->stride();
   if (Result<void> sent = run.gpu.Run(set); !sent) return ErrorOf(sent);
-  if (Result<void> sent = run.gpu.Run(ResourceFlush(kFrameResource, gpu::Rect{0, 0, width, height}));
+  if (Result<void> sent =
+          run.gpu.Run(ResourceFlush(kFrameResource, gpu::Rect{0, 0, width, height}));
       !sent) {
     return ErrorOf(sent);
   }

@@ -410,8 +410,8 @@ Result<Options> ConvertValues(const RawArguments& raw, const char* environment_l
     const std::string& text = raw.Value(Argument::kHostVisibleMemory);
     std::optional<uint64_t> size = text == "0" ? std::optional<uint64_t>(0) : ParseByteSize(text);
     // The VMM maps it as a PCI BAR: a power of two, in whole pages; 64G is far beyond any need.
-    if (!size || (*size != 0 && (*size < (1ull << 20) || *size > (64ull << 30) ||
-                                 (*size & (*size - 1)) != 0))) {
+    if (!size || (*size != 0 &&
+                  (*size < (1ull << 20) || *size > (64ull << 30) || (*size & (*size - 1)) != 0))) {
       return invalid(InvalidValue(text, Argument::kHostVisibleMemory,
                                   "[expected 0 or a power of two from 1M to 64G, with an optional "
                                   "K, M or G suffix]"));

@@ -15,8 +15,8 @@
 #include <bitset>
 #include <cerrno>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <string>

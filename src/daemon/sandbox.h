@@ -38,8 +38,8 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 

@@ -26,9 +26,9 @@ namespace vgpu::gpu {
 
 class BlobExecutor {
  public:
-  BlobExecutor(ResourceTable& resources, const ContextTable& contexts,
-               renderer::Renderer& software, renderer::Renderer* renderer_3d,
-               ResourceExecutor& resource_executor, HostVisibleRegion& region)
+  BlobExecutor(ResourceTable& resources, const ContextTable& contexts, renderer::Renderer& software,
+               renderer::Renderer* renderer_3d, ResourceExecutor& resource_executor,
+               HostVisibleRegion& region)
       : resources_(resources),
         contexts_(contexts),
         software_(software),

@@ -1,9 +1,8 @@
 #include "gpu/command_dispatcher.h"
 
+#include <string>
 #include <type_traits>
 #include <variant>
-
-#include <string>
 
 #include "base/log.h"
 
@@ -33,8 +32,7 @@ CommandDispatcher::CommandDispatcher(const DispatcherConfig& config, DisplayChan
       scanout_executor_(scanouts_, resources_, display, dmabuf_.get(), completions_, diagnostics_,
                         config.readback_interval),
       display_info_(scanouts_, display, completions_, config.edid_offered),
-      resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_,
-                         region_),
+      resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_, region_),
       blob_executor_(resources_, contexts_, software_, renderer_3d, resource_executor_, region_),
       context_executor_(contexts_, resources_, renderer_3d),
       cursor_executor_(resources_, display, diagnostics_) {}

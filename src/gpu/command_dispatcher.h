@@ -15,9 +15,9 @@
 #include <chrono>
 #include <memory>
 
+#include "gpu/blob_executor.h"
 #include "gpu/command.h"
 #include "gpu/command_decoder.h"
-#include "gpu/blob_executor.h"
 #include "gpu/command_recorder.h"
 #include "gpu/completions.h"
 #include "gpu/context_executor.h"

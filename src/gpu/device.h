@@ -112,7 +112,7 @@ class GpuDevice final : public virtio::Device {
   EventLoop* loop_ = nullptr;
   std::unique_ptr<DisplayChannel> display_;
   UniqueFd headless_socket_;  // --headless: the VMM's display socket, held silently.
-  std::unique_ptr<renderer::Renderer> renderer_;  // Created with the event loop, if any.
+  std::unique_ptr<renderer::Renderer> renderer_;   // Created with the event loop, if any.
   std::atomic<bool> renderer_makes_blobs_{false};  // Read by the control thread.
   std::optional<WatchId> renderer_watch_;
   std::unique_ptr<CommandDispatcher> model_;  // Created with the event loop.

@@ -16,7 +16,8 @@ Result<void> HostVisibleRegion::Map(uint64_t offset, const renderer::ExportedBlo
   if (!can_map()) {
     return MakeError(ErrorKind::kUnsupported, "no host-visible region is mapped by the VMM");
   }
-  if (offset % kBlobPageSize != 0 || blob.size == 0 || !RangeFits<uint64_t>(offset, blob.size, size_)) {
+  if (offset % kBlobPageSize != 0 || blob.size == 0 ||
+      !RangeFits<uint64_t>(offset, blob.size, size_)) {
     return MakeError(ErrorKind::kInvalidArgument,
                      "offset " + std::to_string(offset) + " + " + std::to_string(blob.size) +
                          " bytes outside the " + std::to_string(size_) + "-byte region");

@@ -114,16 +114,16 @@ inline constexpr uint32_t kEventDisplay = 1u << 0;
 inline constexpr uint32_t kMaxScanouts = 16;
 
 // Blob memory kinds, flags and map-cache types: src/virtio_gpu/blob.h (the renderers share them).
-using virtio_gpu::blob::kBlobPageSize;
+using virtio_gpu::blob::kBlobFlagUseCrossDevice;
+using virtio_gpu::blob::kBlobFlagUseMappable;
+using virtio_gpu::blob::kBlobFlagUseShareable;
 using virtio_gpu::blob::kBlobMemGuest;
 using virtio_gpu::blob::kBlobMemHost3d;
 using virtio_gpu::blob::kBlobMemHost3dGuest;
-using virtio_gpu::blob::kBlobFlagUseMappable;
-using virtio_gpu::blob::kBlobFlagUseShareable;
-using virtio_gpu::blob::kBlobFlagUseCrossDevice;
+using virtio_gpu::blob::kBlobPageSize;
+using virtio_gpu::blob::kMapCacheCached;
 using virtio_gpu::blob::kMapCacheMask;
 using virtio_gpu::blob::kMapCacheNone;
-using virtio_gpu::blob::kMapCacheCached;
 using virtio_gpu::blob::kMapCacheUncached;
 using virtio_gpu::blob::kMapCacheWc;
 

@@ -46,7 +46,6 @@ class ResourceExecutor {
   // Frees every resource (device reset).
   void Reset();
 
-
   // Takes it off every scanout and out of the host-visible region, out of its renderer (backing
   // first) and out of the table. Also for a blob (BlobExecutor).
   void Destroy(Resource& resource);

@@ -46,7 +46,7 @@ struct Scanout {
   ResourceId resource;  // 0: disabled.
   // Set by SET_SCANOUT_BLOB: the resource is a blob laid out like this (`rect` is inside it).
   std::optional<BlobFramebuffer> framebuffer;
-  Rect rect{};          // In resource coordinates; width x height is the head's mode.
+  Rect rect{};  // In resource coordinates; width x height is the head's mode.
   // What the VMM last reported for this head (GET_DISPLAY_INFO), used for local display info and
   // generated EDIDs.
   bool display_enabled = false;

@@ -75,8 +75,8 @@ CommandResult<Response> ScanoutExecutor::Set(const SetScanout& request) {
                     Id(resource->width) + "x" + Id(resource->height) + ")");
   }
   if (resource->blob) {
-    return Fail(Failure::kInvalidParameter,
-                "SET_SCANOUT resource " + Id(id.value()) + " is a blob (SET_SCANOUT_BLOB shows it)");
+    return Fail(Failure::kInvalidParameter, "SET_SCANOUT resource " + Id(id.value()) +
+                                                " is a blob (SET_SCANOUT_BLOB shows it)");
   }
   Scanout& scanout = scanouts_[scanout_id];
   const bool changed = scanout.resource != id || scanout.framebuffer ||

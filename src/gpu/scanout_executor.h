@@ -70,7 +70,7 @@ class ScanoutExecutor {
   DmabufScanouts* const dmabuf_;
   Completions& completions_;
   Diagnostics& diagnostics_;
-  std::vector<uint8_t> staging_;  // Converted and read-back rows, reused.
+  std::vector<uint8_t> staging_;    // Converted and read-back rows, reused.
   std::vector<uint8_t> blob_rows_;  // A blob's rows copied out for conversion, reused.
   std::vector<iovec> iovecs_;       // A blob's rows where they are, reused.
   ReadbackPacer pacer_;

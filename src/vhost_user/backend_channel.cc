@@ -67,12 +67,13 @@ Result<void> BackendChannel::Request(BackendRequest request, const ShmemMap& pay
   if (reply->header.request != header.request || (reply->header.flags & kReplyFlag) == 0 ||
       reply->payload.size() != sizeof(value) || !reply->fds.empty()) {
     broken_ = true;
-    return MakeError(ErrorKind::kMalformed, std::string(name) + ": the frontend's reply is not one");
+    return MakeError(ErrorKind::kMalformed,
+                     std::string(name) + ": the frontend's reply is not one");
   }
   std::memcpy(&value, reply->payload.data(), sizeof(value));
   if (value != 0) {
-    return MakeError(ErrorKind::kClosed,
-                     std::string(name) + ": the frontend failed it (" + std::to_string(value) + ")");
+    return MakeError(ErrorKind::kClosed, std::string(name) + ": the frontend failed it (" +
+                                             std::to_string(value) + ")");
   }
   return {};
 }

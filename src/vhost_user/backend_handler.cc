@@ -575,8 +575,8 @@ Result<BackendHandler::Reply> BackendHandler::SetBackendChannel(ReceivedMessage&
     idle_backend_socket_ = std::move(message.fds[0]);
     return Reply{};
   }
-  GiveMapper(std::make_shared<BackendChannel>(std::move(message.fds[0]),
-                                              Negotiated(kProtocolReplyAck)));
+  GiveMapper(
+      std::make_shared<BackendChannel>(std::move(message.fds[0]), Negotiated(kProtocolReplyAck)));
   return Reply{};
 }
 

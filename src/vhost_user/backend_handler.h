@@ -116,7 +116,7 @@ class BackendHandler {
   bool activated_ = false;
   std::shared_ptr<const virtio::GuestMemory> memory_;
   std::vector<Vring> vrings_;
-  bool has_mapper_ = false;  // The device was given a backend channel.
+  bool has_mapper_ = false;       // The device was given a backend channel.
   UniqueFd idle_backend_socket_;  // SET_BACKEND_REQ_FD's socket when SHMEM was not negotiated.
 };
 

@@ -58,7 +58,8 @@ Result<Session> VhostUserFrontend::NegotiateLikeQemu10(const NegotiationOptions&
     session.shmem_config = *config;
     const uint64_t size = config->memory_sizes[1];
     if (size != 0) {
-      Result<std::unique_ptr<ShmemWindow>> window = ShmemWindow::Create(size, options.shmem_options);
+      Result<std::unique_ptr<ShmemWindow>> window =
+          ShmemWindow::Create(size, options.shmem_options);
       if (!window) return ErrorOf(window);
       session.shmem = std::move(*window);
       UniqueFd daemon_end = session.shmem->TakeDaemonEnd();

@@ -137,17 +137,18 @@ void ShmemWindow::Handle(const MessageHeader& header, const ShmemMap& map, Uniqu
     }
     return;
   }
-  const bool inside = map.shmid == 1 && map.len != 0 && map.shm_offset < size_ &&
-                      map.len <= size_ - map.shm_offset;
+  const bool inside =
+      map.shmid == 1 && map.len != 0 && map.shm_offset < size_ && map.len <= size_ - map.shm_offset;
   if (header.request == static_cast<uint32_t>(BackendRequest::kShmemMap)) {
     auto next = mappings_.lower_bound(map.shm_offset);
-    const bool overlaps =
-        (next != mappings_.end() && next->first < map.shm_offset + map.len) ||
-        (next != mappings_.begin() && std::prev(next)->first + std::prev(next)->second > map.shm_offset);
+    const bool overlaps = (next != mappings_.end() && next->first < map.shm_offset + map.len) ||
+                          (next != mappings_.begin() &&
+                           std::prev(next)->first + std::prev(next)->second > map.shm_offset);
     if (!inside || !fd || overlaps) {
       fail("bad SHMEM_MAP at " + std::to_string(map.shm_offset));
     } else {
-      const int protection = PROT_READ | ((map.flags & vhost_user::kShmemMapReadWrite) ? PROT_WRITE : 0);
+      const int protection =
+          PROT_READ | ((map.flags & vhost_user::kShmemMapReadWrite) ? PROT_WRITE : 0);
       void* mapped = mmap(base_ + map.shm_offset, map.len, protection, MAP_SHARED | MAP_FIXED,
                           fd.get(), static_cast<off_t>(map.fd_offset));
       if (mapped == MAP_FAILED) {

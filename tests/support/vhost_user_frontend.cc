@@ -429,9 +429,9 @@ Result<vhost_user::ShmemConfig> VhostUserFrontend::GetShmemConfig() {
   if (!reply) return ErrorOf(reply);
   vhost_user::ShmemConfig config{};
   if (reply->payload.size() != sizeof(config)) {
-    return MakeError(ErrorKind::kInvalidArgument, "bad reply: GET_SHMEM_CONFIG of " +
-                                                      std::to_string(reply->payload.size()) +
-                                                      " bytes");
+    return MakeError(
+        ErrorKind::kInvalidArgument,
+        "bad reply: GET_SHMEM_CONFIG of " + std::to_string(reply->payload.size()) + " bytes");
   }
   std::memcpy(&config, reply->payload.data(), sizeof(config));
   return config;

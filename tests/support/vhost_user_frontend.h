@@ -108,7 +108,7 @@ struct Session {
   uint64_t protocol_features = 0;
   uint64_t queue_count = 0;
   uint64_t max_memory_slots = 0;
-  std::vector<uint8_t> config;  // The last GET_CONFIG(0, 16).
+  std::vector<uint8_t> config;                          // The last GET_CONFIG(0, 16).
   std::optional<vhost_user::ShmemConfig> shmem_config;  // With NegotiationOptions::shmem.
   std::unique_ptr<ShmemWindow> shmem;                   // Region 1's window, if it has one.
   // The masked call notifiers and error notifiers QEMU registers at realize.

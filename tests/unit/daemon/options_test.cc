@@ -498,8 +498,9 @@ TEST(OptionsTest, HostVisibleMemorySizes) {
   EXPECT_EQ(size_of({"--host-visible-memory", "0"}), 0u);
   // Not a power of two, under a megabyte, over 64G, garbage.
   for (const char* value : {"3M", "1536M", "512K", "4096", "128G", "1.5G", "G", "-1", "0M"}) {
-    ExpectUsageError({"-s", "/tmp/a", "-g", "virglrenderer", "--host-visible-memory", value},
-                     std::string("invalid value '") + value + "' for '--host-visible-memory <SIZE>'");
+    ExpectUsageError(
+        {"-s", "/tmp/a", "-g", "virglrenderer", "--host-visible-memory", value},
+        std::string("invalid value '") + value + "' for '--host-visible-memory <SIZE>'");
   }
 }
 

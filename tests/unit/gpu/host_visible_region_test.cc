@@ -32,9 +32,8 @@ struct RecordingMapper final : virtio::SharedMemoryMapper {
 };
 
 renderer::ExportedBlob Blob(uint64_t size) {
-  return renderer::ExportedBlob{.fd = UniqueFd(memfd_create("blob", MFD_CLOEXEC)),
-                                .size = size,
-                                .map_info = kMapCacheCached};
+  return renderer::ExportedBlob{
+      .fd = UniqueFd(memfd_create("blob", MFD_CLOEXEC)), .size = size, .map_info = kMapCacheCached};
 }
 
 TEST(HostVisibleRegionTest, NothingIsMappedWithoutAMapperOrARegion) {
