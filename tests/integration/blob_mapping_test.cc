@@ -200,6 +200,31 @@ TEST_F(BlobMappingTest, FrontendThatFailsOrNeverAnswersCostsAnErrorNotTheDaemon)
   EXPECT_EQ(Unref(10), ResponseType::kOkNodata);
 }
 
+TEST_F(BlobMappingTest, DeviceResetWithMappingsLiveForgetsThemAndTheRegionIsFreeAgain) {
+  StartVenusDaemonOrSkip();
+  if (IsSkipped()) return;
+  ConnectVenusOrSkip();
+  if (IsSkipped() || HasFatalFailure()) return;
+  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
+  ASSERT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
+  const size_t requests_before = window().requests().size();
+  // The guest driver resets the device (QEMU sends RESET_DEVICE); the VMM drops its mappings.
+  ASSERT_TRUE(connected_->frontend.ResetDevice());
+  window().DropAll();
+  ASSERT_TRUE(connected_->frontend.RestartAfterReset(session(), {}));
+  // The daemon asked nothing of the VMM for the reset, and forgot the mapping: the blob and its
+  // context are gone, and the same place can be mapped again.
+  EXPECT_EQ(window().requests().size(), requests_before);
+  EXPECT_EQ(MapType(10, 0), ResponseType::kErrInvalidResourceId);
+  ASSERT_EQ(CreateContextRaw(kContext, kVenusCapset), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
+  EXPECT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
+  EXPECT_EQ(window().live_mappings(), 1u);
+  EXPECT_EQ(Unref(10), ResponseType::kOkNodata);
+  EXPECT_EQ(window().live_mappings(), 0u);
+  EXPECT_TRUE(window().anomalies().empty());
+}
+
 TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
   StartVenusDaemonOrSkip();
   if (IsSkipped()) return;

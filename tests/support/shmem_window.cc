@@ -44,6 +44,13 @@ ShmemWindow::~ShmemWindow() {
   if (base_ != nullptr) munmap(base_, size_);
 }
 
+void ShmemWindow::DropAll() {
+  std::lock_guard lock(mutex_);
+  mmap(base_, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  mappings_.clear();
+  changed_.notify_all();
+}
+
 std::span<uint8_t> ShmemWindow::Bytes(uint64_t offset, uint64_t length) const {
   return std::span<uint8_t>(base_ + offset, length);
 }

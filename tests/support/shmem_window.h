@@ -52,6 +52,9 @@ class ShmemWindow {
   // The daemon's end of the backend socket (taken once).
   UniqueFd TakeDaemonEnd() { return std::move(daemon_end_); }
 
+  // What a VMM does at a device reset (vhost-user.rst: mappings are dropped on reset): every
+  // mapping goes, without a request from the daemon.
+  void DropAll();
   // Bytes of the window (what the guest sees through the region).
   std::span<uint8_t> Bytes(uint64_t offset, uint64_t length) const;
   size_t live_mappings() const;
