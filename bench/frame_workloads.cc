@@ -82,9 +82,13 @@ void AddCopyFigures(WorkloadRun& run, const LoopMeasurement& loop, uint64_t byte
   }
 }
 
-Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
+// Whole frames of the frame `show` put on scanout 0: a 2D resource (ShowFrame) or a guest blob
+// (ShowBlobFrame: Linux still sends TRANSFER_TO_HOST_2D per frame, a no-op for a blob, and the
+// daemon sends the rows from the guest's pages). The floors are the same: one gather, one send.
+Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height,
+                           Result<ShownFrame> (*show)(WorkloadRun&, uint32_t, uint32_t)) {
   run.gpu.set_fence_control_commands(run.options.fence_frames);
-  Result<ShownFrame> shown = ShowFrame(run, width, height);
+  Result<ShownFrame> shown = show(run, width, height);
   if (!shown) return ErrorOf(shown);
   const gpu::Rect whole{0, 0, width, height};
   const double memcpy_seconds = MeasureMemcpySeconds(shown->image.bytes(), kMemcpyRepetitions);
@@ -93,24 +97,9 @@ Result<void> RunFullFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
       MeasureLoop(run, [&]() -> Result<double> { return PresentFrame(run, *shown, whole); });
   if (!loop) return ErrorOf(loop);
   AddCopyFigures(run, *loop, shown->image.bytes(), memcpy_seconds, send_seconds);
-  return {};
-}
-
-// A guest blob scanout: the guest draws into its pages, and Linux still sends
-// TRANSFER_TO_HOST_2D (a no-op for a blob) and RESOURCE_FLUSH per frame; the daemon sends the
-// rows from the guest's pages. The floors are those of frame-1080p: one gather and one send.
-Result<void> RunBlobFrames(WorkloadRun& run, uint32_t width, uint32_t height) {
-  run.gpu.set_fence_control_commands(run.options.fence_frames);
-  Result<ShownFrame> shown = ShowBlobFrame(run, width, height);
-  if (!shown) return ErrorOf(shown);
-  const gpu::Rect whole{0, 0, width, height};
-  const double memcpy_seconds = MeasureMemcpySeconds(shown->image.bytes(), kMemcpyRepetitions);
-  const double send_seconds = MeasureSocketSendSeconds(shown->image.bytes(), kMemcpyRepetitions);
-  Result<LoopMeasurement> loop =
-      MeasureLoop(run, [&]() -> Result<double> { return PresentFrame(run, *shown, whole); });
-  if (!loop) return ErrorOf(loop);
-  AddCopyFigures(run, *loop, shown->image.bytes(), memcpy_seconds, send_seconds);
-  run.result.notes.push_back("guest blob scanout (SET_SCANOUT_BLOB), shown from guest memory");
+  if (show == &ShowBlobFrame) {
+    run.result.notes.push_back("guest blob scanout (SET_SCANOUT_BLOB), shown from guest memory");
+  }
   return {};
 }
 
@@ -145,13 +134,15 @@ Result<void> RunDamage(WorkloadRun& run, uint32_t width, uint32_t height) {
 std::vector<Workload> FrameWorkloads() {
   return {
       Workload{"frame-1080p", "full-frame TRANSFER_TO_HOST_2D + RESOURCE_FLUSH, 1920x1080", 1920,
-               1080, [](WorkloadRun& run) { return RunFullFrames(run, 1920, 1080); }},
+               1080, [](WorkloadRun& run) { return RunFullFrames(run, 1920, 1080, &ShowFrame); }},
       Workload{"frame-4k", "full-frame TRANSFER_TO_HOST_2D + RESOURCE_FLUSH, 3840x2160", 3840, 2160,
-               [](WorkloadRun& run) { return RunFullFrames(run, 3840, 2160); }},
+               [](WorkloadRun& run) { return RunFullFrames(run, 3840, 2160, &ShowFrame); }},
       Workload{"blob-1080p", "guest blob + SET_SCANOUT_BLOB, per frame TRANSFER + FLUSH, 1920x1080",
-               1920, 1080, [](WorkloadRun& run) { return RunBlobFrames(run, 1920, 1080); }},
+               1920, 1080,
+               [](WorkloadRun& run) { return RunFullFrames(run, 1920, 1080, &ShowBlobFrame); }},
       Workload{"blob-4k", "guest blob + SET_SCANOUT_BLOB, per frame TRANSFER + FLUSH, 3840x2160",
-               3840, 2160, [](WorkloadRun& run) { return RunBlobFrames(run, 3840, 2160); }},
+               3840, 2160,
+               [](WorkloadRun& run) { return RunFullFrames(run, 3840, 2160, &ShowBlobFrame); }},
       Workload{"damage-1080p", "a moving 10% rectangle per frame, 1920x1080", 1920, 1080,
                [](WorkloadRun& run) { return RunDamage(run, 1920, 1080); }},
   };

@@ -46,24 +46,36 @@ CommandResult<CommandBody> Plain(virtio::ChainReader& reader, const CtrlHdr& hea
   return CommandBody(*request);
 }
 
+// The `count` MemEntry structs that follow a request (ATTACH_BACKING, CREATE_BLOB), at most
+// kMaxBackingEntries, all of them there.
+CommandResult<std::vector<MemEntry>> ReadEntries(virtio::ChainReader& reader, uint32_t count,
+                                                 const char* name) {
+  if (count > kMaxBackingEntries) {
+    return Fail(Failure::kInvalidParameter,
+                std::string(name) + " " + std::to_string(count) + " entries");
+  }
+  if (reader.remaining() < uint64_t{count} * sizeof(MemEntry)) {
+    return Fail(Failure::kMalformed, std::string(name) + " entry list truncated");
+  }
+  std::vector<MemEntry> entries(count);
+  (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(entries.data()),
+                                       entries.size() * sizeof(MemEntry)));  // Fits.
+  return entries;
+}
+
 CommandResult<CommandBody> AttachBacking(virtio::ChainReader& reader, const CtrlHdr& header,
                                          const virtio::DescriptorChain& chain) {
   std::optional<ResourceAttachBacking> request =
       ReadAfterHeader<ResourceAttachBacking>(reader, header);
   if (!request) return Truncated(header);
-  if (request->nr_entries == 0 || request->nr_entries > kMaxBackingEntries) {
-    return Fail(Failure::kInvalidParameter,
-                "RESOURCE_ATTACH_BACKING " + std::to_string(request->nr_entries) + " entries");
+  if (request->nr_entries == 0) {
+    return Fail(Failure::kInvalidParameter, "RESOURCE_ATTACH_BACKING 0 entries");
   }
-  if (reader.remaining() < uint64_t{request->nr_entries} * sizeof(MemEntry)) {
-    return Fail(Failure::kMalformed, "RESOURCE_ATTACH_BACKING entry list truncated");
-  }
-  AttachBackingRequest attach{.request = *request,
-                              .entries = std::vector<MemEntry>(request->nr_entries),
-                              .memory = chain.ShareMemory()};
-  (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(attach.entries.data()),
-                                       attach.entries.size() * sizeof(MemEntry)));  // Fits.
-  return CommandBody(std::move(attach));
+  CommandResult<std::vector<MemEntry>> entries =
+      ReadEntries(reader, request->nr_entries, "RESOURCE_ATTACH_BACKING");
+  if (!entries) return tl::unexpected(entries.error());
+  return CommandBody(AttachBackingRequest{
+      .request = *request, .entries = std::move(*entries), .memory = chain.ShareMemory()});
 }
 
 CommandResult<CommandBody> CreateBlob(virtio::ChainReader& reader, const CtrlHdr& header,
@@ -71,19 +83,13 @@ CommandResult<CommandBody> CreateBlob(virtio::ChainReader& reader, const CtrlHdr
   std::optional<ResourceCreateBlob> request = ReadAfterHeader<ResourceCreateBlob>(reader, header);
   if (!request) return Truncated(header);
   // BLOB_MEM_HOST3D has no entries; the others are checked against `size` by the executor.
-  if (request->nr_entries > kMaxBackingEntries) {
-    return Fail(Failure::kInvalidParameter,
-                "RESOURCE_CREATE_BLOB " + std::to_string(request->nr_entries) + " entries");
-  }
-  if (reader.remaining() < uint64_t{request->nr_entries} * sizeof(MemEntry)) {
-    return Fail(Failure::kMalformed, "RESOURCE_CREATE_BLOB entry list truncated");
-  }
-  CreateBlobRequest create{.request = *request,
-                           .entries = std::vector<MemEntry>(request->nr_entries),
-                           .memory = request->nr_entries != 0 ? chain.ShareMemory() : nullptr};
-  (void)reader.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(create.entries.data()),
-                                       create.entries.size() * sizeof(MemEntry)));  // Fits.
-  return CommandBody(std::move(create));
+  CommandResult<std::vector<MemEntry>> entries =
+      ReadEntries(reader, request->nr_entries, "RESOURCE_CREATE_BLOB");
+  if (!entries) return tl::unexpected(entries.error());
+  return CommandBody(
+      CreateBlobRequest{.request = *request,
+                        .entries = std::move(*entries),
+                        .memory = request->nr_entries != 0 ? chain.ShareMemory() : nullptr});
 }
 
 CommandResult<CommandBody> Submit3d(virtio::ChainReader& reader, const CtrlHdr& header) {

@@ -141,6 +141,16 @@ Result<std::span<const uint8_t>> VenusClient::Call(const std::vector<uint8_t>& c
   return reply;
 }
 
+Result<std::span<const uint8_t>> VenusClient::CallChecked(const std::vector<uint8_t>& command,
+                                                          size_t reply_size, const char* name,
+                                                          std::optional<uint32_t> reply_type) {
+  Result<std::span<const uint8_t>> reply = Call(command, reply_size, reply_type);
+  if (!reply) return reply;
+  // Every command called this way returns a VkResult, right after the reply's type.
+  if (int32_t result = ReadI32(*reply, 4); result != 0) return VkFailure(name, result);
+  return reply;
+}
+
 Result<void> VenusClient::CreateInstance() {
   Result<std::span<uint8_t>> reply = transport_.CreateAndMapBlob(reply_resource_id_, /*blob_id=*/0,
                                                                  kBlobFlagMappable, kReplyBlobSize);
@@ -162,22 +172,17 @@ Result<void> VenusClient::CreateInstance() {
   create.U32(0).Null();                     // No extensions (the renderer adds its own).
   create.Null();                            // pAllocator.
   create.Present().U64(instance_);
-  Result<std::span<const uint8_t>> created = Call(create.bytes, 24);
+  Result<std::span<const uint8_t>> created = CallChecked(create.bytes, 24, "vkCreateInstance");
   if (!created) return ErrorOf(created);
-  if (int32_t result = ReadI32(*created, 4); result != 0) {
-    return VkFailure("vkCreateInstance", result);
-  }
   return {};
 }
 
 Result<VenusPhysicalDevice> VenusClient::FirstPhysicalDevice() {
   Encoder count_query(kEnumeratePhysicalDevices, true);
   count_query.U64(instance_).Present().U32(0).Null();
-  Result<std::span<const uint8_t>> counted = Call(count_query.bytes, 28);
+  Result<std::span<const uint8_t>> counted =
+      CallChecked(count_query.bytes, 28, "vkEnumeratePhysicalDevices");
   if (!counted) return ErrorOf(counted);
-  if (int32_t result = ReadI32(*counted, 4); result != 0) {
-    return VkFailure("vkEnumeratePhysicalDevices", result);
-  }
   const uint32_t count = ReadU32(*counted, 16);
   if (count == 0) return MakeError(ErrorKind::kNotFound, "the renderer has no Vulkan device");
   std::vector<uint64_t> ids;
@@ -187,11 +192,9 @@ Result<VenusPhysicalDevice> VenusClient::FirstPhysicalDevice() {
     ids.push_back(NewId());
     enumerate.U64(ids.back());
   }
-  Result<std::span<const uint8_t>> listed = Call(enumerate.bytes, 28 + 8 * size_t{count});
+  Result<std::span<const uint8_t>> listed =
+      CallChecked(enumerate.bytes, 28 + 8 * size_t{count}, "vkEnumeratePhysicalDevices");
   if (!listed) return ErrorOf(listed);
-  if (int32_t result = ReadI32(*listed, 4); result != 0) {
-    return VkFailure("vkEnumeratePhysicalDevices", result);
-  }
   physical_device_ = ids[0];
 
   Encoder properties(kGetPhysicalDeviceProperties, true);
@@ -248,9 +251,8 @@ Result<void> VenusClient::CreateDevice(const VenusPhysicalDevice& physical_devic
   create.Null();         // pEnabledFeatures.
   create.Null();         // pAllocator.
   create.Present().U64(device_);
-  Result<std::span<const uint8_t>> made = Call(create.bytes, 24);
+  Result<std::span<const uint8_t>> made = CallChecked(create.bytes, 24, "vkCreateDevice");
   if (!made) return ErrorOf(made);
-  if (int32_t result = ReadI32(*made, 4); result != 0) return VkFailure("vkCreateDevice", result);
 
   queue_ = NewId();
   Encoder queue(kGetDeviceQueue, true);
@@ -263,26 +265,20 @@ Result<void> VenusClient::CreateDevice(const VenusPhysicalDevice& physical_devic
   Encoder pool(kCreateCommandPool, true);
   pool.U64(device_).Present().I32(kCommandPoolCreateInfo).Null().U32(2 /*RESET_COMMAND_BUFFER*/);
   pool.U32(queue_family_).Null().Present().U64(command_pool_);
-  Result<std::span<const uint8_t>> pooled = Call(pool.bytes, 24);
+  Result<std::span<const uint8_t>> pooled = CallChecked(pool.bytes, 24, "vkCreateCommandPool");
   if (!pooled) return ErrorOf(pooled);
-  if (int32_t result = ReadI32(*pooled, 4); result != 0) {
-    return VkFailure("vkCreateCommandPool", result);
-  }
   command_buffer_ = NewId();
   Encoder allocate(kAllocateCommandBuffers, true);
   allocate.U64(device_).Present().I32(kCommandBufferAllocateInfo).Null().U64(command_pool_);
   allocate.I32(0 /*PRIMARY*/).U32(1).U64(1).U64(command_buffer_);
-  Result<std::span<const uint8_t>> allocated = Call(allocate.bytes, 24);
+  Result<std::span<const uint8_t>> allocated =
+      CallChecked(allocate.bytes, 24, "vkAllocateCommandBuffers");
   if (!allocated) return ErrorOf(allocated);
-  if (int32_t result = ReadI32(*allocated, 4); result != 0) {
-    return VkFailure("vkAllocateCommandBuffers", result);
-  }
   fence_ = NewId();
   Encoder fence(kCreateFence, true);
   fence.U64(device_).Present().I32(kFenceCreateInfo).Null().U32(0).Null().Present().U64(fence_);
-  Result<std::span<const uint8_t>> fenced = Call(fence.bytes, 24);
+  Result<std::span<const uint8_t>> fenced = CallChecked(fence.bytes, 24, "vkCreateFence");
   if (!fenced) return ErrorOf(fenced);
-  if (int32_t result = ReadI32(*fenced, 4); result != 0) return VkFailure("vkCreateFence", result);
   return {};
 }
 
@@ -299,9 +295,8 @@ Result<VenusMappedBuffer> VenusClient::CreateMappedBuffer(uint32_t resource_id, 
   buffer.U64(device_).Present().I32(kBufferCreateInfo).Null().U32(0).U64(size);
   buffer.U32(kBufferTransferSource | kBufferTransferDestination).I32(0 /*EXCLUSIVE*/);
   buffer.U32(0).Null().Null().Present().U64(mapped.buffer);
-  Result<std::span<const uint8_t>> made = Call(buffer.bytes, 24);
+  Result<std::span<const uint8_t>> made = CallChecked(buffer.bytes, 24, "vkCreateBuffer");
   if (!made) return ErrorOf(made);
-  if (int32_t result = ReadI32(*made, 4); result != 0) return VkFailure("vkCreateBuffer", result);
   buffers_.push_back(mapped.buffer);
   Encoder requirements(kGetBufferMemoryRequirements, true);
   requirements.U64(device_).U64(mapped.buffer).Present();
@@ -318,19 +313,13 @@ Result<VenusMappedBuffer> VenusClient::CreateMappedBuffer(uint32_t resource_id, 
   Encoder allocate(kAllocateMemory, true);
   allocate.U64(device_).Present().I32(kMemoryAllocateInfo).Null().U64(allocation).U32(*type);
   allocate.Null().Present().U64(mapped.memory);
-  Result<std::span<const uint8_t>> allocated = Call(allocate.bytes, 24);
+  Result<std::span<const uint8_t>> allocated = CallChecked(allocate.bytes, 24, "vkAllocateMemory");
   if (!allocated) return ErrorOf(allocated);
-  if (int32_t result = ReadI32(*allocated, 4); result != 0) {
-    return VkFailure("vkAllocateMemory", result);
-  }
   memories_.push_back(mapped.memory);
   Encoder bind(kBindBufferMemory, true);
   bind.U64(device_).U64(mapped.buffer).U64(mapped.memory).U64(0);
-  Result<std::span<const uint8_t>> bound = Call(bind.bytes, 8);
+  Result<std::span<const uint8_t>> bound = CallChecked(bind.bytes, 8, "vkBindBufferMemory");
   if (!bound) return ErrorOf(bound);
-  if (int32_t result = ReadI32(*bound, 4); result != 0) {
-    return VkFailure("vkBindBufferMemory", result);
-  }
   // The memory's blob: blob_id is the VkDeviceMemory's object id.
   Result<std::span<uint8_t>> bytes =
       transport_.CreateAndMapBlob(resource_id, mapped.memory, kBlobFlagMappable, allocation);
@@ -345,11 +334,8 @@ Result<void> VenusClient::CopyAndFill(const VenusMappedBuffer& buffer, uint64_t 
                                       std::chrono::milliseconds timeout) {
   Encoder begin(kBeginCommandBuffer, true);
   begin.U64(command_buffer_).Present().I32(kCommandBufferBeginInfo).Null().U32(1).Null();
-  Result<std::span<const uint8_t>> begun = Call(begin.bytes, 8);
+  Result<std::span<const uint8_t>> begun = CallChecked(begin.bytes, 8, "vkBeginCommandBuffer");
   if (!begun) return ErrorOf(begun);
-  if (int32_t result = ReadI32(*begun, 4); result != 0) {
-    return VkFailure("vkBeginCommandBuffer", result);
-  }
   Encoder record = Encoder(kCmdCopyBuffer, false)
                        .U64(command_buffer_)
                        .U64(buffer.buffer)
@@ -369,11 +355,9 @@ Result<void> VenusClient::CopyAndFill(const VenusMappedBuffer& buffer, uint64_t 
   const Encoder end = Encoder(kEndCommandBuffer, true).U64(command_buffer_);
   record.bytes.insert(record.bytes.end(), end.bytes.begin(), end.bytes.end());
   // The one reply is End's.
-  Result<std::span<const uint8_t>> ended = Call(record.bytes, 8, kEndCommandBuffer);
+  Result<std::span<const uint8_t>> ended =
+      CallChecked(record.bytes, 8, "vkEndCommandBuffer", kEndCommandBuffer);
   if (!ended) return ErrorOf(ended);
-  if (int32_t result = ReadI32(*ended, 4); result != 0) {
-    return VkFailure("vkEndCommandBuffer", result);
-  }
   return SubmitFenced(/*with_commands=*/true, timeout);
 }
 
@@ -392,11 +376,8 @@ Result<void> VenusClient::SubmitFenced(bool with_commands, std::chrono::millisec
   }
   submit.U32(0).Null();  // No signal semaphores.
   submit.U64(fence_);
-  Result<std::span<const uint8_t>> submitted = Call(submit.bytes, 8);
+  Result<std::span<const uint8_t>> submitted = CallChecked(submit.bytes, 8, "vkQueueSubmit");
   if (!submitted) return ErrorOf(submitted);
-  if (int32_t result = ReadI32(*submitted, 4); result != 0) {
-    return VkFailure("vkQueueSubmit", result);
-  }
   // vkWaitForFences would hold the renderer for its whole timeout: poll instead.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

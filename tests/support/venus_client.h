@@ -95,6 +95,10 @@ class VenusClient {
   // `reply_type` (default: the first command's type).
   Result<std::span<const uint8_t>> Call(const std::vector<uint8_t>& command, size_t reply_size,
                                         std::optional<uint32_t> reply_type = std::nullopt);
+  // Call, for a command that returns a VkResult: anything but VK_SUCCESS fails, naming `name`.
+  Result<std::span<const uint8_t>> CallChecked(const std::vector<uint8_t>& command,
+                                               size_t reply_size, const char* name,
+                                               std::optional<uint32_t> reply_type = std::nullopt);
   // vkQueueSubmit with the fence (and the command buffer), then vkGetFenceStatus until signalled.
   Result<void> SubmitFenced(bool with_commands, std::chrono::milliseconds timeout);
   uint64_t NewId() { return next_id_++; }
