@@ -374,6 +374,21 @@ bool DisplayChannel::ProcessReplies() {
   return true;
 }
 
+namespace {
+
+// UPDATE's pixel bytes for a width x height rectangle, if they fit the message's u32 size field.
+std::optional<uint32_t> UpdatePixelBytes(uint32_t width, uint32_t height) {
+  const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
+  const std::optional<uint32_t> pixel_bytes =
+      row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
+  if (!pixel_bytes || !CheckedAdd<uint32_t>(*pixel_bytes, sizeof(display::Update))) {
+    return std::nullopt;
+  }
+  return pixel_bytes;
+}
+
+}  // namespace
+
 Result<void> DisplayChannel::SendScanout(uint32_t scanout_id, uint32_t width, uint32_t height) {
   const display::Scanout scanout{scanout_id, width, height};
   return SendMessage(Request::kScanout, BytesOf(scanout), {});
@@ -382,32 +397,31 @@ Result<void> DisplayChannel::SendScanout(uint32_t scanout_id, uint32_t width, ui
 Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
                                         uint32_t height, const uint8_t* first_pixel,
                                         size_t source_stride) {
-  const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
-  const std::optional<uint32_t> pixel_bytes =
-      row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
-  if (!pixel_bytes || !CheckedAdd<uint32_t>(*pixel_bytes, sizeof(display::Update))) {
+  const std::optional<uint32_t> pixel_bytes = UpdatePixelBytes(width, height);
+  if (!pixel_bytes) {
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE too large for the message size field");
   }
-  if (*pixel_bytes != 0 && (first_pixel == nullptr || (height > 1 && source_stride < *row_bytes))) {
+  const uint32_t row_bytes = width * kBytesPerPixel;  // Fits: so does the whole rectangle.
+  if (*pixel_bytes != 0 && (first_pixel == nullptr || (height > 1 && source_stride < row_bytes))) {
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE rows overlap or are missing");
   }
   const display::Update update{scanout_id, x, y, width, height};
   iovecs_.clear();
   if (*pixel_bytes == 0) {
     // Header only.
-  } else if (height == 1 || source_stride == *row_bytes) {
+  } else if (height == 1 || source_stride == row_bytes) {
     iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel), *pixel_bytes});
   } else if (height <= IOV_MAX - 1) {  // One iovec is the message header's.
     for (uint32_t row = 0; row < height; ++row) {
-      iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), *row_bytes});
+      iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), row_bytes});
     }
   } else {
     // More rows than sendmsg takes iovecs, with gaps between them: one copy, so that the
     // message still goes out in one sendmsg.
     staging_.resize(*pixel_bytes);
     for (uint32_t row = 0; row < height; ++row) {
-      std::memcpy(staging_.data() + size_t{row} * *row_bytes, first_pixel + row * source_stride,
-                  *row_bytes);
+      std::memcpy(staging_.data() + size_t{row} * row_bytes, first_pixel + row * source_stride,
+                  row_bytes);
     }
     iovecs_.push_back(iovec{staging_.data(), *pixel_bytes});
   }
@@ -419,10 +433,8 @@ Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_
 Result<void> DisplayChannel::SendUpdateGathered(uint32_t scanout_id, uint32_t x, uint32_t y,
                                                 uint32_t width, uint32_t height,
                                                 std::span<const iovec> pixels) {
-  const std::optional<uint32_t> row_bytes = CheckedMul<uint32_t>(width, kBytesPerPixel);
-  const std::optional<uint32_t> pixel_bytes =
-      row_bytes ? CheckedMul<uint32_t>(*row_bytes, height) : std::nullopt;
-  if (!pixel_bytes || !CheckedAdd<uint32_t>(*pixel_bytes, sizeof(display::Update))) {
+  const std::optional<uint32_t> pixel_bytes = UpdatePixelBytes(width, height);
+  if (!pixel_bytes) {
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE too large for the message size field");
   }
   uint64_t total = 0;

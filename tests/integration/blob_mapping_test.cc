@@ -6,9 +6,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <functional>
-#include <map>
-#include <memory>
 #include <vector>
 
 #include "integration/hostile_guest_fixture.h"
@@ -252,93 +249,54 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
   EXPECT_EQ(after.open_fds, before.open_fds);
 }
 
-// The guest's side of Venus through the daemon: SUBMIT_3D on the Venus context, blobs mapped
-// through the ShmemWindow at increasing offsets.
-class DaemonVenusTransport final : public VenusTransport {
- public:
-  using SubmitFunction = std::function<ResponseType(std::span<const uint8_t>)>;
-  using CreateFunction = std::function<ResponseType(uint32_t, uint64_t, uint32_t, uint64_t)>;
-  using MapFunction = std::function<ResponseType(uint32_t, uint64_t)>;
-  using AttachFunction = std::function<ResponseType(uint32_t)>;
-  DaemonVenusTransport(SubmitFunction submit, CreateFunction create, MapFunction map,
-                       AttachFunction attach, ShmemWindow& window)
-      : submit_(std::move(submit)),
-        create_(std::move(create)),
-        map_(std::move(map)),
-        attach_(std::move(attach)),
-        window_(window) {}
-
+// The guest's side of Venus through the daemon (the client's transport): SUBMIT_3D on the Venus
+// context, blobs attached to it and mapped through the ShmemWindow at increasing offsets.
+class VenusClientTest : public BlobMappingTest, public VenusTransport {
+ protected:
   Result<void> Submit(std::span<const uint8_t> commands) override {
-    const ResponseType response = submit_(commands);
-    if (response != ResponseType::kOkNodata) {
-      return MakeError(
-          ErrorKind::kInternal,
-          "SUBMIT_3D answered " + std::string(gpu::CommandName(static_cast<uint32_t>(response))));
-    }
-    return {};
+    gpu::CmdSubmit submit{};
+    submit.hdr = Header(CommandType::kSubmit3d);
+    submit.hdr.ctx_id = kContext;
+    submit.size = static_cast<uint32_t>(commands.size());
+    return Expect("SUBMIT_3D", SendType(submit, commands), ResponseType::kOkNodata);
   }
   Result<std::span<uint8_t>> CreateAndMapBlob(uint32_t resource_id, uint64_t blob_id,
                                               uint32_t flags, uint64_t size) override {
-    if (ResponseType made = create_(resource_id, size, flags, blob_id);
-        made != ResponseType::kOkNodata) {
-      return MakeError(ErrorKind::kInternal,
-                       "RESOURCE_CREATE_BLOB answered " +
-                           std::string(gpu::CommandName(static_cast<uint32_t>(made))));
+    if (Result<void> made =
+            Expect("RESOURCE_CREATE_BLOB", CreateHostBlob(resource_id, size, flags, blob_id),
+                   ResponseType::kOkNodata);
+        !made) {
+      return ErrorOf(made);
     }
     // As Linux does for every blob a context's process opens (in-process Venus needs it for the
     // reply stream; the render server attached it already).
-    if (ResponseType attached = attach_(resource_id); attached != ResponseType::kOkNodata) {
-      return MakeError(ErrorKind::kInternal,
-                       "CTX_ATTACH_RESOURCE answered " +
-                           std::string(gpu::CommandName(static_cast<uint32_t>(attached))));
+    gpu::CtxResource attach{};
+    attach.hdr = Header(CommandType::kCtxAttachResource);
+    attach.hdr.ctx_id = kContext;
+    attach.resource_id = resource_id;
+    if (Result<void> attached =
+            Expect("CTX_ATTACH_RESOURCE", SendType(attach), ResponseType::kOkNodata);
+        !attached) {
+      return ErrorOf(attached);
     }
     const uint64_t offset = next_offset_;
-    if (ResponseType mapped = map_(resource_id, offset); mapped != ResponseType::kOkMapInfo) {
-      return MakeError(ErrorKind::kInternal,
-                       "RESOURCE_MAP_BLOB answered " +
-                           std::string(gpu::CommandName(static_cast<uint32_t>(mapped))));
+    if (Result<void> mapped =
+            Expect("RESOURCE_MAP_BLOB", MapType(resource_id, offset), ResponseType::kOkMapInfo);
+        !mapped) {
+      return ErrorOf(mapped);
     }
     next_offset_ += (size + 0xffff) & ~uint64_t{0xffff};
-    offsets_[resource_id] = offset;
-    return window_.Bytes(offset, size);
+    return window().Bytes(offset, size);
   }
-  uint64_t OffsetOf(uint32_t resource_id) const { return offsets_.at(resource_id); }
 
  private:
-  SubmitFunction submit_;
-  CreateFunction create_;
-  MapFunction map_;
-  AttachFunction attach_;
-  ShmemWindow& window_;
-  uint64_t next_offset_ = 0;
-  std::map<uint32_t, uint64_t> offsets_;
-};
-
-// The Venus tests' transport, over this fixture's control queue and window.
-class VenusClientTest : public BlobMappingTest {
- protected:
-  std::unique_ptr<DaemonVenusTransport> MakeTransport() {
-    return std::make_unique<DaemonVenusTransport>(
-        [this](std::span<const uint8_t> commands) {
-          gpu::CmdSubmit submit{};
-          submit.hdr = Header(CommandType::kSubmit3d);
-          submit.hdr.ctx_id = kContext;
-          submit.size = static_cast<uint32_t>(commands.size());
-          return SendType(submit, commands);
-        },
-        [this](uint32_t id, uint64_t size, uint32_t flags, uint64_t blob_id) {
-          return CreateHostBlob(id, size, flags, blob_id);
-        },
-        [this](uint32_t id, uint64_t offset) { return MapType(id, offset); },
-        [this](uint32_t id) {
-          gpu::CtxResource attach{};
-          attach.hdr = Header(CommandType::kCtxAttachResource);
-          attach.hdr.ctx_id = kContext;
-          attach.resource_id = id;
-          return SendType(attach);
-        },
-        window());
+  static Result<void> Expect(const char* command, ResponseType got, ResponseType wanted) {
+    if (got == wanted) return {};
+    return MakeError(ErrorKind::kInternal, std::string(command) + " answered " +
+                                               gpu::CommandName(static_cast<uint32_t>(got)));
   }
+
+  uint64_t next_offset_ = 0;
 };
 
 TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
@@ -346,11 +304,9 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
   if (IsSkipped()) return;
   ConnectVenusOrSkip();
   if (IsSkipped() || HasFatalFailure()) return;
-  std::unique_ptr<DaemonVenusTransport> transport_owner = MakeTransport();
-  DaemonVenusTransport& transport = *transport_owner;
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
-  VenusClient client(transport, /*reply_resource_id=*/100);
+  VenusClient client(*this, /*reply_resource_id=*/100);
 
   const Clock::time_point start = Clock::now();
   ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
@@ -425,10 +381,9 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   if (IsSkipped()) return;
   ConnectVenusOrSkip();
   if (IsSkipped() || HasFatalFailure()) return;
-  std::unique_ptr<DaemonVenusTransport> transport = MakeTransport();
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
-  VenusClient client(*transport, /*reply_resource_id=*/100);
+  VenusClient client(*this, /*reply_resource_id=*/100);
   const Clock::time_point start = Clock::now();
   ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
   Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();

@@ -30,16 +30,12 @@ Result<void> Software2dRenderer::CreateResource(const ResourceParams& params) {
   return {};
 }
 
-void Software2dRenderer::DestroyResource(ResourceId resource) {
-  resources_.erase(resource);
-  guest_blobs_.erase(resource);
-}
+void Software2dRenderer::DestroyResource(ResourceId resource) { resources_.erase(resource); }
 
 Result<void> Software2dRenderer::CreateBlob(const BlobParams& params, const GuestBacking* backing) {
   if (params.blob_mem != virtio_gpu::blob::kBlobMemGuest || backing == nullptr) {
     return MakeError(ErrorKind::kUnsupported, "the software renderer has guest blobs only");
   }
-  guest_blobs_.insert(params.id);
   return {};
 }
 

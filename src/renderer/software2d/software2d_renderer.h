@@ -16,7 +16,6 @@
 #pragma once
 
 #include <unordered_map>
-#include <unordered_set>
 
 #include "renderer/renderer.h"
 #include "renderer/software2d/host_image.h"
@@ -43,7 +42,7 @@ class Software2dRenderer final : public Renderer {
   Result<CursorImage> ReadCursor(ResourceId resource) override;
 
   // Guest blobs (BLOB_MEM_GUEST) only: their pixels stay in guest memory, which the device model
-  // shows from where it is; nothing is kept here but the id.
+  // shows from where it is; nothing is kept here for them.
   bool HasBlobs() const override { return true; }
   Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing) override;
 
@@ -59,7 +58,6 @@ class Software2dRenderer final : public Renderer {
   Resource& At(ResourceId resource) { return resources_.at(resource); }
 
   std::unordered_map<ResourceId, Resource> resources_;
-  std::unordered_set<ResourceId> guest_blobs_;
 };
 
 }  // namespace vgpu::renderer::software2d
