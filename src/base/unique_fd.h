@@ -4,8 +4,10 @@
 //   if (!fd.valid()) return MakeSystemError("open");
 //   Use(fd.get());            // Borrow.
 //   int raw = fd.release();   // Give up ownership.
+//   UniqueFd second = DuplicateFd(fd.get());
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -39,5 +41,8 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// A second descriptor of the same open file, close-on-exec; invalid (errno set) on failure.
+inline UniqueFd DuplicateFd(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
 }  // namespace vgpu

@@ -55,7 +55,7 @@ std::string ShortHelpText(const BuildFeatures& features) {
       {"    --virgl", "Same as --gpu-mode virglrenderer"},
       {"    --max-hostmem <SIZE>", "Host memory cap for guest resources [default: 256M]"},
       {"    --host-visible-memory <SIZE>",
-       "Host-visible region for mapped blobs (virglrenderer) [default: 4G]"},
+       "Host-visible region for mapped blobs (virglrenderer, gfxstream) [default: 4G]"},
       {"    --log-level <LEVEL>",
        "Log verbosity [env: VHOST_DEVICE_GPU_LOG=] [default: info] [possible values: error, "
        "warn, info, debug, trace]"},

@@ -340,7 +340,16 @@ struct RefusalSupervisor {
         "are not logged",
         names[number].data(), number, target, thread);
     if (body <= 0) return;
-    LogLine(LogLevel::kWarning, message);
+    LogLine(NamesAThread(target) ? LogLevel::kDebug : LogLevel::kWarning, message);
+  }
+
+  // gfxstream names the render threads it starts by writing /proc/self/task/TID/comm (glibc's
+  // pthread_setname_np for another thread). Refused, the thread keeps its inherited name and
+  // works as before: nothing to warn about (docs/SECURITY.md, "gfxstream").
+  static bool NamesAThread(const char* target) {
+    const std::string_view text(target);
+    return text.starts_with(" on \"/proc/self/task/") &&
+           text.find("/comm\" (flags ") != std::string_view::npos;
   }
 
   void Run() {

@@ -36,8 +36,8 @@ CommandResult<Response> BlobExecutor::Create(const CreateBlobRequest& create) {
     return Fail(Failure::kInvalidParameter, "RESOURCE_CREATE_BLOB of host memory with entries");
   }
   const ContextId context{request.hdr.ctx_id};
-  const bool in_3d =
-      request.blob_mem != kBlobMemGuest || (renderer_3d_ != nullptr && renderer_3d_->HasBlobs());
+  const bool in_3d = request.blob_mem != kBlobMemGuest ||
+                     (renderer_3d_ != nullptr && renderer_3d_->HoldsGuestBlobs());
   if (in_3d && (renderer_3d_ == nullptr || !renderer_3d_->HasBlobs())) {
     return Fail(Failure::kMalformed,
                 "RESOURCE_CREATE_BLOB of host memory: this mode's renderer makes no host blobs");

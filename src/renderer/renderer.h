@@ -156,7 +156,7 @@ struct ScanoutExport {
 
   // The same buffer described the same way, through a second fd (for a second scanout).
   Result<ScanoutExport> Duplicate() const {
-    UniqueFd copy(fcntl(dmabuf.get(), F_DUPFD_CLOEXEC, 0));
+    UniqueFd copy = DuplicateFd(dmabuf.get());
     if (!copy) return MakeSystemError("dup(dmabuf)", errno);
     return ScanoutExport{.dmabuf = std::move(copy),
                          .width = width,
@@ -221,6 +221,9 @@ class Renderer {
   // HOST3D_GUEST (kept mapped until DestroyResource, like an attached backing), null for HOST3D.
   // Backends without blobs refuse; the software renderer takes guest blobs only.
   virtual bool HasBlobs() const { return false; }
+  // Whether BLOB_MEM_GUEST blobs go to this renderer too; where not, the software renderer holds
+  // them (and shows them) in every mode.
+  virtual bool HoldsGuestBlobs() const { return HasBlobs(); }
   virtual Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing);
   // A mappable blob's memory for the VMM to map (a new fd each call).
   virtual Result<ExportedBlob> ExportBlob(ResourceId resource);

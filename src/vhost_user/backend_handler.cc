@@ -44,8 +44,6 @@ tl::unexpected<Error> Malformed(std::string message) {
   return MakeError(ErrorKind::kMalformed, std::move(message));
 }
 
-UniqueFd Duplicate(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
-
 }  // namespace
 
 BackendHandler::BackendHandler(virtio::Device& device, DeviceThread& device_thread,
@@ -444,7 +442,7 @@ Result<void> BackendHandler::StartVring(uint32_t index, UniqueFd kick_fd) {
   Result<std::unique_ptr<virtio::SplitVirtqueue>> queue =
       virtio::SplitVirtqueue::Create(memory_, vring.layout, queue_features, vring.base);
   if (!queue) return ErrorOf(queue);
-  if (vring.call_fd.valid()) (*queue)->set_call_fd(Duplicate(vring.call_fd.get()));
+  if (vring.call_fd.valid()) (*queue)->set_call_fd(DuplicateFd(vring.call_fd.get()));
   if (!activated_) {
     device_thread_.Activate(acked_features_);
     activated_ = true;
@@ -482,7 +480,7 @@ Result<BackendHandler::Reply> BackendHandler::SetVringFd(ReceivedMessage& messag
       vring.call_fd = std::move(fd);
       if (vring.started) {
         device_thread_.SetCallFd(
-            index, vring.call_fd.valid() ? Duplicate(vring.call_fd.get()) : UniqueFd());
+            index, vring.call_fd.valid() ? DuplicateFd(vring.call_fd.get()) : UniqueFd());
       }
       return Reply{};
     default:

@@ -47,34 +47,6 @@ class BlobMappingTest : public HostileGuestTest {
                       "host Vulkan driver missing): see the daemon's log";
     ASSERT_EQ(CreateContextRaw(kContext, kVenusCapset), ResponseType::kOkNodata);
   }
-  ResponseType CreateHostBlob(uint32_t id, uint64_t size, uint32_t flags, uint64_t blob_id = 0,
-                              uint32_t context = kContext) {
-    gpu::ResourceCreateBlob create{};
-    create.hdr = Header(CommandType::kResourceCreateBlob);
-    create.hdr.ctx_id = context;
-    create.resource_id = id;
-    create.blob_mem = gpu::kBlobMemHost3d;
-    create.blob_flags = flags;
-    create.blob_id = blob_id;
-    create.size = size;
-    return SendType(create);
-  }
-  RawOutcome Map(uint32_t id, uint64_t offset) {
-    gpu::ResourceMapBlob map{};
-    map.hdr = Header(CommandType::kResourceMapBlob);
-    map.resource_id = id;
-    map.offset = offset;
-    return Send(map, sizeof(gpu::RespMapInfo));
-  }
-  ResponseType MapType(uint32_t id, uint64_t offset) {
-    return static_cast<ResponseType>(Map(id, offset).type());
-  }
-  ResponseType Unmap(uint32_t id) {
-    gpu::ResourceUnmapBlob unmap{};
-    unmap.hdr = Header(CommandType::kResourceUnmapBlob);
-    unmap.resource_id = id;
-    return SendType(unmap);
-  }
   // A one-page guest blob (virglrenderer holds it too, for contexts to use).
   ResponseType CreateGuestBlob(uint32_t id) {
     if (guest_page_ == 0) guest_page_ = session().ram->Allocate(4096, 4096).value_or(0);
@@ -103,8 +75,9 @@ TEST_F(BlobMappingTest, VenusBlobIsMappedIntoTheWindowAndKeepsItsBytesAcrossMapp
 
   // Venus's blob_id 0 is a blob of shared memory (a reply or ring buffer).
   constexpr uint64_t kSize = 64 << 10;
-  ASSERT_EQ(CreateHostBlob(10, kSize, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  RawOutcome mapped = Map(10, 1 << 20);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, kSize, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  RawOutcome mapped = MapBlob(10, 1 << 20);
   ASSERT_EQ(static_cast<ResponseType>(mapped.type()), ResponseType::kOkMapInfo);
   gpu::RespMapInfo info;
   std::memcpy(&info, mapped.response.data(), sizeof(info));
@@ -122,9 +95,9 @@ TEST_F(BlobMappingTest, VenusBlobIsMappedIntoTheWindowAndKeepsItsBytesAcrossMapp
   // there: both mappings are the renderer's memory, not copies.
   std::span<uint8_t> bytes = window().Bytes(1 << 20, kSize);
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 31 + 7);
-  ASSERT_EQ(Unmap(10), ResponseType::kOkNodata);
+  ASSERT_EQ(UnmapBlob(10), ResponseType::kOkNodata);
   EXPECT_EQ(window().live_mappings(), 0u);
-  ASSERT_EQ(static_cast<ResponseType>(Map(10, 8 << 20).type()), ResponseType::kOkMapInfo);
+  ASSERT_EQ(static_cast<ResponseType>(MapBlob(10, 8 << 20).type()), ResponseType::kOkMapInfo);
   std::span<uint8_t> again = window().Bytes(8 << 20, kSize);
   for (size_t i = 0; i < again.size(); ++i) {
     ASSERT_EQ(again[i], static_cast<uint8_t>(i * 31 + 7)) << "at " << i;
@@ -142,32 +115,34 @@ TEST_F(BlobMappingTest, BadMappingsGetTheirErrorsAndLeakNothing) {
   if (IsSkipped() || HasFatalFailure()) return;
   ExpectNoGrowth(
       [&] {
-        ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-        ASSERT_EQ(CreateHostBlob(11, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
+        ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+                  ResponseType::kOkNodata);
+        ASSERT_EQ(CreateHostBlob(kContext, 11, 64 << 10, gpu::kBlobFlagUseMappable),
+                  ResponseType::kOkNodata);
         ASSERT_EQ(CreateGuestBlob(12), ResponseType::kOkNodata);
         // Host blobs: an unknown context, entries where none belong, a blob_id the context never
         // made.
-        ASSERT_EQ(CreateHostBlob(13, 64 << 10, 0, 0, 99), ResponseType::kErrInvalidContextId);
-        ASSERT_EQ(CreateHostBlob(13, 64 << 10, gpu::kBlobFlagUseMappable, 12345),
+        ASSERT_EQ(CreateHostBlob(99, 13, 64 << 10, 0, 0), ResponseType::kErrInvalidContextId);
+        ASSERT_EQ(CreateHostBlob(kContext, 13, 64 << 10, gpu::kBlobFlagUseMappable, 12345),
                   ResponseType::kErrInvalidParameter);
         // A guest blob is not mappable; an unknown resource.
-        ASSERT_EQ(MapType(12, 0), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(77, 0), ResponseType::kErrInvalidResourceId);
+        ASSERT_EQ(MapBlobType(12, 0), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(77, 0), ResponseType::kErrInvalidResourceId);
         // Outside the region, not page-aligned, running past its end.
-        ASSERT_EQ(MapType(10, kRegion), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(10, 100), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(10, kRegion - 4096), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(10, ~0ull - 4095), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(10, kRegion), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(10, 100), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(10, kRegion - 4096), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(10, ~0ull - 4095), ResponseType::kErrInvalidParameter);
         // Mapped; twice; another over it.
-        ASSERT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
-        ASSERT_EQ(MapType(10, 1 << 20), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(11, 32 << 10), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(MapType(11, 64 << 10), ResponseType::kOkMapInfo);
+        ASSERT_EQ(MapBlobType(10, 0), ResponseType::kOkMapInfo);
+        ASSERT_EQ(MapBlobType(10, 1 << 20), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(11, 32 << 10), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(MapBlobType(11, 64 << 10), ResponseType::kOkMapInfo);
         // Unmap what is not mapped.
-        ASSERT_EQ(Unmap(12), ResponseType::kErrInvalidParameter);
-        ASSERT_EQ(Unmap(77), ResponseType::kErrInvalidResourceId);
-        ASSERT_EQ(Unmap(10), ResponseType::kOkNodata);
-        ASSERT_EQ(Unmap(10), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(UnmapBlob(12), ResponseType::kErrInvalidParameter);
+        ASSERT_EQ(UnmapBlob(77), ResponseType::kErrInvalidResourceId);
+        ASSERT_EQ(UnmapBlob(10), ResponseType::kOkNodata);
+        ASSERT_EQ(UnmapBlob(10), ResponseType::kErrInvalidParameter);
         for (uint32_t id : {10u, 11u, 12u}) ASSERT_EQ(Unref(id), ResponseType::kOkNodata);
         ASSERT_EQ(window().live_mappings(), 0u);
       },
@@ -180,9 +155,10 @@ TEST_F(BlobMappingTest, FrontendThatFailsOrNeverAnswersCostsAnErrorNotTheDaemon)
   if (IsSkipped()) return;
   ConnectVenusOrSkip(ShmemWindowOptions{.answer = ShmemWindowOptions::Answer::kFail});
   if (IsSkipped() || HasFatalFailure()) return;
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kErrUnspec);
-  EXPECT_EQ(Unmap(10), ResponseType::kErrInvalidParameter);  // Nothing was mapped.
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
+  EXPECT_EQ(UnmapBlob(10), ResponseType::kErrInvalidParameter);  // Nothing was mapped.
   EXPECT_EQ(window().live_mappings(), 0u);
 
   // A frontend that never answers: the request times out (bounded), the channel is given up,
@@ -190,9 +166,10 @@ TEST_F(BlobMappingTest, FrontendThatFailsOrNeverAnswersCostsAnErrorNotTheDaemon)
   connected_.reset();
   ConnectVenusOrSkip(ShmemWindowOptions{.answer = ShmemWindowOptions::Answer::kNever});
   if (HasFatalFailure()) return;
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kErrUnspec);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kErrUnspec);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
   EXPECT_EQ(window().requests().size(), 1u);  // The second never went out.
   EXPECT_EQ(Unref(10), ResponseType::kOkNodata);
 }
@@ -202,8 +179,9 @@ TEST_F(BlobMappingTest, DeviceResetWithMappingsLiveForgetsThemAndTheRegionIsFree
   if (IsSkipped()) return;
   ConnectVenusOrSkip();
   if (IsSkipped() || HasFatalFailure()) return;
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  ASSERT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  ASSERT_EQ(MapBlobType(10, 0), ResponseType::kOkMapInfo);
   const size_t requests_before = window().requests().size();
   // The guest driver resets the device (QEMU sends RESET_DEVICE); the VMM drops its mappings.
   ASSERT_TRUE(connected_->frontend.ResetDevice());
@@ -212,10 +190,11 @@ TEST_F(BlobMappingTest, DeviceResetWithMappingsLiveForgetsThemAndTheRegionIsFree
   // The daemon asked nothing of the VMM for the reset, and forgot the mapping: the blob and its
   // context are gone, and the same place can be mapped again.
   EXPECT_EQ(window().requests().size(), requests_before);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kErrInvalidResourceId);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrInvalidResourceId);
   ASSERT_EQ(CreateContextRaw(kContext, kVenusCapset), ResponseType::kOkNodata);
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kOkMapInfo);
   EXPECT_EQ(window().live_mappings(), 1u);
   EXPECT_EQ(Unref(10), ResponseType::kOkNodata);
   EXPECT_EQ(window().live_mappings(), 0u);
@@ -228,8 +207,9 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
   ConnectVenusOrSkip({}, /*shmem=*/false);
   if (IsSkipped() || HasFatalFailure()) return;
   EXPECT_FALSE(session().shmem_config);
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-  EXPECT_EQ(MapType(10, 0), ResponseType::kErrUnspec);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
+  EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
   const ResourceSample before = Sample();
 
   // Connections that leave mappings live: the next connection starts clean, nothing leaks.
@@ -237,14 +217,16 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
     connected_.reset();
     ConnectVenusOrSkip();
     if (HasFatalFailure()) return;
-    ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
-    ASSERT_EQ(MapType(10, 0), ResponseType::kOkMapInfo);
+    ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+              ResponseType::kOkNodata);
+    ASSERT_EQ(MapBlobType(10, 0), ResponseType::kOkMapInfo);
     ASSERT_EQ(window().live_mappings(), 1u);
   }
   connected_.reset();
   ConnectVenusOrSkip({}, /*shmem=*/false);
   if (HasFatalFailure()) return;
-  ASSERT_EQ(CreateHostBlob(10, 64 << 10, gpu::kBlobFlagUseMappable), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
+            ResponseType::kOkNodata);
   const ResourceSample after = Sample();
   EXPECT_EQ(after.open_fds, before.open_fds);
 }
@@ -262,9 +244,9 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
   }
   Result<std::span<uint8_t>> CreateAndMapBlob(uint32_t resource_id, uint64_t blob_id,
                                               uint32_t flags, uint64_t size) override {
-    if (Result<void> made =
-            Expect("RESOURCE_CREATE_BLOB", CreateHostBlob(resource_id, size, flags, blob_id),
-                   ResponseType::kOkNodata);
+    if (Result<void> made = Expect("RESOURCE_CREATE_BLOB",
+                                   CreateHostBlob(kContext, resource_id, size, flags, blob_id),
+                                   ResponseType::kOkNodata);
         !made) {
       return ErrorOf(made);
     }
@@ -281,7 +263,7 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
     }
     const uint64_t offset = next_offset_;
     if (Result<void> mapped =
-            Expect("RESOURCE_MAP_BLOB", MapType(resource_id, offset), ResponseType::kOkMapInfo);
+            Expect("RESOURCE_MAP_BLOB", MapBlobType(resource_id, offset), ResponseType::kOkMapInfo);
         !mapped) {
       return ErrorOf(mapped);
     }
@@ -354,11 +336,11 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
   const double fences_per_second =
       kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
   constexpr int kMaps = 200;
-  ASSERT_EQ(Unmap(101), ResponseType::kOkNodata);
+  ASSERT_EQ(UnmapBlob(101), ResponseType::kOkNodata);
   const Clock::time_point maps_start = Clock::now();
   for (int i = 0; i < kMaps; ++i) {
-    ASSERT_EQ(MapType(101, 32 << 20), ResponseType::kOkMapInfo);
-    ASSERT_EQ(Unmap(101), ResponseType::kOkNodata);
+    ASSERT_EQ(MapBlobType(101, 32 << 20), ResponseType::kOkMapInfo);
+    ASSERT_EQ(UnmapBlob(101), ResponseType::kOkNodata);
   }
   const double maps_per_second =
       kMaps / std::chrono::duration<double>(Clock::now() - maps_start).count();

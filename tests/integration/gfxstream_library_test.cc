@@ -47,12 +47,6 @@ class GfxstreamLibraryTest : public GfxstreamDaemonTest {
     EXPECT_TRUE(session().ram->Fill(address.value_or(0), bytes, value));
     return address.value_or(0);
   }
-  // What SUBMIT_3D of `words` on `context` got back.
-  ResponseType SubmitWords(uint32_t context, const std::vector<uint32_t>& words) {
-    gpu::CmdSubmit submit = SubmitHeader(context, words);
-    return SendType(submit, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(words.data()),
-                                                     words.size() * 4));
-  }
 };
 
 TEST_F(GfxstreamLibraryTest, UploadIsShownPixelForPixelAndADamagedRectangleUpdatesIt) {

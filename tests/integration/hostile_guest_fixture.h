@@ -166,6 +166,36 @@ class HostileGuestTest : public GpuDaemonTest {
     return SendType(transfer);
   }
 
+  // Blobs (§5.7.6.8-9). A host blob of a context, and RESOURCE_MAP_BLOB / UNMAP_BLOB.
+  ResponseType CreateHostBlob(uint32_t context_id, uint32_t id, uint64_t size, uint32_t flags,
+                              uint64_t blob_id = 0) {
+    gpu::ResourceCreateBlob create{};
+    create.hdr = Header(CommandType::kResourceCreateBlob);
+    create.hdr.ctx_id = context_id;
+    create.resource_id = id;
+    create.blob_mem = gpu::kBlobMemHost3d;
+    create.blob_flags = flags;
+    create.blob_id = blob_id;
+    create.size = size;
+    return SendType(create);
+  }
+  RawOutcome MapBlob(uint32_t id, uint64_t offset) {
+    gpu::ResourceMapBlob map{};
+    map.hdr = Header(CommandType::kResourceMapBlob);
+    map.resource_id = id;
+    map.offset = offset;
+    return Send(map, sizeof(gpu::RespMapInfo));
+  }
+  ResponseType MapBlobType(uint32_t id, uint64_t offset) {
+    return static_cast<ResponseType>(MapBlob(id, offset).type());
+  }
+  ResponseType UnmapBlob(uint32_t id) {
+    gpu::ResourceUnmapBlob unmap{};
+    unmap.hdr = Header(CommandType::kResourceUnmapBlob);
+    unmap.resource_id = id;
+    return SendType(unmap);
+  }
+
   ResourceSample Sample() {
     // GET_CONFIG is answered by the control thread after every earlier message: nothing of the
     // negotiation is still in flight when the numbers are read.

@@ -40,6 +40,8 @@ std::string FlagNames(uint32_t flags) {
   add(STREAM_RENDERER_FLAGS_USE_SURFACELESS_BIT, "SURFACELESS");
   add(STREAM_RENDERER_FLAGS_USE_GLES_BIT, "GLES");
   add(STREAM_RENDERER_FLAGS_USE_VK_BIT, "VK");
+  add(STREAM_RENDERER_FLAGS_USE_EXTERNAL_BLOB, "EXTERNAL_BLOB");
+  add(STREAM_RENDERER_FLAGS_USE_SYSTEM_BLOB, "SYSTEM_BLOB");
   return names.empty() ? "none" : names;
 }
 
@@ -103,6 +105,8 @@ Result<void> GfxstreamBackend::Initialize(const GfxstreamOptions& options) {
   if (options.use_gles && wants(kCapsetGfxstreamGles)) flags |= STREAM_RENDERER_FLAGS_USE_GLES_BIT;
   if (wants(kCapsetGfxstreamVulkan)) flags |= STREAM_RENDERER_FLAGS_USE_VK_BIT;
   if (options.use_glx) LogDebug("gfxstream ignores GLX; --use-glx has no effect in this mode");
+  // Blob memory as fds a VMM in another process can map (gfxstream_backend.h, "Blobs").
+  flags |= STREAM_RENDERER_FLAGS_USE_EXTERNAL_BLOB | STREAM_RENDERER_FLAGS_USE_SYSTEM_BLOB;
 
   stream_renderer_param params[] = {
       {STREAM_RENDERER_PARAM_USER_DATA, reinterpret_cast<uintptr_t>(handoff_.get())},
@@ -247,24 +251,39 @@ Result<void> GfxstreamBackend::CreateContext(const ContextParams& params) {
   return {};
 }
 
-void GfxstreamBackend::DestroyContext(ContextId context) { api_.context_destroy(context.value()); }
+void GfxstreamBackend::DestroyContext(ContextId context) {
+  api_.context_destroy(context.value());
+  // gfxstream stops the context's rings with it.
+  for (auto& [id, state] : resources_) {
+    state.contexts.erase(context);
+    if (state.blob && state.blob->ring_of == context) state.blob->ring_of.reset();
+  }
+  // gfxstream drops the context's recorded shapes with it.
+  std::erase_if(pending_shapes_,
+                [&](const auto& entry) { return entry.first.first == context.value(); });
+}
 
 Result<void> GfxstreamBackend::AttachResource(ContextId context, ResourceId resource) {
   api_.ctx_attach_resource(static_cast<int>(context.value()), static_cast<int>(resource.value()));
+  if (auto found = resources_.find(resource); found != resources_.end()) {
+    found->second.contexts.insert(context);
+  }
   return {};
 }
 
 Result<void> GfxstreamBackend::DetachResource(ContextId context, ResourceId resource) {
   api_.ctx_detach_resource(static_cast<int>(context.value()), static_cast<int>(resource.value()));
+  if (auto found = resources_.find(resource); found != resources_.end()) {
+    found->second.contexts.erase(context);
+    // gfxstream stops a ring's reader when its blob leaves the ring's context.
+    if (found->second.blob && found->second.blob->ring_of == context) {
+      found->second.blob->ring_of.reset();
+    }
+  }
   return {};
 }
 
-Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
-  const uint32_t id = params.id.value();
-  if (id == 0 || id > static_cast<uint32_t>(INT_MAX)) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     "resource id " + std::to_string(id) + " out of range");
-  }
+Result<void> GfxstreamBackend::CheckShape(const ResourceParams& params) const {
   if (!ResourceBytes(params)) {
     return MakeError(ErrorKind::kInvalidArgument, "resource size overflows");
   }
@@ -283,6 +302,16 @@ Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
                          std::to_string(params.height) + " texels: over the host's " +
                          std::to_string(max_image_dimension_) + " per side");
   }
+  return {};
+}
+
+Result<void> GfxstreamBackend::CreateResource(const ResourceParams& params) {
+  const uint32_t id = params.id.value();
+  if (id == 0 || id > static_cast<uint32_t>(INT_MAX)) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource id " + std::to_string(id) + " out of range");
+  }
+  if (Result<void> shape = CheckShape(params); !shape) return shape;
   stream_renderer_resource_create_args args{
       .handle = id,
       .target = params.target,
@@ -359,6 +388,12 @@ void GfxstreamBackend::DetachBacking(ResourceId resource) {
 Result<void> GfxstreamBackend::Transfer(const TransferParams& params, bool to_host) {
   ResourceState& state = StateOf(params.resource);
   const uint32_t resource = params.resource.value();
+  if (state.blob) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "resource " + std::to_string(resource) +
+                         " is a blob: gfxstream transfers only resources made by "
+                         "RESOURCE_CREATE_3D");
+  }
   // gfxstream transfers through its copy of the backing: without one there is nothing to copy.
   if (state.backing.empty()) {
     return MakeError(ErrorKind::kInvalidArgument,
@@ -410,6 +445,7 @@ Result<void> GfxstreamBackend::Submit(ContextId context, std::span<const uint8_t
   // gfxstream checks only that a stream holds a 4-byte opcode, then copies the opcode's whole
   // struct out of it (up to 56 bytes): zeros after the stream make a short one read as zeros
   // instead of whatever follows on the heap.
+  if (Result<void> checked = CheckCommand(context, commands); !checked) return checked;
   submit_buffer_.assign(commands.size() + kSubmitReadSlackBytes, 0);
   std::copy(commands.begin(), commands.end(), submit_buffer_.begin());
   stream_renderer_command command{.ctx_id = context_id,
@@ -421,6 +457,7 @@ Result<void> GfxstreamBackend::Submit(ContextId context, std::span<const uint8_t
   if (result != 0) {
     return LibraryFailure("submitting to context " + std::to_string(context_id), result);
   }
+  RecordCommand(context, commands);
   return {};
 }
 

@@ -16,6 +16,11 @@
 // before they reach the library (docs/SECURITY.md, "What each renderer library assumes of its
 // caller").
 //
+// Blobs: HOST3D and HOST3D_GUEST only. gfxstream's create_blob makes host memory for blob_id 0
+// (an address-space-graphics ring) whatever the blob_mem, and ignores guest pages, so guest
+// blobs stay with the software renderer (HoldsGuestBlobs). It is initialised with EXTERNAL_BLOB
+// and SYSTEM_BLOB, so that what it makes is exported as an fd a VMM can map (a memfd).
+//
 // Display (ReadRect) reads back through stream_renderer_transfer_read_iov into a host buffer, and
 // only the damaged rectangle's rows are copied: gfxstream addresses the buffer as the whole
 // resource (rows width * 4 apart) and copies just the box's byte range into it (§2.4).
@@ -23,11 +28,16 @@
 
 #include <sys/uio.h>
 
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "renderer/gfxstream/fence_handoff.h"
 #include "renderer/gfxstream/gfxstream_library.h"
 #include "renderer/renderer.h"
@@ -79,6 +89,11 @@ class GfxstreamBackend final : public Renderer {
   Result<void> TransferFromHost(const TransferParams& params) override;
   Result<void> Submit(ContextId context, std::span<const uint8_t> commands) override;
 
+  bool HasBlobs() const override { return true; }
+  bool HoldsGuestBlobs() const override { return false; }
+  Result<void> CreateBlob(const BlobParams& params, const GuestBacking* backing) override;
+  Result<ExportedBlob> ExportBlob(ResourceId resource) override;
+
   Result<void> CreateFence(const FenceSignal& fence) override;
   void SetFenceHandler(std::function<void(const FenceSignal&)> handler) override {
     fence_handler_ = std::move(handler);
@@ -91,10 +106,23 @@ class GfxstreamBackend final : public Renderer {
   Result<CursorImage> ReadCursor(ResourceId resource) override;
 
  private:
+  struct BlobMemory {
+    uint64_t size = 0;  // The guest's RESOURCE_CREATE_BLOB size.
+    uint32_t map_info = 0;
+    // gfxstream gives its handle up at the first export; later exports are duplicates of it.
+    UniqueFd exported;
+    // The context whose CONTEXT_CREATE made this blob a ring (gfxstream_commands.h): gfxstream
+    // stops the ring's reader only when the blob leaves that context.
+    std::optional<ContextId> ring_of;
+  };
   struct ResourceState {
     ResourceParams params;
     std::vector<iovec> backing;  // Non-empty while attached.
+    std::optional<BlobMemory> blob;
+    std::set<ContextId> contexts;  // Attached to (CTX_ATTACH_RESOURCE).
   };
+  // (context, blob id): the bytes of a shape that GFXSTREAM_RESOURCE_CREATE_3D recorded for it.
+  using PendingShapeKey = std::pair<uint32_t, uint32_t>;
 
   GfxstreamBackend(std::unique_ptr<GfxstreamLibrary> library, std::unique_ptr<FenceHandoff> handoff,
                    uint32_t max_image_dimension)
@@ -105,6 +133,13 @@ class GfxstreamBackend final : public Renderer {
   Result<void> Initialize(const GfxstreamOptions& options);
   void LoadCapsets(const std::vector<uint32_t>& requested);
   ResourceState& StateOf(ResourceId resource);
+  // What gfxstream would make of a shape without checking it (CreateResource, and the shapes
+  // GFXSTREAM_RESOURCE_CREATE_3D records for blobs).
+  Result<void> CheckShape(const ResourceParams& params) const;
+  // Looks into the gfxstream commands that act on unchecked fields (gfxstream_commands.h).
+  Result<void> CheckCommand(ContextId context, std::span<const uint8_t> commands) const;
+  // After gfxstream ran a checked command: what it now holds (a ring, a recorded shape).
+  void RecordCommand(ContextId context, std::span<const uint8_t> commands);
   Result<void> Transfer(const TransferParams& params, bool to_host);
   // Reads the box (z 0, depth 1) of a resource with a backing into read_buffer_, laid out as
   // gfxstream addresses it; returns the byte offset of the box's first pixel there.
@@ -120,6 +155,7 @@ class GfxstreamBackend final : public Renderer {
   bool initialized_ = false;
   std::vector<CapsetInfo> capsets_;
   std::unordered_map<ResourceId, ResourceState> resources_;
+  std::map<PendingShapeKey, uint64_t> pending_shapes_;
   std::function<void(const FenceSignal&)> fence_handler_;
   std::vector<uint8_t> submit_buffer_;  // Private copy of the last command stream.
   std::vector<uint8_t> read_buffer_;    // The last read-back, in gfxstream's layout.

@@ -65,6 +65,9 @@ Result<std::unique_ptr<GfxstreamLibrary>> GfxstreamLibrary::Load(const std::stri
   Resolve(handle, "stream_renderer_ctx_attach_resource", api.ctx_attach_resource, missing);
   Resolve(handle, "stream_renderer_ctx_detach_resource", api.ctx_detach_resource, missing);
   Resolve(handle, "stream_renderer_create_fence", api.create_fence, missing);
+  Resolve(handle, "stream_renderer_create_blob", api.create_blob, missing);
+  Resolve(handle, "stream_renderer_export_blob", api.export_blob, missing);
+  Resolve(handle, "stream_renderer_resource_map_info", api.resource_map_info, missing);
   if (!missing.empty()) {
     std::string names;
     for (const std::string& name : missing) names += (names.empty() ? "" : ", ") + name;

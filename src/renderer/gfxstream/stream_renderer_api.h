@@ -9,8 +9,9 @@
 //
 // Source: google/gfxstream host/include/gfxstream/virtio-gpu-gfxstream-renderer.h, stable part,
 // as of release v0.1.2 (2023-10-03) and main (2025-06).
-// Sizes are those of x86-64 and aarch64 (LP64), checked below. The blob, map and export entry
-// points are not declared: the device model has no blob commands yet.
+// Sizes are those of x86-64 and aarch64 (LP64), checked below. stream_renderer_resource_map is
+// not declared: it hands out a pointer into the daemon's own memory, which a VMM in another
+// process cannot map; export_blob hands out an fd, which it can.
 #pragma once
 
 #include <sys/uio.h>
@@ -58,12 +59,30 @@ static_assert(offsetof(stream_renderer_fence, fence_id) == 8);
 static_assert(offsetof(stream_renderer_fence, ctx_id) == 16);
 static_assert(offsetof(stream_renderer_fence, ring_idx) == 20);
 
-// Handle types were renumbered after v0.1.2 (§2.4); only the layout is needed here.
+// The memory handle types kept their values across releases (the signal types were renumbered
+// after v0.1.2, §2.4).
+#define STREAM_HANDLE_TYPE_MEM_OPAQUE_FD 0x1
+#define STREAM_HANDLE_TYPE_MEM_DMABUF 0x2
+#define STREAM_HANDLE_TYPE_MEM_SHM 0x4
+
 struct stream_renderer_handle {
   int64_t os_handle;
   uint32_t handle_type;
 };
 static_assert(sizeof(stream_renderer_handle) == 16);
+
+// Spec: struct virtio_gpu_resource_create_blob's blob fields (§5.7.6.8), as gfxstream takes them;
+// blob_mem and the flags have the spec's values.
+struct stream_renderer_create_blob {
+  uint32_t blob_mem;
+  uint32_t blob_flags;
+  uint64_t blob_id;
+  uint64_t size;
+};
+static_assert(sizeof(struct stream_renderer_create_blob) == 24);
+
+// stream_renderer_resource_map_info's answers: VIRTIO_GPU_MAP_CACHE_* (§5.7.6.9).
+#define STREAM_RENDERER_MAP_CACHE_MASK 0x0f
 
 #define STREAM_RENDERER_DEBUG_ERROR 0x1
 #define STREAM_RENDERER_DEBUG_WARN 0x2
@@ -140,6 +159,15 @@ void stream_renderer_resource_detach_iov(int res_handle, struct iovec** iov, int
 void stream_renderer_ctx_attach_resource(int ctx_id, int res_handle);
 void stream_renderer_ctx_detach_resource(int ctx_id, int res_handle);
 int stream_renderer_create_fence(const struct stream_renderer_fence* fence);
+// Returns 0 whether or not gfxstream made the blob (its frontend logs and drops a failure):
+// map_info afterwards tells (GfxstreamBackend::CreateBlob). iovecs and num_iovs are unused.
+int stream_renderer_create_blob(uint32_t ctx_id, uint32_t res_handle,
+                                const struct stream_renderer_create_blob* create_blob,
+                                const struct iovec* iovecs, uint32_t num_iovs,
+                                const struct stream_renderer_handle* handle);
+// Hands the blob's memory over: gfxstream gives up its handle, so a second call fails.
+int stream_renderer_export_blob(uint32_t res_handle, struct stream_renderer_handle* handle);
+int stream_renderer_resource_map_info(uint32_t res_handle, uint32_t* map_info);
 
 }  // extern "C"
 
@@ -152,6 +180,13 @@ enum StreamRendererFlags : uint32_t {
   STREAM_RENDERER_FLAGS_USE_SURFACELESS_BIT = 1u << 3,
   STREAM_RENDERER_FLAGS_USE_GLES_BIT = 1u << 4,
   STREAM_RENDERER_FLAGS_USE_VK_BIT = 1u << 5,
+  // Blob memory made by gfxstream is exportable: ring blobs (blob_id 0) in a memfd, Vulkan
+  // memory as an external handle. Without it gfxstream keeps them in its own heap.
+  STREAM_RENDERER_FLAGS_USE_EXTERNAL_BLOB = 1u << 6,
+  // Host-visible Vulkan memory that is exported is allocated in shared memory (a memfd) and
+  // imported into Vulkan (VK_EXT_external_memory_host), so that any VMM can map it; without it
+  // the export is the driver's opaque fd, which only that driver can map.
+  STREAM_RENDERER_FLAGS_USE_SYSTEM_BLOB = 1u << 7,
 };
 
 namespace vgpu::renderer::gfxstream {
@@ -178,6 +213,9 @@ struct StreamRendererApi {
   decltype(&::stream_renderer_ctx_attach_resource) ctx_attach_resource = nullptr;
   decltype(&::stream_renderer_ctx_detach_resource) ctx_detach_resource = nullptr;
   decltype(&::stream_renderer_create_fence) create_fence = nullptr;
+  decltype(&::stream_renderer_create_blob) create_blob = nullptr;
+  decltype(&::stream_renderer_export_blob) export_blob = nullptr;
+  decltype(&::stream_renderer_resource_map_info) resource_map_info = nullptr;
 };
 
 }  // namespace vgpu::renderer::gfxstream

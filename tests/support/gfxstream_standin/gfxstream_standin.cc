@@ -23,8 +23,24 @@
 //     FILL (0x4c4c4946), resource, x, y, width, height, colour
 //                                                   the stand-in's own: fills a rectangle of a
 //                                                   32-bit colour buffer attached to the context
+//     0x1001 CONTEXT_CREATE, resource               the resource's ring memory becomes an
+//                                                   address-space-graphics ring: "the host"
+//                                                   writes host_version 1 at its start as
+//                                                   gfxstream's consumer does; a blob smaller
+//                                                   than the ring and its buffer aborts, as
+//                                                   gfxstream's GFXSTREAM_FATAL does
+//     0x1002 PING, resource                         consumes the ring's type-1 transfers: their
+//                                                   read position moves to the write position
+//                                                   and host_consumed_pos grows by their sizes
+//   RESOURCE_CREATE_3D records its shape for a later blob of its (32-bit) blob id, once.
 //   Anything else fails with -EINVAL. Every submit leaves work pending on the context's ring 0
 //   and on the global timeline.
+// - Blobs (create_blob always returns 0, as gfxstream does): blob_id 0 is ring memory, a sealed
+//   memfd named as gfxstream names it ("gfxstream-ringblob-shmem-<resource>"), exported once as
+//   SHM (gfxstream gives its handle up); a blob id with a recorded shape is a colour buffer or
+//   buffer of that shape (aborting, as resource_create does, for one gfxstream cannot make) that
+//   cannot be exported; any other blob id, or an unknown context, makes nothing. map_info answers
+//   CACHED for a blob it made and fails otherwise.
 // - Fences: a fence on a timeline with nothing pending signals synchronously, inside
 //   stream_renderer_create_fence (as VirtioGpuTimelines::enqueueFence does); otherwise it is
 //   queued and signalled, in order, from the stand-in's own worker thread.
@@ -42,6 +58,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,11 +69,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "renderer/gfxstream/stream_renderer_api.h"
@@ -68,6 +87,17 @@ namespace {
 constexpr uint32_t kOpFill = 0x4c4c4946;  // "FILL"
 constexpr uint32_t kOpPlaceholder = 0xf002;
 constexpr uint32_t kOpResourceCreate3d = 0xa003;
+constexpr uint32_t kOpContextCreate = 0x1001;
+constexpr uint32_t kOpContextPing = 0x1002;
+// gfxstream's ring storage (12 KiB) and transfer buffer (1 MiB) in a CONTEXT_CREATE's blob, and
+// where in struct ring_buffer (the first 4 KiB) the fields used here are.
+constexpr uint64_t kRingBlobMinBytes = 12288 + (1u << 20);
+constexpr size_t kRingWritePos = 8;
+constexpr size_t kRingReadPos = 64;
+constexpr size_t kRingConfigHostConsumedPos = 2188;
+constexpr size_t kRingConfigTransferMode = 2196;
+constexpr uint32_t kMapCacheCached = 1;
+constexpr uint32_t kBlobMemGuest = 1;
 // sizeof(struct gfxstreamPlaceholderCommandVk) and sizeof(struct gfxstreamResourceCreate3d).
 constexpr size_t kPlaceholderBytes = 12;
 constexpr size_t kResourceCreate3dBytes = 56;
@@ -81,6 +111,35 @@ constexpr uint32_t kMaxImageDimension = 16384;  // lavapipe's maxImageDimension2
 
 enum class Kind { kPipe, kBuffer, kColorBuffer };
 
+// A ring blob's memory: a memfd mapped here, its fd handed out once.
+class RingMemory {
+ public:
+  RingMemory(int fd, uint8_t* bytes, uint64_t size) : fd_(fd), bytes_(bytes), size_(size) {}
+  RingMemory(RingMemory&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        bytes_(std::exchange(other.bytes_, nullptr)),
+        size_(other.size_) {}
+  RingMemory& operator=(RingMemory&&) = delete;
+  ~RingMemory() {
+    if (bytes_ != nullptr) munmap(bytes_, size_);
+    if (fd_ >= 0) close(fd_);
+  }
+  int ReleaseFd() { return std::exchange(fd_, -1); }
+  uint8_t* bytes() const { return bytes_; }
+  uint64_t size() const { return size_; }
+  uint32_t Load(size_t offset) const {
+    return __atomic_load_n(reinterpret_cast<uint32_t*>(bytes_ + offset), __ATOMIC_ACQUIRE);
+  }
+  void Store(size_t offset, uint32_t value) {
+    __atomic_store_n(reinterpret_cast<uint32_t*>(bytes_ + offset), value, __ATOMIC_RELEASE);
+  }
+
+ private:
+  int fd_;
+  uint8_t* bytes_;
+  uint64_t size_;
+};
+
 struct Resource {
   stream_renderer_resource_create_args args{};
   Kind kind = Kind::kColorBuffer;
@@ -88,6 +147,9 @@ struct Resource {
   std::vector<uint8_t> host;     // The colour buffer, buffer or pipe bytes gfxstream keeps.
   std::vector<iovec> iovs;
   std::vector<uint8_t> linear;  // The copy of the attached backing.
+  bool blob = false;
+  std::optional<RingMemory> ring;  // Blob id 0.
+  uint32_t ring_of = 0;            // The context whose CONTEXT_CREATE made it a ring.
 };
 
 // (context, ring); context 0 with ring kGlobalRing is the global timeline.
@@ -116,6 +178,8 @@ struct State {
   std::set<uint32_t> capsets;
   std::map<uint32_t, Resource> resources;
   std::map<uint32_t, std::set<uint32_t>> contexts;  // Context -> attached resources.
+  // (context, blob id) -> the shape RESOURCE_CREATE_3D recorded.
+  std::map<std::pair<uint32_t, uint32_t>, stream_renderer_resource_create_args> pending_shapes;
   std::map<TimelineKey, Timeline> timelines;
   std::deque<std::pair<TimelineKey, stream_renderer_fence>> fence_queue;
   bool hold_fences = false;
@@ -348,6 +412,71 @@ int RunCommand(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) 
   if (op == kOpResourceCreate3d) {
     uint8_t command[kResourceCreate3dBytes];
     std::memcpy(command, bytes, sizeof(command));
+    uint32_t words[11];
+    std::memcpy(words, command + 4, sizeof(words));
+    uint64_t blob_id;
+    std::memcpy(&blob_id, command + 48, sizeof(blob_id));
+    const stream_renderer_resource_create_args shape{.handle = 0,
+                                                     .target = words[0],
+                                                     .format = words[1],
+                                                     .bind = words[2],
+                                                     .width = words[3],
+                                                     .height = words[4],
+                                                     .depth = words[5],
+                                                     .array_size = words[6],
+                                                     .last_level = words[7],
+                                                     .nr_samples = words[8],
+                                                     .flags = words[9]};
+    const auto key = std::make_pair(context, static_cast<uint32_t>(blob_id));
+    if (!s.pending_shapes.emplace(key, shape).second) return -EINVAL;
+    Record(s, "shape_recorded blob_id=" + std::to_string(key.second));
+    return 0;
+  }
+  if (op == kOpContextCreate || op == kOpContextPing) {
+    uint32_t command[2];
+    std::memcpy(command, bytes, sizeof(command));
+    auto resource = s.resources.find(command[1]);
+    if (resource == s.resources.end() || !resource->second.ring) return -EINVAL;
+    RingMemory& ring = *resource->second.ring;
+    if (op == kOpContextCreate) {
+      // gfxstream stops a ring's reader only when the blob leaves the context that made it: a
+      // ring made where the blob is not attached, or a second one (the first reader forgotten),
+      // reads the memory after unref frees it.
+      if (!s.contexts[context].contains(command[1]) || resource->second.ring_of != 0) {
+        std::fprintf(stderr,
+                     "gfxstream stand-in: CONTEXT_CREATE on blob %u in context %u (%s); the real "
+                     "library's ring reader would read it after it is freed\n",
+                     command[1], context,
+                     resource->second.ring_of != 0 ? "already a ring" : "not attached there");
+        std::abort();
+      }
+      if (ring.size() < kRingBlobMinBytes) {
+        std::fprintf(stderr,
+                     "gfxstream stand-in: CONTEXT_CREATE on a %llu-byte blob; the real library "
+                     "aborts (External address size too small)\n",
+                     static_cast<unsigned long long>(ring.size()));
+        std::abort();
+      }
+      resource->second.ring_of = context;
+      ring.Store(0, 1);  // host_version, as ring_buffer_init writes it.
+      Record(s, "asg_created " + std::to_string(command[1]));
+      return 0;
+    }
+    if (resource->second.ring_of != context) return -EINVAL;
+    // Type-1 transfers ({u32 offset, u32 size} at the ring's buf, 128 bytes in).
+    const uint32_t write = ring.Load(kRingWritePos);
+    uint32_t read = ring.Load(kRingReadPos);
+    uint32_t consumed = 0;
+    if (ring.Load(kRingConfigTransferMode) == 1) {
+      for (; read + 8 <= write; read += 8) {
+        uint32_t size;
+        std::memcpy(&size, ring.bytes() + 128 + (read + 4) % 2048, sizeof(size));
+        consumed += size;
+      }
+    }
+    ring.Store(kRingReadPos, read);
+    ring.Store(kRingConfigHostConsumedPos, ring.Load(kRingConfigHostConsumedPos) + consumed);
+    Record(s, "asg_ping " + std::to_string(command[1]) + " consumed=" + std::to_string(consumed));
     return 0;
   }
   if (op != kOpFill || size < 7 * 4) return -EINVAL;
@@ -371,6 +500,21 @@ int RunCommand(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) 
   Record(s, "fill resource=" + std::to_string(id) + " rect=" + std::to_string(x) + "," +
                 std::to_string(y) + "," + std::to_string(width) + "," + std::to_string(height));
   return 0;
+}
+
+// gfxstream's checks before it makes a colour buffer's Vulkan image: none. An empty one, or one
+// over lavapipe's 16384 texels per side, crashes it; so does this.
+void AbortOnImageGfxstreamCannotMake(uint32_t handle,
+                                     const stream_renderer_resource_create_args& args, Kind kind) {
+  if (kind == Kind::kColorBuffer &&
+      (args.width == 0 || args.height == 0 || args.width > kMaxImageDimension ||
+       args.height > kMaxImageDimension)) {
+    std::fprintf(stderr,
+                 "gfxstream stand-in: resource %u: a %ux%u colour buffer; the real library "
+                 "crashes making its Vulkan image\n",
+                 handle, args.width, args.height);
+    std::abort();
+  }
 }
 
 }  // namespace
@@ -446,6 +590,7 @@ STANDIN_EXPORT void stream_renderer_teardown(void) {
   Record(s, "teardown");
   s.resources.clear();
   s.contexts.clear();
+  s.pending_shapes.clear();
   s.timelines.clear();
   s.fence_queue.clear();
   close(s.stop_fd);
@@ -464,17 +609,7 @@ STANDIN_EXPORT int stream_renderer_resource_create(stream_renderer_resource_crea
   // gfxstream takes any format (unknown ones as RGBA8); the cap keeps the stand-in's own memory
   // bounded where the real library would fail to make a texture.
   const Kind kind = KindOf(*args);
-  // gfxstream makes a Vulkan image of every colour buffer without checking its size against the
-  // device: an empty one, or one over lavapipe's 16384 texels per side, crashes it.
-  if (kind == Kind::kColorBuffer &&
-      (args->width == 0 || args->height == 0 || args->width > kMaxImageDimension ||
-       args->height > kMaxImageDimension)) {
-    std::fprintf(stderr,
-                 "gfxstream stand-in: resource %u: a %ux%u colour buffer; the real library "
-                 "crashes making its Vulkan image\n",
-                 args->handle, args->width, args->height);
-    std::abort();
-  }
+  AbortOnImageGfxstreamCannotMake(args->handle, *args, kind);
   const uint64_t bytes = HostBytes(*args, kind);
   if (s.resources.contains(args->handle) || args->width == 0 || bytes > kMaxResourceBytes) {
     return -EINVAL;
@@ -487,6 +622,72 @@ STANDIN_EXPORT int stream_renderer_resource_create(stream_renderer_resource_crea
   s.resources.emplace(args->handle, std::move(resource));
   Record(s, "resource_create " + std::to_string(args->handle) + " " + std::to_string(args->width) +
                 "x" + std::to_string(args->height) + " format=" + std::to_string(args->format));
+  return 0;
+}
+
+STANDIN_EXPORT int stream_renderer_create_blob(uint32_t ctx_id, uint32_t handle,
+                                               const struct stream_renderer_create_blob* blob,
+                                               const iovec*, uint32_t,
+                                               const stream_renderer_handle*) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  Record(s, "create_blob " + std::to_string(handle) + " ctx=" + std::to_string(ctx_id) +
+                " mem=" + std::to_string(blob->blob_mem) + " id=" + std::to_string(blob->blob_id) +
+                " size=" + std::to_string(blob->size));
+  // gfxstream logs its failures here and returns 0 anyway.
+  if (!s.contexts.contains(ctx_id) || s.resources.contains(handle)) return 0;
+  Resource resource;
+  resource.blob = true;
+  if (blob->blob_id == 0) {
+    const int fd = memfd_create(("gfxstream-ringblob-shmem-" + std::to_string(handle)).c_str(),
+                                MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return 0;
+    void* bytes = MAP_FAILED;
+    if (ftruncate(fd, static_cast<off_t>(blob->size)) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW) == 0) {
+      bytes = mmap(nullptr, blob->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (bytes == MAP_FAILED) {
+      close(fd);
+      return 0;
+    }
+    resource.ring.emplace(fd, static_cast<uint8_t*>(bytes), blob->size);
+  } else {
+    auto shape = s.pending_shapes.find({ctx_id, static_cast<uint32_t>(blob->blob_id)});
+    if (shape == s.pending_shapes.end() || blob->blob_mem == kBlobMemGuest) return 0;
+    resource.args = shape->second;
+    resource.args.handle = handle;
+    s.pending_shapes.erase(shape);
+    resource.kind = KindOf(resource.args);
+    AbortOnImageGfxstreamCannotMake(handle, resource.args, resource.kind);
+    const uint64_t bytes = HostBytes(resource.args, resource.kind);
+    if (bytes > kMaxResourceBytes) return 0;
+    resource.host.assign(bytes, 0);
+  }
+  s.resources.emplace(handle, std::move(resource));
+  Record(s, "blob_made " + std::to_string(handle));
+  return 0;
+}
+
+STANDIN_EXPORT int stream_renderer_export_blob(uint32_t handle, stream_renderer_handle* exported) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(handle);
+  if (resource == s.resources.end() || !resource->second.ring) return -EINVAL;
+  const int fd = resource->second.ring->ReleaseFd();
+  Record(s, "export_blob " + std::to_string(handle) + (fd < 0 ? " already given" : ""));
+  if (fd < 0) return -EINVAL;
+  exported->os_handle = fd;
+  exported->handle_type = STREAM_HANDLE_TYPE_MEM_SHM;
+  return 0;
+}
+
+STANDIN_EXPORT int stream_renderer_resource_map_info(uint32_t handle, uint32_t* map_info) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  auto resource = s.resources.find(handle);
+  if (resource == s.resources.end() || !resource->second.blob) return -EINVAL;
+  *map_info = kMapCacheCached;
   return 0;
 }
 
@@ -512,7 +713,16 @@ STANDIN_EXPORT int stream_renderer_context_create(uint32_t ctx_id, uint32_t nlen
 STANDIN_EXPORT void stream_renderer_context_destroy(uint32_t handle) {
   State& s = state();
   std::lock_guard lock(s.mutex);
+  if (auto context = s.contexts.find(handle); context != s.contexts.end()) {
+    for (uint32_t attached : context->second) {
+      if (auto resource = s.resources.find(attached);
+          resource != s.resources.end() && resource->second.ring_of == handle) {
+        resource->second.ring_of = 0;
+      }
+    }
+  }
   s.contexts.erase(handle);
+  std::erase_if(s.pending_shapes, [&](const auto& entry) { return entry.first.first == handle; });
   Record(s, "context_destroy " + std::to_string(handle));
 }
 
@@ -630,6 +840,11 @@ STANDIN_EXPORT void stream_renderer_ctx_detach_resource(int ctx_id, int handle) 
   std::lock_guard lock(s.mutex);
   auto context = s.contexts.find(static_cast<uint32_t>(ctx_id));
   if (context != s.contexts.end()) context->second.erase(static_cast<uint32_t>(handle));
+  // gfxstream stops the ring's reader here (one context per ring, checked at CONTEXT_CREATE).
+  if (auto resource = s.resources.find(static_cast<uint32_t>(handle));
+      resource != s.resources.end() && resource->second.ring_of == static_cast<uint32_t>(ctx_id)) {
+    resource->second.ring_of = 0;
+  }
   Record(s, "ctx_detach_resource " + std::to_string(ctx_id) + " " + std::to_string(handle));
 }
 
