@@ -34,7 +34,7 @@ CommandDispatcher::CommandDispatcher(const DispatcherConfig& config, DisplayChan
       display_info_(scanouts_, display, completions_, config.edid_offered),
       resource_executor_(resources_, contexts_, software_, renderer_3d, scanout_executor_, region_),
       blob_executor_(resources_, contexts_, software_, renderer_3d, resource_executor_, region_),
-      context_executor_(contexts_, resources_, renderer_3d),
+      context_executor_(contexts_, resources_, completions_, renderer_3d),
       cursor_executor_(resources_, display, diagnostics_) {}
 
 void CommandDispatcher::Dispatch(DecodedCommand decoded, Reply reply) {

@@ -49,6 +49,23 @@ void Completions::Send(Reply& reply, const Response& response) {
   (void)reply.Send(response);  // 0 when it does not fit, which was logged.
 }
 
+void Completions::ReleaseContext(ContextId context) {
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (!it->fence.per_context || it->fence.context != context) {
+      ++it;
+      continue;
+    }
+    Held released = std::move(*it);
+    it = held_.erase(it);
+    diagnostics_.GuestWarning(
+        "fence %llu on ring %u of context %u: context destroyed before it "
+        "signalled; answering its command",
+        static_cast<unsigned long long>(released.fence.fence_id), released.fence.ring_index,
+        context.value());
+    Send(released.reply, released.response);
+  }
+}
+
 void Completions::OnFenceSignalled(const renderer::FenceSignal& fence) {
   // Answer in submission order every held command on this timeline up to the fence.
   for (auto it = held_.begin(); it != held_.end();) {

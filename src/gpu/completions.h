@@ -26,6 +26,11 @@ class Completions {
   void Finish(Reply reply, CommandResult<Response> result);
   // Answers, in order, every held command of the fence's timeline up to it.
   void OnFenceSignalled(const renderer::FenceSignal& fence);
+  // Answers, in order, every held command fenced on one of `context`'s rings: the context is
+  // destroyed, and with it the renderer's work, so nothing will signal them. (A fence on a ring
+  // the renderer cannot signal, such as a Venus ring with no queue bound in the render server,
+  // holds its command until then.)
+  void ReleaseContext(ContextId context);
   // Forgets what is held (their queue stopped: the chains went back already).
   void DropHeld() { held_.clear(); }
   size_t held() const { return held_.size(); }

@@ -73,6 +73,7 @@ CommandResult<Response> ContextExecutor::Destroy(const CtrlHdr& header) {
   }
   renderer_->DestroyContext(context);
   contexts_.Erase(context);
+  completions_.ReleaseContext(context);
   return Response::Ok();
 }
 

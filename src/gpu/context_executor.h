@@ -1,7 +1,7 @@
 // ContextExecutor: capsets, 3D contexts and their command streams (§5.7.6.8, §5.7.6.9):
 // GET_CAPSET_INFO, GET_CAPSET, CTX_CREATE, CTX_DESTROY, CTX_ATTACH/DETACH_RESOURCE, SUBMIT_3D.
 //
-//   ContextExecutor contexts(table, resources, renderer_3d);   // renderer_3d null: 2D only.
+//   ContextExecutor contexts(table, resources, completions, renderer_3d);  // null: 2D only.
 //   CommandResult<Response> created = contexts.Create(request, acked_features);
 //
 // Every id is checked against the device's tables before the renderer sees it, because the
@@ -12,6 +12,7 @@
 
 #include "gpu/command.h"
 #include "gpu/command_error.h"
+#include "gpu/completions.h"
 #include "gpu/context_table.h"
 #include "gpu/resource_table.h"
 #include "gpu/response.h"
@@ -21,8 +22,12 @@ namespace vgpu::gpu {
 
 class ContextExecutor {
  public:
-  ContextExecutor(ContextTable& contexts, ResourceTable& resources, renderer::Renderer* renderer_3d)
-      : contexts_(contexts), resources_(resources), renderer_(renderer_3d) {}
+  ContextExecutor(ContextTable& contexts, ResourceTable& resources, Completions& completions,
+                  renderer::Renderer* renderer_3d)
+      : contexts_(contexts),
+        resources_(resources),
+        completions_(completions),
+        renderer_(renderer_3d) {}
 
   // In 2D mode there are no capsets: every index and id is out of range.
   CommandResult<Response> QueryCapsetInfo(const GetCapsetInfo& request);
@@ -39,6 +44,7 @@ class ContextExecutor {
  private:
   ContextTable& contexts_;
   ResourceTable& resources_;
+  Completions& completions_;
   renderer::Renderer* const renderer_;
 };
 

@@ -4,6 +4,7 @@
 // Skipped, with the reason, where virglrenderer has no Venus here (no render server, no Vulkan).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -231,6 +232,12 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
   EXPECT_EQ(after.open_fds, before.open_fds);
 }
 
+// vkSeekReplyCommandStreamMESA to 0: a Venus command that does nothing a test could notice.
+std::span<const uint8_t> SeekReplyStream() {
+  static constexpr uint32_t kSeek[4] = {179, 0, 0, 0};  // Type, flags, u64 position.
+  return {reinterpret_cast<const uint8_t*>(kSeek), sizeof(kSeek)};
+}
+
 // The guest's side of Venus through the daemon (the client's transport): SUBMIT_3D on the Venus
 // context, blobs attached to it and mapped through the ShmemWindow at increasing offsets.
 class VenusClientTest : public BlobMappingTest, public VenusTransport {
@@ -269,6 +276,34 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
     }
     next_offset_ += (size + 0xffff) & ~uint64_t{0xffff};
     return window().Bytes(offset, size);
+  }
+
+  // SUBMIT_3D of `commands` with a virtio-gpu fence on the context's ring `ring` (§5.7.6.7,
+  // VIRTIO_GPU_FLAG_INFO_RING_IDX); the response's header, once it came.
+  gpu::CtrlHdr SubmitFencedOnRing(uint8_t ring, uint64_t fence_id,
+                                  std::span<const uint8_t> commands) {
+    gpu::CmdSubmit submit{};
+    submit.hdr = Header(CommandType::kSubmit3d);
+    submit.hdr.flags = gpu::kFlagFence | gpu::kFlagInfoRingIdx;
+    submit.hdr.fence_id = fence_id;
+    submit.hdr.ctx_id = kContext;
+    submit.hdr.ring_idx = ring;
+    submit.size = static_cast<uint32_t>(commands.size());
+    RawOutcome answered = Send(submit, sizeof(gpu::CtrlHdr), commands);
+    gpu::CtrlHdr response{};
+    EXPECT_GE(answered.response.size(), sizeof(response));
+    if (answered.response.size() >= sizeof(response)) {
+      std::memcpy(&response, answered.response.data(), sizeof(response));
+    }
+    return response;
+  }
+  static void ExpectFenceAnswered(const gpu::CtrlHdr& response, uint8_t ring, uint64_t fence_id) {
+    EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kOkNodata));
+    EXPECT_EQ(response.flags & (gpu::kFlagFence | gpu::kFlagInfoRingIdx),
+              gpu::kFlagFence | gpu::kFlagInfoRingIdx);
+    EXPECT_EQ(response.fence_id, fence_id);
+    EXPECT_EQ(response.ctx_id, kContext);
+    EXPECT_EQ(response.ring_idx, ring);
   }
 
  private:
@@ -392,29 +427,125 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   // A virtio-gpu fence on the context's ring 0 (§5.7.6.7, VIRTIO_GPU_FLAG_INFO_RING_IDX): the
   // SUBMIT_3D is answered once the ring has consumed it, the fence echoed with its ring.
   for (uint64_t fence_id : {uint64_t{77}, uint64_t{78}, uint64_t{1} << 40}) {
-    const uint64_t seek[2] = {179 /*vkSeekReplyCommandStreamMESA*/, 0};
-    gpu::CmdSubmit submit{};
-    submit.hdr = Header(CommandType::kSubmit3d);
-    submit.hdr.flags = gpu::kFlagFence | gpu::kFlagInfoRingIdx;
-    submit.hdr.fence_id = fence_id;
-    submit.hdr.ctx_id = kContext;
-    submit.hdr.ring_idx = 0;
-    submit.size = sizeof(seek);
-    RawOutcome answered =
-        Send(submit, sizeof(gpu::CtrlHdr),
-             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(seek), sizeof(seek)));
-    gpu::CtrlHdr response;
-    ASSERT_GE(answered.response.size(), sizeof(response));
-    std::memcpy(&response, answered.response.data(), sizeof(response));
-    EXPECT_EQ(response.type, static_cast<uint32_t>(ResponseType::kOkNodata));
-    EXPECT_EQ(response.flags & (gpu::kFlagFence | gpu::kFlagInfoRingIdx),
-              gpu::kFlagFence | gpu::kFlagInfoRingIdx);
-    EXPECT_EQ(response.fence_id, fence_id);
-    EXPECT_EQ(response.ctx_id, kContext);
-    EXPECT_EQ(response.ring_idx, 0);
+    ExpectFenceAnswered(SubmitFencedOnRing(0, fence_id, SeekReplyStream()), 0, fence_id);
   }
   ASSERT_TRUE(client.Destroy());
   EXPECT_EQ(Unref(100), ResponseType::kOkNodata);
+}
+
+TEST_F(VenusClientTest, FencesOnAQueuesRingAreAnsweredWhenTheQueueHasRunItsWork) {
+  StartVenusDaemonOrSkip();
+  if (IsSkipped()) return;
+  ConnectVenusOrSkip();
+  if (IsSkipped() || HasFatalFailure()) return;
+  constexpr uint8_t kQueueRing = 1;
+  VenusClient client(*this, /*reply_resource_id=*/100);
+  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
+  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
+  ASSERT_TRUE(device) << device.error().message;
+  Result<void> created = client.CreateDevice(*device, kQueueRing);
+  ASSERT_TRUE(created) << created.error().message;
+
+  // The copy and fill of CopiesAndFillsOnTheHostGpuThroughMappedMemory, submitted as Mesa's
+  // Venus driver submits: vkQueueSubmit without a Vulkan fence, in a SUBMIT_3D fenced on the
+  // queue's ring. Its answer is the proof that the queue ran the work: no Vulkan call is made
+  // before the bytes are read.
+  constexpr uint64_t kSize = 64 << 10, kQuarter = 16 << 10;
+  Result<VenusMappedBuffer> buffer = client.CreateMappedBuffer(101, kSize);
+  ASSERT_TRUE(buffer) << buffer.error().message;
+  for (size_t i = 0; i < kSize; ++i)
+    buffer->bytes[i] = i < kQuarter ? static_cast<uint8_t>(i * 5 + 1) : 0;
+  ASSERT_TRUE(client.RecordCopyAndFill(*buffer, 0, kQuarter, kQuarter, 2 * kQuarter, kQuarter,
+                                       0x600dcafeu));
+  const std::vector<uint8_t> work = client.QueueSubmitCommand(/*with_commands=*/true);
+  ExpectFenceAnswered(SubmitFencedOnRing(kQueueRing, 500, work), kQueueRing, 500);
+  for (size_t i = 0; i < kQuarter; ++i) {
+    ASSERT_EQ(buffer->bytes[kQuarter + i], static_cast<uint8_t>(i * 5 + 1)) << "copy, byte " << i;
+  }
+  for (size_t i = 0; i < kQuarter; i += 4) {
+    uint32_t word;
+    std::memcpy(&word, buffer->bytes.data() + 2 * kQuarter + i, 4);
+    ASSERT_EQ(word, 0x600dcafeu) << "fill, byte " << i;
+  }
+
+  // Fences on the queue's ring and on ring 0 (the CPU timeline) in turn: each answered with its
+  // own ring. Figure: ring fences a second, each an empty vkQueueSubmit fenced on the ring.
+  using Clock = std::chrono::steady_clock;
+  const std::vector<uint8_t> empty = client.QueueSubmitCommand(/*with_commands=*/false);
+  constexpr int kFences = 100;
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < kFences; ++i) {
+    const uint64_t fence_id = 1000 + 2 * i;
+    ExpectFenceAnswered(SubmitFencedOnRing(kQueueRing, fence_id, empty), kQueueRing, fence_id);
+    ExpectFenceAnswered(SubmitFencedOnRing(0, fence_id + 1, SeekReplyStream()), 0, fence_id + 1);
+    if (HasFailure()) break;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("Venus queue-ring fences: %.0f/s (each with a ring-0 fence between)\n",
+              kFences / seconds);
+  RecordProperty("queue_ring_fences_per_second", std::to_string(kFences / seconds));
+
+  ASSERT_TRUE(client.Destroy());
+  for (uint32_t id : {100u, 101u}) EXPECT_EQ(Unref(id), ResponseType::kOkNodata);
+  EXPECT_TRUE(window().anomalies().empty());
+}
+
+TEST_F(VenusClientTest, FenceOnARingWithoutAQueueIsAnsweredByTheContextsEndAtTheLatest) {
+  StartVenusDaemonOrSkip();
+  if (IsSkipped()) return;
+  ConnectVenusOrSkip();
+  if (IsSkipped() || HasFatalFailure()) return;
+  VenusClient client(*this, /*reply_resource_id=*/100);
+  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
+  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
+  ASSERT_TRUE(device) << device.error().message;
+  ASSERT_TRUE(client.CreateDevice(*device, /*queue_ring=*/1));
+
+  // A fence on ring 2, where no queue is bound. In-process, virglrenderer refuses it and the
+  // command is answered at once; the render server's worker gives the whole context up instead,
+  // and nothing ever signals it. Either way the guest gets its command back when it destroys the
+  // context, before the destroy's own answer.
+  Result<uint64_t> memory = session().ram->Allocate(4096, 4096);
+  ASSERT_TRUE(memory);
+  gpu::CmdSubmit submit{};
+  submit.hdr = Header(CommandType::kSubmit3d);
+  submit.hdr.flags = gpu::kFlagFence | gpu::kFlagInfoRingIdx;
+  submit.hdr.fence_id = 5000;
+  submit.hdr.ctx_id = kContext;
+  submit.hdr.ring_idx = 2;
+  submit.size = static_cast<uint32_t>(SeekReplyStream().size());
+  ASSERT_TRUE(session().ram->WriteObject(*memory, submit));
+  ASSERT_TRUE(session().ram->Write(*memory + sizeof(submit), SeekReplyStream()));
+  const uint64_t response_address = *memory + 2048;
+  Result<uint16_t> fenced = session().control_queue->AddChain(
+      {{*memory, static_cast<uint32_t>(sizeof(submit) + SeekReplyStream().size())}},
+      {{response_address, sizeof(gpu::CtrlHdr)}});
+  ASSERT_TRUE(fenced);
+  session().control_queue->Kick();
+
+  gpu::CtrlHdr destroy = Header(CommandType::kCtxDestroy);
+  destroy.ctx_id = kContext;
+  Result<uint64_t> destroy_memory = session().ram->Allocate(4096, 4096);
+  ASSERT_TRUE(destroy_memory && session().ram->WriteObject(*destroy_memory, destroy));
+  Result<uint16_t> destroyed = session().control_queue->AddChain(
+      {{*destroy_memory, sizeof(destroy)}}, {{*destroy_memory + 2048, sizeof(gpu::CtrlHdr)}});
+  ASSERT_TRUE(destroyed);
+  session().control_queue->Kick();
+  std::vector<UsedElement> earlier;
+  ASSERT_TRUE(session().control_queue->WaitForUsedHead(*destroyed, kCommandTimeout, &earlier));
+  EXPECT_TRUE(std::any_of(earlier.begin(), earlier.end(), [&](const UsedElement& used) {
+    return used.id == *fenced;
+  })) << "the fenced command was not answered before the context's destroy";
+  Result<gpu::CtrlHdr> response = session().ram->ReadObject<gpu::CtrlHdr>(response_address);
+  ASSERT_TRUE(response);
+  ExpectFenceAnswered(*response, 2, 5000);
+
+  // The daemon serves a new Venus context.
+  ASSERT_EQ(CreateContextRaw(kContext, kVenusCapset), ResponseType::kOkNodata);
+  VenusClient again(*this, /*reply_resource_id=*/200);
+  ASSERT_TRUE(again.CreateInstance());
+  ASSERT_TRUE(again.Destroy());
+  for (uint32_t id : {100u, 200u}) EXPECT_EQ(Unref(id), ResponseType::kOkNodata);
 }
 
 }  // namespace

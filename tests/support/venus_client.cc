@@ -29,6 +29,7 @@ enum Command : uint32_t {
   kDestroyFence = 36,
   kResetFences = 37,
   kGetFenceStatus = 38,
+  kGetDeviceQueue2 = 155,
   kCreateBuffer = 50,
   kDestroyBuffer = 51,
   kCreateCommandPool = 85,
@@ -56,6 +57,8 @@ enum StructureType : int32_t {
   kCommandPoolCreateInfo = 39,
   kCommandBufferAllocateInfo = 40,
   kCommandBufferBeginInfo = 42,
+  kDeviceQueueInfo2 = 1000145003,
+  kDeviceQueueTimelineInfoMesa = 1000384005,
 };
 
 constexpr uint32_t kApiVersion11 = (1u << 22) | (1u << 12);  // VK_MAKE_API_VERSION(0, 1, 1, 0)
@@ -210,7 +213,8 @@ Result<VenusPhysicalDevice> VenusClient::FirstPhysicalDevice() {
   return device;
 }
 
-Result<void> VenusClient::CreateDevice(const VenusPhysicalDevice& physical_device) {
+Result<void> VenusClient::CreateDevice(const VenusPhysicalDevice& physical_device,
+                                       uint32_t queue_ring) {
   // A queue family that can transfer (graphics and compute imply it).
   Encoder families(kGetPhysicalDeviceQueueFamilyProperties, true);
   families.U64(physical_device.id).Present().U32(0).Null();
@@ -255,8 +259,17 @@ Result<void> VenusClient::CreateDevice(const VenusPhysicalDevice& physical_devic
   if (!made) return ErrorOf(made);
 
   queue_ = NewId();
-  Encoder queue(kGetDeviceQueue, true);
-  queue.U64(device_).U32(queue_family_).U32(0).Present().U64(queue_);
+  Encoder queue(queue_ring == 0 ? kGetDeviceQueue : kGetDeviceQueue2, true);
+  if (queue_ring == 0) {
+    queue.U64(device_).U32(queue_family_).U32(0);
+  } else {
+    // VkDeviceQueueInfo2 {sType, pNext -> VkDeviceQueueTimelineInfoMESA {sType, pNext, ringIdx},
+    // flags, queueFamilyIndex, queueIndex}.
+    queue.U64(device_).Present().I32(kDeviceQueueInfo2);
+    queue.Present().I32(kDeviceQueueTimelineInfoMesa).Null().U32(queue_ring);
+    queue.U32(0).U32(queue_family_).U32(0);
+  }
+  queue.Present().U64(queue_);
   if (Result<std::span<const uint8_t>> got_queue = Call(queue.bytes, 20); !got_queue) {
     return ErrorOf(got_queue);
   }
@@ -332,6 +345,16 @@ Result<void> VenusClient::CopyAndFill(const VenusMappedBuffer& buffer, uint64_t 
                                       uint64_t destination_offset, uint64_t copy_size,
                                       uint64_t fill_offset, uint64_t fill_size, uint32_t fill_value,
                                       std::chrono::milliseconds timeout) {
+  Result<void> recorded = RecordCopyAndFill(buffer, source_offset, destination_offset, copy_size,
+                                            fill_offset, fill_size, fill_value);
+  if (!recorded) return recorded;
+  return SubmitFenced(/*with_commands=*/true, timeout);
+}
+
+Result<void> VenusClient::RecordCopyAndFill(const VenusMappedBuffer& buffer, uint64_t source_offset,
+                                            uint64_t destination_offset, uint64_t copy_size,
+                                            uint64_t fill_offset, uint64_t fill_size,
+                                            uint32_t fill_value) {
   Encoder begin(kBeginCommandBuffer, true);
   begin.U64(command_buffer_).Present().I32(kCommandBufferBeginInfo).Null().U32(1).Null();
   Result<std::span<const uint8_t>> begun = CallChecked(begin.bytes, 8, "vkBeginCommandBuffer");
@@ -358,15 +381,16 @@ Result<void> VenusClient::CopyAndFill(const VenusMappedBuffer& buffer, uint64_t 
   Result<std::span<const uint8_t>> ended =
       CallChecked(record.bytes, 8, "vkEndCommandBuffer", kEndCommandBuffer);
   if (!ended) return ErrorOf(ended);
-  return SubmitFenced(/*with_commands=*/true, timeout);
+  return {};
 }
 
 Result<void> VenusClient::SubmitAndWaitForFence(std::chrono::milliseconds timeout) {
   return SubmitFenced(/*with_commands=*/false, timeout);
 }
 
-Result<void> VenusClient::SubmitFenced(bool with_commands, std::chrono::milliseconds timeout) {
-  Encoder submit(kQueueSubmit, true);
+std::vector<uint8_t> VenusClient::EncodeQueueSubmit(bool with_commands, uint64_t fence,
+                                                    bool reply) const {
+  Encoder submit(kQueueSubmit, reply);
   submit.U64(queue_).U32(1).U64(1);
   submit.I32(kSubmitInfo).Null().U32(0).Null().Null();  // No wait semaphores, no stage masks.
   if (with_commands) {
@@ -375,8 +399,17 @@ Result<void> VenusClient::SubmitFenced(bool with_commands, std::chrono::millisec
     submit.U32(0).Null();
   }
   submit.U32(0).Null();  // No signal semaphores.
-  submit.U64(fence_);
-  Result<std::span<const uint8_t>> submitted = CallChecked(submit.bytes, 8, "vkQueueSubmit");
+  submit.U64(fence);     // 0: VK_NULL_HANDLE.
+  return std::move(submit.bytes);
+}
+
+std::vector<uint8_t> VenusClient::QueueSubmitCommand(bool with_commands) const {
+  return EncodeQueueSubmit(with_commands, /*fence=*/0, /*reply=*/false);
+}
+
+Result<void> VenusClient::SubmitFenced(bool with_commands, std::chrono::milliseconds timeout) {
+  Result<std::span<const uint8_t>> submitted =
+      CallChecked(EncodeQueueSubmit(with_commands, fence_, /*reply=*/true), 8, "vkQueueSubmit");
   if (!submitted) return ErrorOf(submitted);
   // vkWaitForFences would hold the renderer for its whole timeout: poll instead.
   const auto deadline = std::chrono::steady_clock::now() + timeout;

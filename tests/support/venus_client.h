@@ -70,14 +70,24 @@ class VenusClient {
   Result<void> CreateInstance();
   // vkEnumeratePhysicalDevices, then vkGetPhysicalDeviceProperties of the first.
   Result<VenusPhysicalDevice> FirstPhysicalDevice();
-  // A device with one queue of a family that can transfer, and that queue.
-  Result<void> CreateDevice(const VenusPhysicalDevice& physical_device);
+  // A device with one queue of a family that can transfer, and that queue. With `queue_ring` > 0
+  // the queue is bound to that ring of the context's fence timelines (vkGetDeviceQueue2 with
+  // VkDeviceQueueTimelineInfoMESA), so that a virtio-gpu fence on that ring signals when the
+  // queue has executed what was submitted to it before (§5.7.6.7, per-ring fences).
+  Result<void> CreateDevice(const VenusPhysicalDevice& physical_device, uint32_t queue_ring = 0);
   // `size` bytes of host-visible, coherent memory, a transfer buffer bound to all of it, mapped
   // through a blob made as `resource_id`.
   Result<VenusMappedBuffer> CreateMappedBuffer(uint32_t resource_id, uint64_t size);
-  // Records and submits, with a fence: copy `copy_size` bytes from `source_offset` to
-  // `destination_offset`, then fill `fill_size` bytes at `fill_offset` with `fill_value`; waits for
-  // the fence by polling vkGetFenceStatus, at most `timeout`.
+  // Records into the command buffer: copy `copy_size` bytes from `source_offset` to
+  // `destination_offset`, then fill `fill_size` bytes at `fill_offset` with `fill_value`.
+  Result<void> RecordCopyAndFill(const VenusMappedBuffer& buffer, uint64_t source_offset,
+                                 uint64_t destination_offset, uint64_t copy_size,
+                                 uint64_t fill_offset, uint64_t fill_size, uint32_t fill_value);
+  // vkQueueSubmit of the recorded command buffer (or of nothing), without a Vulkan fence and
+  // without a reply: for the caller to send in a SUBMIT_3D fenced on the queue's ring.
+  std::vector<uint8_t> QueueSubmitCommand(bool with_commands) const;
+  // RecordCopyAndFill, then submits with a Vulkan fence and waits for it by polling
+  // vkGetFenceStatus, at most `timeout`.
   Result<void> CopyAndFill(const VenusMappedBuffer& buffer, uint64_t source_offset,
                            uint64_t destination_offset, uint64_t copy_size, uint64_t fill_offset,
                            uint64_t fill_size, uint32_t fill_value,
@@ -99,6 +109,7 @@ class VenusClient {
   Result<std::span<const uint8_t>> CallChecked(const std::vector<uint8_t>& command,
                                                size_t reply_size, const char* name,
                                                std::optional<uint32_t> reply_type = std::nullopt);
+  std::vector<uint8_t> EncodeQueueSubmit(bool with_commands, uint64_t fence, bool reply) const;
   // vkQueueSubmit with the fence (and the command buffer), then vkGetFenceStatus until signalled.
   Result<void> SubmitFenced(bool with_commands, std::chrono::milliseconds timeout);
   uint64_t NewId() { return next_id_++; }

@@ -202,6 +202,32 @@ TEST_F(DeviceModel3dTest, PerContextRingsAreSeparateTimelines) {
             std::vector<uint16_t>({ring2, ring1_first, ring1_second}));
 }
 
+TEST_F(DeviceModel3dTest, DestroyingAContextAnswersWhatWaitsOnItsRingsOnly) {
+  ASSERT_EQ(CreateContext(3), ResponseType::kOkNodata);
+  ASSERT_EQ(CreateContext(4), ResponseType::kOkNodata);
+  const size_t before = ring_.total();
+  const uint16_t ring1 = RunFenced(CommandType::kGetDisplayInfo, 10, 3, true, 1);
+  const uint16_t other_context = RunFenced(CommandType::kGetDisplayInfo, 11, 4, true, 1);
+  const uint16_t global = RunFenced(CommandType::kGetDisplayInfo, 12);
+  const uint16_t ring5 = RunFenced(CommandType::kGetDisplayInfo, 13, 3, true, 5);
+  EXPECT_EQ(ring_.total(), before);
+  CtrlHdr destroy = Header(CommandType::kCtxDestroy);
+  destroy.ctx_id = 3;
+  const uint16_t destroyed = Submit(Chain(&destroy, sizeof(destroy)));
+  // Context 3's two held commands, in order, then the destroy itself; the others still wait.
+  std::vector<uint16_t> order = ring_.Order();
+  EXPECT_EQ(std::vector<uint16_t>(order.begin() + before, order.end()),
+            std::vector<uint16_t>({ring1, ring5, destroyed}));
+  renderer_.fence_handler(Fence(4, 1, 11, true));
+  renderer_.fence_handler(Fence(0, 0, 12, false));
+  order = ring_.Order();
+  EXPECT_EQ(std::vector<uint16_t>(order.begin() + before, order.end()),
+            std::vector<uint16_t>({ring1, ring5, destroyed, other_context, global}));
+  // A late signal for the destroyed context's fence finds nothing.
+  renderer_.fence_handler(Fence(3, 1, 10, true));
+  EXPECT_EQ(ring_.total(), before + 5);
+}
+
 TEST_F(DeviceModel3dTest, ResponseOfAFencedCommandKeepsItsFenceFields) {
   const uint16_t head = RunFenced(CommandType::kGetDisplayInfo, 77);
   renderer_.fence_handler(Fence(0, 0, 77, false));
