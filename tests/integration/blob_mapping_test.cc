@@ -405,7 +405,8 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
   Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
   ASSERT_TRUE(device) << device.error().message;
-  Result<void> created = client.CreateDevice(*device);
+  constexpr uint8_t kQueueRing = 1;
+  Result<void> created = client.CreateDevice(*device, kQueueRing);
   ASSERT_TRUE(created) << created.error().message;
   Result<void> first = client.SubmitAndWaitForFence(kFenceTimeout);
   ASSERT_TRUE(first) << first.error().message;
@@ -419,10 +420,22 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   }
   const double fences_per_second =
       kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
-  std::printf("Venus on %s: instance to first fence %.1f ms, %.0f fences/s\n", device->name.c_str(),
-              first_fence_ms, fences_per_second);
+  // Fences on the queue's ring, as Mesa's driver fences its submits: an empty vkQueueSubmit in a
+  // SUBMIT_3D fenced on the ring, answered when the queue has run it.
+  const std::vector<uint8_t> empty = client.QueueSubmitCommand(/*with_commands=*/false);
+  const Clock::time_point ring_start = Clock::now();
+  for (int i = 0; i < kFences && !HasFailure(); ++i) {
+    ExpectFenceAnswered(SubmitFencedOnRing(kQueueRing, 1000 + i, empty), kQueueRing, 1000 + i);
+  }
+  const double ring_fences_per_second =
+      kFences / std::chrono::duration<double>(Clock::now() - ring_start).count();
+  std::printf(
+      "Venus on %s: instance to first fence %.1f ms, %.0f fences/s (Vulkan fence polled), %.0f "
+      "fences/s (virtio-gpu fence on the queue's ring)\n",
+      device->name.c_str(), first_fence_ms, fences_per_second, ring_fences_per_second);
   RecordProperty("venus_device", device->name);
   RecordProperty("fences_per_second", std::to_string(fences_per_second));
+  RecordProperty("queue_ring_fences_per_second", std::to_string(ring_fences_per_second));
 
   // A virtio-gpu fence on the context's ring 0 (§5.7.6.7, VIRTIO_GPU_FLAG_INFO_RING_IDX): the
   // SUBMIT_3D is answered once the ring has consumed it, the fence echoed with its ring.
@@ -469,21 +482,12 @@ TEST_F(VenusClientTest, FencesOnAQueuesRingAreAnsweredWhenTheQueueHasRunItsWork)
   }
 
   // Fences on the queue's ring and on ring 0 (the CPU timeline) in turn: each answered with its
-  // own ring. Figure: ring fences a second, each an empty vkQueueSubmit fenced on the ring.
-  using Clock = std::chrono::steady_clock;
+  // own ring.
   const std::vector<uint8_t> empty = client.QueueSubmitCommand(/*with_commands=*/false);
-  constexpr int kFences = 100;
-  const Clock::time_point start = Clock::now();
-  for (int i = 0; i < kFences; ++i) {
-    const uint64_t fence_id = 1000 + 2 * i;
+  for (uint64_t fence_id = 1000; fence_id < 1040 && !HasFailure(); fence_id += 2) {
     ExpectFenceAnswered(SubmitFencedOnRing(kQueueRing, fence_id, empty), kQueueRing, fence_id);
     ExpectFenceAnswered(SubmitFencedOnRing(0, fence_id + 1, SeekReplyStream()), 0, fence_id + 1);
-    if (HasFailure()) break;
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("Venus queue-ring fences: %.0f/s (each with a ring-0 fence between)\n",
-              kFences / seconds);
-  RecordProperty("queue_ring_fences_per_second", std::to_string(kFences / seconds));
 
   ASSERT_TRUE(client.Destroy());
   for (uint32_t id : {100u, 101u}) EXPECT_EQ(Unref(id), ResponseType::kOkNodata);
