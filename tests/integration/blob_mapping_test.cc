@@ -213,6 +213,7 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
             ResponseType::kOkNodata);
   EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
   const ResourceSample before = Sample();
+  const std::vector<std::string> fds_before = daemon_->OpenFdTargets();
 
   // Connections that leave mappings live: the next connection starts clean, nothing leaks.
   for (int round = 0; round < 5; ++round) {
@@ -231,6 +232,7 @@ TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
             ResponseType::kOkNodata);
   const ResourceSample after = Sample();
   EXPECT_EQ(after.open_fds, before.open_fds);
+  if (after.open_fds != before.open_fds) PrintFdChanges(fds_before);
 }
 
 // vkSeekReplyCommandStreamMESA to 0: a Venus command that does nothing a test could notice.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -202,6 +203,21 @@ class HostileGuestTest : public GpuDaemonTest {
     EXPECT_TRUE(connected_->frontend.GetConfig(0, 16));
     return SampleDaemon();
   }
+  // Prints the daemon's fds ("fd -> target") opened or closed since `before` was taken: what a
+  // failed fd comparison is about.
+  void PrintFdChanges(const std::vector<std::string>& before) const {
+    const std::vector<std::string> after = daemon_->OpenFdTargets();
+    std::multiset<std::string> opened(after.begin(), after.end());
+    std::multiset<std::string> closed(before.begin(), before.end());
+    for (const std::string& target : before) {
+      if (auto found = opened.find(target); found != opened.end()) opened.erase(found);
+    }
+    for (const std::string& target : after) {
+      if (auto found = closed.find(target); found != closed.end()) closed.erase(found);
+    }
+    for (const std::string& target : opened) std::printf("fd opened since: %s\n", target.c_str());
+    for (const std::string& target : closed) std::printf("fd closed since: %s\n", target.c_str());
+  }
   // Runs `attack` `warm_up` times, samples, runs it `repetitions` more times, samples again:
   // fds must be equal and resident memory within `allowed_growth_kb` (allocator noise), and the
   // daemon must still answer GET_DISPLAY_INFO.
@@ -209,8 +225,10 @@ class HostileGuestTest : public GpuDaemonTest {
                       uint64_t allowed_growth_kb = 512) {
     for (int i = 0; i < warm_up && !HasFatalFailure(); ++i) attack();
     const ResourceSample before = Sample();
+    const std::vector<std::string> fds_before = daemon_->OpenFdTargets();
     for (int i = 0; i < repetitions && !HasFatalFailure(); ++i) attack();
     const ResourceSample after = Sample();
+    if (after.open_fds != before.open_fds) PrintFdChanges(fds_before);
     std::printf("%d repetitions: fds %zu -> %zu, VmRSS %llu -> %llu kB\n", repetitions,
                 before.open_fds, after.open_fds,
                 static_cast<unsigned long long>(before.resident_kb),
