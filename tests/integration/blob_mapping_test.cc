@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "integration/hostile_guest_fixture.h"
@@ -63,6 +64,17 @@ class BlobMappingTest : public HostileGuestTest {
         create, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&entry), sizeof(entry)));
   }
   ShmemWindow& window() { return *session().shmem; }
+  // RESOURCE_MAP_BLOB + RESOURCE_UNMAP_BLOB pairs a second of a mapped blob, `pairs` of them
+  // (unmapped first; left unmapped).
+  double MapUnmapPairsPerSecond(uint32_t id, int pairs) {
+    EXPECT_EQ(UnmapBlob(id), ResponseType::kOkNodata);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < pairs && !HasFailure(); ++i) {
+      EXPECT_EQ(MapBlobType(id, 32 << 20), ResponseType::kOkMapInfo);
+      EXPECT_EQ(UnmapBlob(id), ResponseType::kOkNodata);
+    }
+    return pairs / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   uint64_t guest_page_ = 0;
 };
 
@@ -282,6 +294,21 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
     return window().Bytes(offset, size);
   }
 
+  // `client`'s instance and device (its queue bound to `queue_ring`, 0 for none); the physical
+  // device, or nullopt after a test failure.
+  std::optional<VenusPhysicalDevice> BringUp(VenusClient& client, uint32_t queue_ring) {
+    Result<void> instance = client.CreateInstance();
+    EXPECT_TRUE(instance) << instance.error().message << "; see the daemon's log";
+    if (!instance) return std::nullopt;
+    Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
+    EXPECT_TRUE(device) << device.error().message;
+    if (!device) return std::nullopt;
+    Result<void> created = client.CreateDevice(*device, queue_ring);
+    EXPECT_TRUE(created) << created.error().message;
+    if (!created) return std::nullopt;
+    return *device;
+  }
+
   // SUBMIT_3D of `commands` with a virtio-gpu fence on the context's ring `ring` (§5.7.6.7,
   // VIRTIO_GPU_FLAG_INFO_RING_IDX); the response's header, once it came.
   gpu::CtrlHdr SubmitFencedOnRing(uint8_t ring, uint64_t fence_id,
@@ -333,16 +360,13 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
   VenusClient client(*this, /*reply_resource_id=*/100);
 
   const Clock::time_point start = Clock::now();
-  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
-  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
-  ASSERT_TRUE(device) << device.error().message;
+  std::optional<VenusPhysicalDevice> device = BringUp(client, /*queue_ring=*/0);
+  ASSERT_TRUE(device);
   std::printf("Venus device: %s (type %u, Vulkan %u.%u, vendor 0x%04x)\n", device->name.c_str(),
               device->device_type, device->api_version >> 22, (device->api_version >> 12) & 0x3ff,
               device->vendor_id);
   RecordProperty("venus_device", device->name);
   EXPECT_FALSE(device->name.empty());
-  Result<void> created = client.CreateDevice(*device);
-  ASSERT_TRUE(created) << created.error().message;
 
   // 64 KiB of host-visible memory: the guest writes a pattern into the first 16 KiB through its
   // mapping; the host's Vulkan copies it to 16..32 KiB and fills 32..48 KiB; the guest reads the
@@ -377,15 +401,8 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
   }
   const double fences_per_second =
       kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
-  constexpr int kMaps = 200;
-  ASSERT_EQ(UnmapBlob(101), ResponseType::kOkNodata);
-  const Clock::time_point maps_start = Clock::now();
-  for (int i = 0; i < kMaps; ++i) {
-    ASSERT_EQ(MapBlobType(101, 32 << 20), ResponseType::kOkMapInfo);
-    ASSERT_EQ(UnmapBlob(101), ResponseType::kOkNodata);
-  }
-  const double maps_per_second =
-      kMaps / std::chrono::duration<double>(Clock::now() - maps_start).count();
+  const double maps_per_second = MapUnmapPairsPerSecond(101, 200);
+  ASSERT_FALSE(HasFailure());
   std::printf(
       "Venus figures: instance to first fence %.1f ms, %.0f fences/s, %.0f map/unmap "
       "pairs/s\n",
@@ -409,12 +426,9 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
   VenusClient client(*this, /*reply_resource_id=*/100);
   const Clock::time_point start = Clock::now();
-  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
-  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
-  ASSERT_TRUE(device) << device.error().message;
   constexpr uint8_t kQueueRing = 1;
-  Result<void> created = client.CreateDevice(*device, kQueueRing);
-  ASSERT_TRUE(created) << created.error().message;
+  std::optional<VenusPhysicalDevice> device = BringUp(client, kQueueRing);
+  ASSERT_TRUE(device);
   Result<void> first = client.SubmitAndWaitForFence(kFenceTimeout);
   ASSERT_TRUE(first) << first.error().message;
   const double first_fence_ms =
@@ -438,15 +452,8 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
       kFences / std::chrono::duration<double>(Clock::now() - ring_start).count();
   // Map/unmap pairs a second of the reply blob (shared memory virglrenderer makes, so mappable
   // whatever the Vulkan driver exports), then mapped back where the client reads its replies.
-  constexpr int kMaps = 200;
-  ASSERT_EQ(UnmapBlob(100), ResponseType::kOkNodata);
-  const Clock::time_point maps_start = Clock::now();
-  for (int i = 0; i < kMaps; ++i) {
-    ASSERT_EQ(MapBlobType(100, 32 << 20), ResponseType::kOkMapInfo);
-    ASSERT_EQ(UnmapBlob(100), ResponseType::kOkNodata);
-  }
-  const double maps_per_second =
-      kMaps / std::chrono::duration<double>(Clock::now() - maps_start).count();
+  const double maps_per_second = MapUnmapPairsPerSecond(100, 200);
+  ASSERT_FALSE(HasFailure());
   ASSERT_EQ(MapBlobType(100, mapped_at_.at(100)), ResponseType::kOkMapInfo);
   std::printf(
       "Venus on %s: instance to first fence %.1f ms, %.0f fences/s (Vulkan fence polled), %.0f "
@@ -474,11 +481,7 @@ TEST_F(VenusClientTest, FencesOnAQueuesRingAreAnsweredWhenTheQueueHasRunItsWork)
   if (IsSkipped() || HasFatalFailure()) return;
   constexpr uint8_t kQueueRing = 1;
   VenusClient client(*this, /*reply_resource_id=*/100);
-  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
-  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
-  ASSERT_TRUE(device) << device.error().message;
-  Result<void> created = client.CreateDevice(*device, kQueueRing);
-  ASSERT_TRUE(created) << created.error().message;
+  ASSERT_TRUE(BringUp(client, kQueueRing));
 
   // The copy and fill of CopiesAndFillsOnTheHostGpuThroughMappedMemory, submitted as Mesa's
   // Venus driver submits: vkQueueSubmit without a Vulkan fence, in a SUBMIT_3D fenced on the
@@ -521,10 +524,7 @@ TEST_F(VenusClientTest, FenceOnARingWithoutAQueueIsAnsweredByTheContextsEndAtThe
   ConnectVenusOrSkip();
   if (IsSkipped() || HasFatalFailure()) return;
   VenusClient client(*this, /*reply_resource_id=*/100);
-  ASSERT_TRUE(client.CreateInstance()) << "see the daemon's log";
-  Result<VenusPhysicalDevice> device = client.FirstPhysicalDevice();
-  ASSERT_TRUE(device) << device.error().message;
-  ASSERT_TRUE(client.CreateDevice(*device, /*queue_ring=*/1));
+  ASSERT_TRUE(BringUp(client, /*queue_ring=*/1));
 
   // A fence on ring 2, where no queue is bound. In-process, virglrenderer refuses it and the
   // command is answered at once; the render server's worker gives the whole context up instead,

@@ -137,4 +137,23 @@ class GfxstreamDaemonTest : public HostileGuestTest {
   }
 };
 
+// The daemon on the library under test (a real gfxstream or the stand-in); every test ends with
+// no system call refused by the sandbox: gfxstream's normal work must run under it.
+class GfxstreamOnLibraryUnderTest : public GfxstreamDaemonTest {
+ protected:
+  void SetUp() override {
+    if (TestingRealGfxstream()) {
+      std::printf("gfxstream under test: %s\n", GfxstreamLibraryUnderTest().c_str());
+    }
+    StartGfxstreamDaemon(GfxstreamLibraryUnderTest());
+  }
+  void TearDown() override {
+    if (daemon_ != nullptr) {
+      const std::vector<std::string> refusals = SandboxRefusals();
+      EXPECT_TRUE(refusals.empty()) << "first refusal: " << refusals.front();
+    }
+    GfxstreamDaemonTest::TearDown();
+  }
+};
+
 }  // namespace vgpu::test

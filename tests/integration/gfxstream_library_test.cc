@@ -25,21 +25,8 @@ constexpr uint32_t kBindRenderTarget = 1u << 1;
 constexpr uint32_t kBindSamplerView = 1u << 3;
 const uint32_t kFormatB8G8R8X8 = static_cast<uint32_t>(gpu::Format::kB8G8R8X8Unorm);
 
-class GfxstreamLibraryTest : public GfxstreamDaemonTest {
+class GfxstreamLibraryTest : public GfxstreamOnLibraryUnderTest {
  protected:
-  void SetUp() override {
-    if (TestingRealGfxstream()) {
-      std::printf("gfxstream under test: %s\n", GfxstreamLibraryUnderTest().c_str());
-    }
-    StartGfxstreamDaemon(GfxstreamLibraryUnderTest());
-  }
-  void TearDown() override {
-    if (daemon_ != nullptr) {
-      const std::vector<std::string> refusals = SandboxRefusals();
-      EXPECT_TRUE(refusals.empty()) << "first refusal: " << refusals.front();
-    }
-    GfxstreamDaemonTest::TearDown();
-  }
   // A guest buffer of `bytes`, filled with `value`.
   uint64_t GuestBuffer(uint32_t bytes, uint8_t value = 0) {
     Result<uint64_t> address = session().ram->Allocate(bytes, 4096);

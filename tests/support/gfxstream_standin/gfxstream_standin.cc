@@ -79,6 +79,7 @@
 #include <vector>
 
 #include "renderer/gfxstream/stream_renderer_api.h"
+#include "support/gfxstream_standin/asg_ring.h"
 
 #define STANDIN_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -87,15 +88,9 @@ namespace {
 constexpr uint32_t kOpFill = 0x4c4c4946;  // "FILL"
 constexpr uint32_t kOpPlaceholder = 0xf002;
 constexpr uint32_t kOpResourceCreate3d = 0xa003;
-constexpr uint32_t kOpContextCreate = 0x1001;
-constexpr uint32_t kOpContextPing = 0x1002;
-// gfxstream's ring storage (12 KiB) and transfer buffer (1 MiB) in a CONTEXT_CREATE's blob, and
-// where in struct ring_buffer (the first 4 KiB) the fields used here are.
-constexpr uint64_t kRingBlobMinBytes = 12288 + (1u << 20);
-constexpr size_t kRingWritePos = 8;
-constexpr size_t kRingReadPos = 64;
-constexpr size_t kRingConfigHostConsumedPos = 2188;
-constexpr size_t kRingConfigTransferMode = 2196;
+namespace asg = vgpu::test::asg;
+using asg::kOpContextCreate;
+using asg::kOpContextPing;
 constexpr uint32_t kMapCacheCached = 1;
 constexpr uint32_t kBlobMemGuest = 1;
 // sizeof(struct gfxstreamPlaceholderCommandVk) and sizeof(struct gfxstreamResourceCreate3d).
@@ -450,7 +445,7 @@ int RunCommand(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) 
                      resource->second.ring_of != 0 ? "already a ring" : "not attached there");
         std::abort();
       }
-      if (ring.size() < kRingBlobMinBytes) {
+      if (ring.size() < asg::kRingBlobBytes) {
         std::fprintf(stderr,
                      "gfxstream stand-in: CONTEXT_CREATE on a %llu-byte blob; the real library "
                      "aborts (External address size too small)\n",
@@ -458,24 +453,25 @@ int RunCommand(State& s, uint32_t context, const uint8_t* bytes, uint32_t size) 
         std::abort();
       }
       resource->second.ring_of = context;
-      ring.Store(0, 1);  // host_version, as ring_buffer_init writes it.
+      ring.Store(asg::kHostVersion, 1);  // As ring_buffer_init writes it.
       Record(s, "asg_created " + std::to_string(command[1]));
       return 0;
     }
     if (resource->second.ring_of != context) return -EINVAL;
-    // Type-1 transfers ({u32 offset, u32 size} at the ring's buf, 128 bytes in).
-    const uint32_t write = ring.Load(kRingWritePos);
-    uint32_t read = ring.Load(kRingReadPos);
+    // Type-1 transfers ({u32 offset, u32 size} in to_host's buf).
+    const uint32_t write = ring.Load(asg::kWritePos);
+    uint32_t read = ring.Load(asg::kReadPos);
     uint32_t consumed = 0;
-    if (ring.Load(kRingConfigTransferMode) == 1) {
+    if (ring.Load(asg::kTransferMode) == 1) {
       for (; read + 8 <= write; read += 8) {
         uint32_t size;
-        std::memcpy(&size, ring.bytes() + 128 + (read + 4) % 2048, sizeof(size));
+        std::memcpy(&size, ring.bytes() + asg::kToHostBuf + (read + 4) % asg::kToHostBufBytes,
+                    sizeof(size));
         consumed += size;
       }
     }
-    ring.Store(kRingReadPos, read);
-    ring.Store(kRingConfigHostConsumedPos, ring.Load(kRingConfigHostConsumedPos) + consumed);
+    ring.Store(asg::kReadPos, read);
+    ring.Store(asg::kHostConsumedPos, ring.Load(asg::kHostConsumedPos) + consumed);
     Record(s, "asg_ping " + std::to_string(command[1]) + " consumed=" + std::to_string(consumed));
     return 0;
   }
