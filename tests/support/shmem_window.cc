@@ -52,6 +52,10 @@ void ShmemWindow::DropAll() {
 }
 
 std::span<uint8_t> ShmemWindow::Bytes(uint64_t offset, uint64_t length) const {
+  // The serving thread maps under the lock before it answers the daemon, which answers the
+  // guest's MAP_BLOB after that: taking the lock here orders the caller after the mapping for
+  // the thread sanitizer too (it cannot see the order through the daemon's sockets).
+  std::lock_guard lock(mutex_);
   return std::span<uint8_t>(base_ + offset, length);
 }
 
