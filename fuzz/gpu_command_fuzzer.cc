@@ -58,6 +58,7 @@ constexpr uint32_t kFlagAnswerHandshake = 1u << 1;  // The VMM answers GET_PROTO
 constexpr uint32_t kFlagAckEdid = 1u << 2;          // The driver acked VIRTIO_GPU_F_EDID.
 constexpr uint32_t kFlagAckUuid = 1u << 3;          // ... and VIRTIO_GPU_F_RESOURCE_UUID.
 constexpr uint32_t kFlagHeadlessConfig = 1u << 4;   // EDID not offered.
+constexpr uint32_t kFlagAckBlob = 1u << 5;          // The driver acked VIRTIO_GPU_F_RESOURCE_BLOB.
 
 constexpr uint64_t kRegionSize = 8ull << 20;
 constexpr uint64_t kRequestArea = 0x1000;
@@ -214,6 +215,7 @@ class Session {
     uint64_t acked = 0;
     if (flags & kFlagAckEdid) acked |= 1ull << gpu::kFeatureEdid;
     if (flags & kFlagAckUuid) acked |= 1ull << gpu::kFeatureResourceUuid;
+    if (flags & kFlagAckBlob) acked |= 1ull << gpu::kFeatureResourceBlob;
     if (flags & kFlagDisplay) {
       int pair[2];
       if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {

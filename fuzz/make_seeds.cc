@@ -4,6 +4,7 @@
 // written from the protocol and from what the test frontend and E2E notes record, not captured.
 //
 //   make_fuzz_seeds fuzz/corpus     # Writes fuzz/corpus/<fuzzer>/<seed>, replacing old seeds.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 
 #include "gpu/display_protocol.h"
 #include "gpu/protocol.h"
+#include "virtio_gpu/blob.h"
 
 namespace {
 
@@ -59,6 +61,7 @@ constexpr uint32_t kFlagDisplay = 1u << 0;
 constexpr uint32_t kFlagAnswerHandshake = 1u << 1;
 constexpr uint32_t kFlagAckEdid = 1u << 2;
 constexpr uint32_t kFlagAckUuid = 1u << 3;
+constexpr uint32_t kFlagAckBlob = 1u << 5;
 constexpr uint64_t kRegionSize = 8ull << 20;
 
 class GpuScript {
@@ -212,6 +215,40 @@ void Cursor(GpuScript& script, uint32_t id) {
   script.Cursor(hide);
 }
 
+// A guest blob (what Linux makes a dumb buffer with RESOURCE_BLOB and no VIRGL): its pages,
+// RESOURCE_CREATE_BLOB, SET_SCANOUT_BLOB with a padded stride, the TRANSFER_TO_HOST_2D Linux
+// still sends, and a flush.
+void GuestBlobFrame(GpuScript& script, uint32_t id, Format format, uint32_t width, uint32_t height,
+                    uint64_t address, bool scattered) {
+  const uint32_t stride = width * 4 + 64;
+  const uint64_t size = (uint64_t{stride} * height + 4095) & ~uint64_t{4095};
+  ResourceCreateBlob create{};
+  create.hdr = Header(CommandType::kResourceCreateBlob);
+  create.resource_id = id;
+  create.blob_mem = vgpu::virtio_gpu::blob::kBlobMemGuest;
+  create.blob_flags = vgpu::virtio_gpu::blob::kBlobFlagUseShareable;
+  create.nr_entries = static_cast<uint32_t>(size / 4096);
+  create.size = size;
+  script.Control(create, 0, PageEntries(address, size, scattered));
+  // The fuzzer fills at most 4 MiB at a time.
+  script.Fill(static_cast<uint32_t>(address),
+              static_cast<uint32_t>(std::min<uint64_t>(scattered ? 2 * size : size, 4u << 20)),
+              0x5a);
+  SetScanoutBlob scanout{};
+  scanout.hdr = Header(CommandType::kSetScanoutBlob);
+  scanout.r = Rect{0, 0, width, height};
+  scanout.resource_id = id;
+  scanout.width = width;
+  scanout.height = height;
+  scanout.format = static_cast<uint32_t>(format);
+  scanout.strides[0] = stride;
+  script.Control(scanout);
+  script.Control(TransferToHost2d{Header(CommandType::kTransferToHost2d), Rect{0, 0, width, height},
+                                  0, id, 0});
+  script.Control(ResourceFlush{Header(CommandType::kResourceFlush, true, 5),
+                               Rect{0, 0, width, height}, id, 0});
+}
+
 void Teardown(GpuScript& script, uint32_t id) {
   script.Control(SetScanout{Header(CommandType::kSetScanout), Rect{}, 0, 0});
   script.Control(ResourceDetachBacking{Header(CommandType::kResourceDetachBacking), id, 0});
@@ -273,6 +310,37 @@ void GpuSeeds(const std::filesystem::path& root) {
     LinuxBoot(script, false, false, 1, 1280, 800, Format::kB8G8R8X8Unorm, false);
     Damage(script, 1280, Rect{0, 0, 1280, 16}, 3);
     WriteSeed(directory, "linux_console_1280x800", script.data());
+  }
+  {
+    // Guest blobs: a frame shown from the guest's pages, one in a format that is converted, a
+    // blob cursor, and the blob unreferenced while shown.
+    GpuScript script(with_display | kFlagAckBlob, qemu10_features);
+    script.Control(Header(CommandType::kGetDisplayInfo));
+    script.DisplayReply(display::Request::kGetDisplayInfo, DisplayInfo(1, 64, 48));
+    GuestBlobFrame(script, 1, Format::kB8G8R8X8Unorm, 64, 48, 0x100000, true);
+    GuestBlobFrame(script, 2, Format::kR8G8B8A8Unorm, 48, 32, 0x200000, false);
+    ResourceCreateBlob cursor{};
+    cursor.hdr = Header(CommandType::kResourceCreateBlob);
+    cursor.resource_id = 3;
+    cursor.blob_mem = vgpu::virtio_gpu::blob::kBlobMemGuest;
+    cursor.nr_entries = 4;
+    cursor.size = 64 * 64 * 4;
+    script.Control(cursor, 0, PageEntries(0x600000, 64 * 64 * 4, false));
+    UpdateCursor update{};
+    update.hdr = Header(CommandType::kUpdateCursor);
+    update.pos = CursorPos{0, 10, 20, 0};
+    update.resource_id = 3;
+    script.Cursor(update);
+    script.Control(ResourceUnref{Header(CommandType::kResourceUnref), 2, 0});
+    script.Control(ResourceFlush{Header(CommandType::kResourceFlush), Rect{0, 0, 48, 32}, 2, 0});
+    WriteSeed(directory, "guest_blob_scanout_and_cursor", script.data());
+  }
+  {
+    // A 1280x800 blob in scattered pages: more pieces than one display message takes, so the
+    // flush goes in several bands.
+    GpuScript script(with_display | kFlagAckBlob, qemu10_features);
+    GuestBlobFrame(script, 1, Format::kB8G8R8X8Unorm, 1280, 800, 0x100000, true);
+    WriteSeed(directory, "guest_blob_1280x800_in_bands", script.data());
   }
 }
 
