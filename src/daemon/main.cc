@@ -259,15 +259,16 @@ int RunDaemon(const Options& options) {
   const bool venus = options.gpu_mode == GpuMode::kVirglRenderer &&
                      std::find(options.capsets.begin(), options.capsets.end(), Capset::kVenus) !=
                          options.capsets.end();
+  const bool venus_in_process = venus && VenusInProcess();
   SandboxMode sandbox_mode = SandboxMode::kOff;
   if (options.sandbox) {
-    sandbox_mode = RendererOpensDeviceNodesAtRunTime() || (venus && VenusInProcess())
+    sandbox_mode = RendererOpensDeviceNodesAtRunTime() || venus_in_process
                        ? SandboxMode::kEnforceAllowingOpens
                        : SandboxMode::kEnforce;
   }
   const RendererAllowances renderer_allowances{
       .memory_files = options.gpu_mode == GpuMode::kGfxstream || venus,
-      .children = venus && !VenusInProcess() ? ChildProcesses() : std::vector<pid_t>{}};
+      .children = venus && !venus_in_process ? ChildProcesses() : std::vector<pid_t>{}};
   if (Result<void> sandboxed = EnterSandbox(sandbox_mode, renderer_allowances); !sandboxed) {
     LogError("%s", sandboxed.error().message.c_str());
     return 1;

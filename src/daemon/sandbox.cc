@@ -307,15 +307,16 @@ struct RefusalSupervisor {
   }
 
   // ` on "PATH" (flags 0x...)` for a call that names a file, into `out`; empty otherwise.
-  void DescribeTarget(int number, const seccomp_data& data, char* out, size_t size) const {
+  // Returns whether the path is a thread's name (NamesAThread).
+  bool DescribeTarget(int number, const seccomp_data& data, char* out, size_t size) const {
     out[0] = '\0';
-    if (memory_fd < 0 || path_argument[number] < 0) return;
+    if (memory_fd < 0 || path_argument[number] < 0) return false;
     char path[160] = {};
     ssize_t length = -1;
     if (lseek(memory_fd, static_cast<off_t>(data.args[path_argument[number]]), SEEK_SET) != -1) {
       length = read(memory_fd, path, sizeof(path) - 1);
     }
-    if (length <= 0) return;
+    if (length <= 0) return false;
     path[length] = '\0';
     for (ssize_t i = 0; i < length && path[i] != '\0'; ++i) {
       if (path[i] < 0x20 || path[i] >= 0x7f || path[i] == '"') path[i] = '?';
@@ -326,13 +327,14 @@ struct RefusalSupervisor {
     } else {
       std::snprintf(out, size, " on \"%s\"", path);
     }
+    return NamesAThread(path);
   }
 
   void LogOnce(int number, uint32_t thread, const seccomp_data& data) {
     if (number < 0 || number >= kNumbers || reported[number]) return;
     reported[number] = true;
     char target[200];
-    DescribeTarget(number, data, target, sizeof(target));
+    const bool names_a_thread = DescribeTarget(number, data, target, sizeof(target));
     char message[320];
     const int body = std::snprintf(
         message, sizeof(message),
@@ -340,16 +342,14 @@ struct RefusalSupervisor {
         "are not logged",
         names[number].data(), number, target, thread);
     if (body <= 0) return;
-    LogLine(NamesAThread(target) ? LogLevel::kDebug : LogLevel::kWarning, message);
+    LogLine(names_a_thread ? LogLevel::kDebug : LogLevel::kWarning, message);
   }
 
   // gfxstream names the render threads it starts by writing /proc/self/task/TID/comm (glibc's
   // pthread_setname_np for another thread). Refused, the thread keeps its inherited name and
   // works as before: nothing to warn about (docs/SECURITY.md, "gfxstream").
-  static bool NamesAThread(const char* target) {
-    const std::string_view text(target);
-    return text.starts_with(" on \"/proc/self/task/") &&
-           text.find("/comm\" (flags ") != std::string_view::npos;
+  static bool NamesAThread(std::string_view path) {
+    return path.starts_with("/proc/self/task/") && path.ends_with("/comm");
   }
 
   void Run() {

@@ -50,6 +50,14 @@ class BlobMappingTest : public HostileGuestTest {
                       "host Vulkan driver missing): see the daemon's log";
     ASSERT_EQ(CreateContextRaw(kContext, kVenusCapset), ResponseType::kOkNodata);
   }
+  // The daemon with Venus and a connection (with SHMEM unless `shmem` is false) with a Venus
+  // context; false when the test is skipped (no Venus here) or failed on the way.
+  bool StartVenus(ShmemWindowOptions shmem_options = {}, bool shmem = true) {
+    StartVenusDaemonOrSkip();
+    if (IsSkipped()) return false;
+    ConnectVenusOrSkip(shmem_options, shmem);
+    return !IsSkipped() && !HasFatalFailure();
+  }
   // A one-page guest blob (virglrenderer holds it too, for contexts to use).
   ResponseType CreateGuestBlob(uint32_t id) {
     if (guest_page_ == 0) guest_page_ = session().ram->Allocate(4096, 4096).value_or(0);
@@ -79,10 +87,7 @@ class BlobMappingTest : public HostileGuestTest {
 };
 
 TEST_F(BlobMappingTest, VenusBlobIsMappedIntoTheWindowAndKeepsItsBytesAcrossMappings) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   ASSERT_TRUE(session().shmem_config);
   EXPECT_EQ(session().shmem_config->region_count, 1u);
   EXPECT_EQ(session().shmem_config->memory_sizes[1], kRegion);
@@ -123,10 +128,7 @@ TEST_F(BlobMappingTest, VenusBlobIsMappedIntoTheWindowAndKeepsItsBytesAcrossMapp
 }
 
 TEST_F(BlobMappingTest, BadMappingsGetTheirErrorsAndLeakNothing) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   ExpectNoGrowth(
       [&] {
         ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
@@ -165,10 +167,7 @@ TEST_F(BlobMappingTest, BadMappingsGetTheirErrorsAndLeakNothing) {
 }
 
 TEST_F(BlobMappingTest, FrontendThatFailsOrNeverAnswersCostsAnErrorNotTheDaemon) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip(ShmemWindowOptions{.answer = ShmemWindowOptions::Answer::kFail});
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus(ShmemWindowOptions{.answer = ShmemWindowOptions::Answer::kFail})) return;
   ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
             ResponseType::kOkNodata);
   EXPECT_EQ(MapBlobType(10, 0), ResponseType::kErrUnspec);
@@ -189,10 +188,7 @@ TEST_F(BlobMappingTest, FrontendThatFailsOrNeverAnswersCostsAnErrorNotTheDaemon)
 }
 
 TEST_F(BlobMappingTest, DeviceResetWithMappingsLiveForgetsThemAndTheRegionIsFreeAgain) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
             ResponseType::kOkNodata);
   ASSERT_EQ(MapBlobType(10, 0), ResponseType::kOkMapInfo);
@@ -216,10 +212,7 @@ TEST_F(BlobMappingTest, DeviceResetWithMappingsLiveForgetsThemAndTheRegionIsFree
 }
 
 TEST_F(BlobMappingTest, WithoutShmemNothingIsMappedAndDisconnectDropsMappings) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip({}, /*shmem=*/false);
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus({}, /*shmem=*/false)) return;
   EXPECT_FALSE(session().shmem_config);
   ASSERT_EQ(CreateHostBlob(kContext, 10, 64 << 10, gpu::kBlobFlagUseMappable),
             ResponseType::kOkNodata);
@@ -294,6 +287,16 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
     return window().Bytes(offset, size);
   }
 
+  // `count` empty submits, each fenced with a Vulkan fence that is polled until it signals; per
+  // second.
+  double PolledFencesPerSecond(VenusClient& client, int count) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < count && !HasFailure(); ++i) {
+      Result<void> fenced = client.SubmitAndWaitForFence(std::chrono::seconds(10));
+      EXPECT_TRUE(fenced) << fenced.error().message;
+    }
+    return count / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   // `client`'s instance and device (its queue bound to `queue_ring`, 0 for none); the physical
   // device, or nullopt after a test failure.
   std::optional<VenusPhysicalDevice> BringUp(VenusClient& client, uint32_t queue_ring) {
@@ -351,10 +354,7 @@ class VenusClientTest : public BlobMappingTest, public VenusTransport {
 };
 
 TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
   VenusClient client(*this, /*reply_resource_id=*/100);
@@ -393,14 +393,8 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
 
   // Figures: fences a second (an empty submit with a fence, polled) and map/unmap pairs a
   // second of the memory's blob.
-  constexpr int kFences = 50;
-  const Clock::time_point fences_start = Clock::now();
-  for (int i = 0; i < kFences; ++i) {
-    Result<void> fenced = client.SubmitAndWaitForFence(kFenceTimeout);
-    ASSERT_TRUE(fenced) << fenced.error().message;
-  }
-  const double fences_per_second =
-      kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
+  const double fences_per_second = PolledFencesPerSecond(client, 50);
+  ASSERT_FALSE(HasFailure());
   const double maps_per_second = MapUnmapPairsPerSecond(101, 200);
   ASSERT_FALSE(HasFailure());
   std::printf(
@@ -418,10 +412,7 @@ TEST_F(VenusClientTest, CopiesAndFillsOnTheHostGpuThroughMappedMemory) {
 }
 
 TEST_F(VenusClientTest, FencesOnTheHostDevice) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kFenceTimeout{10000};
   VenusClient client(*this, /*reply_resource_id=*/100);
@@ -434,13 +425,8 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
   const double first_fence_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   constexpr int kFences = 200;
-  const Clock::time_point fences_start = Clock::now();
-  for (int i = 0; i < kFences; ++i) {
-    Result<void> fenced = client.SubmitAndWaitForFence(kFenceTimeout);
-    ASSERT_TRUE(fenced) << fenced.error().message;
-  }
-  const double fences_per_second =
-      kFences / std::chrono::duration<double>(Clock::now() - fences_start).count();
+  const double fences_per_second = PolledFencesPerSecond(client, kFences);
+  ASSERT_FALSE(HasFailure());
   // Fences on the queue's ring, as Mesa's driver fences its submits: an empty vkQueueSubmit in a
   // SUBMIT_3D fenced on the ring, answered when the queue has run it.
   const std::vector<uint8_t> empty = client.QueueSubmitCommand(/*with_commands=*/false);
@@ -475,10 +461,7 @@ TEST_F(VenusClientTest, FencesOnTheHostDevice) {
 }
 
 TEST_F(VenusClientTest, FencesOnAQueuesRingAreAnsweredWhenTheQueueHasRunItsWork) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   constexpr uint8_t kQueueRing = 1;
   VenusClient client(*this, /*reply_resource_id=*/100);
   ASSERT_TRUE(BringUp(client, kQueueRing));
@@ -519,10 +502,7 @@ TEST_F(VenusClientTest, FencesOnAQueuesRingAreAnsweredWhenTheQueueHasRunItsWork)
 }
 
 TEST_F(VenusClientTest, FenceOnARingWithoutAQueueIsAnsweredByTheContextsEndAtTheLatest) {
-  StartVenusDaemonOrSkip();
-  if (IsSkipped()) return;
-  ConnectVenusOrSkip();
-  if (IsSkipped() || HasFatalFailure()) return;
+  if (!StartVenus()) return;
   VenusClient client(*this, /*reply_resource_id=*/100);
   ASSERT_TRUE(BringUp(client, /*queue_ring=*/1));
 

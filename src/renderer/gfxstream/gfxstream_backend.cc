@@ -259,8 +259,7 @@ void GfxstreamBackend::DestroyContext(ContextId context) {
     if (state.blob && state.blob->ring_of == context) state.blob->ring_of.reset();
   }
   // gfxstream drops the context's recorded shapes with it.
-  std::erase_if(pending_shapes_,
-                [&](const auto& entry) { return entry.first.first == context.value(); });
+  pending_shapes_.erase(context);
 }
 
 Result<void> GfxstreamBackend::AttachResource(ContextId context, ResourceId resource) {
@@ -441,23 +440,25 @@ Result<void> GfxstreamBackend::Submit(ContextId context, std::span<const uint8_t
   }
   // Empty is accepted and does nothing (crosvm does the same, for benchmarking guests).
   if (commands.empty()) return {};
+  // Decoded once: checked before gfxstream runs it, recorded after.
+  const GfxstreamCommand command = DecodeGfxstreamCommand(commands);
+  if (Result<void> checked = CheckCommand(context, command); !checked) return checked;
   // A private copy: gfxstream's pointer is not const, and guest memory must not change under it.
   // gfxstream checks only that a stream holds a 4-byte opcode, then copies the opcode's whole
   // struct out of it (up to 56 bytes): zeros after the stream make a short one read as zeros
   // instead of whatever follows on the heap.
-  if (Result<void> checked = CheckCommand(context, commands); !checked) return checked;
   submit_buffer_.assign(commands.size() + kSubmitReadSlackBytes, 0);
   std::copy(commands.begin(), commands.end(), submit_buffer_.begin());
-  stream_renderer_command command{.ctx_id = context_id,
-                                  .cmd_size = static_cast<uint32_t>(commands.size()),
-                                  .cmd = submit_buffer_.data(),
-                                  .num_in_fences = 0,
-                                  .fences = nullptr};
-  const int result = api_.submit_cmd(&command);
+  stream_renderer_command stream{.ctx_id = context_id,
+                                 .cmd_size = static_cast<uint32_t>(commands.size()),
+                                 .cmd = submit_buffer_.data(),
+                                 .num_in_fences = 0,
+                                 .fences = nullptr};
+  const int result = api_.submit_cmd(&stream);
   if (result != 0) {
     return LibraryFailure("submitting to context " + std::to_string(context_id), result);
   }
-  RecordCommand(context, commands);
+  RecordCommand(context, command);
   return {};
 }
 

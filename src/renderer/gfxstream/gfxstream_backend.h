@@ -34,11 +34,11 @@
 #include <set>
 #include <string>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "base/unique_fd.h"
 #include "renderer/gfxstream/fence_handoff.h"
+#include "renderer/gfxstream/gfxstream_commands.h"
 #include "renderer/gfxstream/gfxstream_library.h"
 #include "renderer/renderer.h"
 
@@ -111,6 +111,7 @@ class GfxstreamBackend final : public Renderer {
     uint32_t map_info = 0;
     // gfxstream gives its handle up at the first export; later exports are duplicates of it.
     UniqueFd exported;
+    uint64_t exported_size = 0;  // Of the exported fd's file.
     // The context whose CONTEXT_CREATE made this blob a ring (gfxstream_commands.h): gfxstream
     // stops the ring's reader only when the blob leaves that context.
     std::optional<ContextId> ring_of;
@@ -121,8 +122,8 @@ class GfxstreamBackend final : public Renderer {
     std::optional<BlobMemory> blob;
     std::set<ContextId> contexts;  // Attached to (CTX_ATTACH_RESOURCE).
   };
-  // (context, blob id): the bytes of a shape that GFXSTREAM_RESOURCE_CREATE_3D recorded for it.
-  using PendingShapeKey = std::pair<uint32_t, uint32_t>;
+  // Per blob id (its low 32 bits), the bytes of a shape GFXSTREAM_RESOURCE_CREATE_3D recorded.
+  using PendingShapes = std::map<uint32_t, uint64_t>;
 
   GfxstreamBackend(std::unique_ptr<GfxstreamLibrary> library, std::unique_ptr<FenceHandoff> handoff,
                    uint32_t max_image_dimension)
@@ -137,9 +138,9 @@ class GfxstreamBackend final : public Renderer {
   // GFXSTREAM_RESOURCE_CREATE_3D records for blobs).
   Result<void> CheckShape(const ResourceParams& params) const;
   // Looks into the gfxstream commands that act on unchecked fields (gfxstream_commands.h).
-  Result<void> CheckCommand(ContextId context, std::span<const uint8_t> commands) const;
+  Result<void> CheckCommand(ContextId context, const GfxstreamCommand& command) const;
   // After gfxstream ran a checked command: what it now holds (a ring, a recorded shape).
-  void RecordCommand(ContextId context, std::span<const uint8_t> commands);
+  void RecordCommand(ContextId context, const GfxstreamCommand& command);
   Result<void> Transfer(const TransferParams& params, bool to_host);
   // Reads the box (z 0, depth 1) of a resource with a backing into read_buffer_, laid out as
   // gfxstream addresses it; returns the byte offset of the box's first pixel there.
@@ -155,7 +156,7 @@ class GfxstreamBackend final : public Renderer {
   bool initialized_ = false;
   std::vector<CapsetInfo> capsets_;
   std::unordered_map<ResourceId, ResourceState> resources_;
-  std::map<PendingShapeKey, uint64_t> pending_shapes_;
+  std::unordered_map<ContextId, PendingShapes> pending_shapes_;
   std::function<void(const FenceSignal&)> fence_handler_;
   std::vector<uint8_t> submit_buffer_;  // Private copy of the last command stream.
   std::vector<uint8_t> read_buffer_;    // The last read-back, in gfxstream's layout.

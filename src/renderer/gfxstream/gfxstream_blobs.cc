@@ -39,15 +39,17 @@ Result<void> GfxstreamBackend::CreateBlob(const BlobParams& params, const GuestB
   }
   // A shape recorded for this blob id becomes a colour buffer or buffer of that shape, which
   // gfxstream allocates whatever the blob's size: the size is what the memory cap counted.
-  const PendingShapeKey key{context, static_cast<uint32_t>(params.blob_id)};
-  if (auto pending = pending_shapes_.find(key); pending != pending_shapes_.end()) {
-    if (params.size < pending->second) {
-      return MakeError(ErrorKind::kInvalidArgument,
-                       Blob(params.id) + " of " + std::to_string(params.size) +
-                           " bytes for blob_id " + std::to_string(params.blob_id) +
-                           ", whose resource shape needs " + std::to_string(pending->second));
+  if (auto shapes = pending_shapes_.find(params.context); shapes != pending_shapes_.end()) {
+    if (auto pending = shapes->second.find(static_cast<uint32_t>(params.blob_id));
+        pending != shapes->second.end()) {
+      if (params.size < pending->second) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         Blob(params.id) + " of " + std::to_string(params.size) +
+                             " bytes for blob_id " + std::to_string(params.blob_id) +
+                             ", whose resource shape needs " + std::to_string(pending->second));
+      }
+      shapes->second.erase(pending);
     }
-    pending_shapes_.erase(pending);
   }
   const struct stream_renderer_create_blob args {
     .blob_mem = params.blob_mem, .blob_flags = params.blob_flags, .blob_id = params.blob_id,
@@ -97,21 +99,21 @@ Result<ExportedBlob> GfxstreamBackend::ExportBlob(ResourceId resource) {
                                                     std::to_string(handle.handle_type) +
                                                     ", which a VMM cannot map");
     }
+    struct stat status {};
+    if (fstat(fd.get(), &status) != 0) return MakeSystemError("fstat(blob)", errno);
     blob.exported = std::move(fd);
+    blob.exported_size = static_cast<uint64_t>(std::max<off_t>(status.st_size, 0));
   }
-  struct stat status {};
-  if (fstat(blob.exported.get(), &status) != 0) return MakeSystemError("fstat(blob)", errno);
   UniqueFd copy = DuplicateFd(blob.exported.get());
   if (!copy) return MakeSystemError("dup(blob)", errno);
   return ExportedBlob{.fd = std::move(copy),
                       .offset = 0,
-                      .size = static_cast<uint64_t>(std::max<off_t>(status.st_size, 0)),
+                      .size = blob.exported_size,
                       .map_info = blob.map_info & STREAM_RENDERER_MAP_CACHE_MASK};
 }
 
 Result<void> GfxstreamBackend::CheckCommand(ContextId context,
-                                            std::span<const uint8_t> commands) const {
-  const GfxstreamCommand command = DecodeGfxstreamCommand(commands);
+                                            const GfxstreamCommand& command) const {
   if (const auto* create = std::get_if<GfxstreamContextCreate>(&command)) {
     auto ring = resources_.find(create->ring);
     // gfxstream refuses (without harm) a resource it has no ring memory for. For a blob it
@@ -147,9 +149,8 @@ Result<void> GfxstreamBackend::CheckCommand(ContextId context,
     if (!GfxstreamCopyBytes(shape->shape)) {
       return MakeError(ErrorKind::kInvalidArgument, "RESOURCE_CREATE_3D: size overflows");
     }
-    const size_t recorded = static_cast<size_t>(
-        std::count_if(pending_shapes_.begin(), pending_shapes_.end(),
-                      [&](const auto& entry) { return entry.first.first == context.value(); }));
+    const auto shapes = pending_shapes_.find(context);
+    const size_t recorded = shapes == pending_shapes_.end() ? 0 : shapes->second.size();
     if (recorded >= kMaxPendingShapesPerContext) {
       return MakeError(ErrorKind::kInvalidArgument,
                        "RESOURCE_CREATE_3D: context " + std::to_string(context.value()) + " has " +
@@ -159,8 +160,7 @@ Result<void> GfxstreamBackend::CheckCommand(ContextId context,
   return {};
 }
 
-void GfxstreamBackend::RecordCommand(ContextId context, std::span<const uint8_t> commands) {
-  const GfxstreamCommand command = DecodeGfxstreamCommand(commands);
+void GfxstreamBackend::RecordCommand(ContextId context, const GfxstreamCommand& command) {
   if (const auto* create = std::get_if<GfxstreamContextCreate>(&command)) {
     auto ring = resources_.find(create->ring);
     if (ring != resources_.end() && ring->second.blob) ring->second.blob->ring_of = context;
@@ -168,8 +168,7 @@ void GfxstreamBackend::RecordCommand(ContextId context, std::span<const uint8_t>
   }
   if (const auto* shape = std::get_if<GfxstreamResourceCreate3d>(&command)) {
     // gfxstream refuses a blob id already recorded (the submit fails), so this is a new one.
-    pending_shapes_.insert_or_assign(PendingShapeKey{context.value(), shape->blob_id},
-                                     *GfxstreamCopyBytes(shape->shape));
+    pending_shapes_[context].insert_or_assign(shape->blob_id, *GfxstreamCopyBytes(shape->shape));
   }
 }
 

@@ -272,7 +272,7 @@ Result<void> VirglRenderer::CreateContext(const ContextParams& params) {
   if (result != 0) return VirglFailure("creating context " + std::to_string(id), result);
   // A context with fences of its own (Venus) signals them on its own fd.
   const int context_fd = virgl_renderer_context_get_poll_fd(id);
-  if (context_fd >= 0 && poll_set_.valid() && context_fd != poll_fd_) {
+  if (context_fd >= 0 && context_fd != poll_fd_) {
     epoll_event event{.events = EPOLLIN, .data = {.u64 = id}};
     if (epoll_ctl(poll_set_.get(), EPOLL_CTL_ADD, context_fd, &event) != 0) {
       const int error = errno;
@@ -525,16 +525,14 @@ Result<void> VirglRenderer::CreateFence(const FenceSignal& fence) {
 
 void VirglRenderer::Poll() {
   virgl_renderer_poll();
-  if (poll_set_.valid()) {
-    std::array<epoll_event, 16> ready;
-    const int count = epoll_wait(poll_set_.get(), ready.data(), static_cast<int>(ready.size()), 0);
-    for (int i = 0; i < count; ++i) {
-      if (ready[i].data.u64 == kWakeupKey) {
-        uint64_t value;
-        (void)!read(wakeup_.get(), &value, sizeof(value));
-      } else if (ready[i].data.u64 != 0) {
-        virgl_renderer_context_poll(static_cast<uint32_t>(ready[i].data.u64));
-      }
+  std::array<epoll_event, 16> ready;
+  const int count = epoll_wait(poll_set_.get(), ready.data(), static_cast<int>(ready.size()), 0);
+  for (int i = 0; i < count; ++i) {
+    if (ready[i].data.u64 == kWakeupKey) {
+      uint64_t value;
+      (void)!read(wakeup_.get(), &value, sizeof(value));
+    } else if (ready[i].data.u64 != 0) {
+      virgl_renderer_context_poll(static_cast<uint32_t>(ready[i].data.u64));
     }
   }
   // Delivered after virgl returns, so the handler may call back into this class.

@@ -149,7 +149,7 @@ class VirglRenderer final : public Renderer {
   Result<void> CreateFence(const FenceSignal& fence) override;
   // An epoll set of virgl's own fence fd and each context's (Venus contexts retire their fences
   // on their own fd: virgl_renderer_context_get_poll_fd); readable when any of them is.
-  int PollFd() const override { return poll_set_.valid() ? poll_set_.get() : poll_fd_; }
+  int PollFd() const override { return poll_set_.get(); }
   // Retires what virgl finished and calls the handler for each signalled fence, here.
   void Poll() override;
   void SetFenceHandler(std::function<void(const FenceSignal&)> handler) override {
