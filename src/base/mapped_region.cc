@@ -62,4 +62,13 @@ Result<MappedRegion> MappedRegion::MapShared(int fd, uint64_t length, uint64_t f
                       static_cast<uint8_t*>(mapping) + lead, length);
 }
 
+Result<MappedRegion> MappedRegion::MapAnonymous(uint64_t length) {
+  if (length == 0) return MakeError(ErrorKind::kInvalidArgument, "zero-length mapping");
+  if (length > SIZE_MAX) return MakeError(ErrorKind::kOutOfRange, "mapping too large");
+  void* mapping = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) return MakeSystemError("mmap");
+  return MappedRegion(mapping, static_cast<size_t>(length), static_cast<uint8_t*>(mapping), length);
+}
+
 }  // namespace vgpu

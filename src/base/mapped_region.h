@@ -1,7 +1,8 @@
-// MappedRegion: an mmap'ed range of a file, unmapped on destruction.
+// MappedRegion: an mmap'ed range of a file, or anonymous memory, unmapped on destruction.
 //
 //   Result<MappedRegion> region = MappedRegion::MapShared(fd, length, file_offset);
 //   uint8_t* bytes = region->data();
+//   Result<MappedRegion> pixels = MappedRegion::MapAnonymous(length);   // Zero-filled.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,8 @@ class MappedRegion {
   // reserving swap. Checks that the file is a regular file at least that long, so that a short
   // file cannot turn a later access into SIGBUS.
   static Result<MappedRegion> MapShared(int fd, uint64_t length, uint64_t file_offset);
+  // `length` bytes of private, zero-filled memory of their own (no page is shared with the heap).
+  static Result<MappedRegion> MapAnonymous(uint64_t length);
 
   uint8_t* data() const { return data_; }
   uint64_t size() const { return length_; }

@@ -20,6 +20,9 @@ struct CommandStatistics {
   uint64_t cursor_commands = 0;
   uint64_t display_updates = 0;
   uint64_t fences_completed = 0;
+  // Resources whose pixels moved to new pages because the VMM might still be reading the lent
+  // ones when a transfer came (ScanoutExecutor::BeforePixelsChange).
+  uint64_t pixels_moved_from_loans = 0;
 };
 
 struct Diagnostics {

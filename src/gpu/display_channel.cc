@@ -1,8 +1,12 @@
 #include "gpu/display_channel.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -54,25 +58,44 @@ void RaiseSendBuffer(int socket) {
   }
 }
 
-// Moves `message`'s iovecs past `count` bytes that a partial sendmsg took.
-void SkipSentBytes(msghdr& message, size_t count) {
-  while (count > 0 && message.msg_iovlen > 0) {
-    iovec& first = message.msg_iov[0];
+// Moves `iovecs` past `count` bytes that a partial send took.
+void SkipBytes(std::span<iovec>& iovecs, size_t count) {
+  while (count > 0 && !iovecs.empty()) {
+    iovec& first = iovecs.front();
     if (count < first.iov_len) {
       first.iov_base = static_cast<uint8_t*>(first.iov_base) + count;
       first.iov_len -= count;
       return;
     }
     count -= first.iov_len;
-    ++message.msg_iov;
-    --message.msg_iovlen;
+    iovecs = iovecs.subspan(1);
   }
 }
+
+void SkipSentBytes(msghdr& message, size_t count) {
+  std::span<iovec> rest(message.msg_iov, message.msg_iovlen);
+  SkipBytes(rest, count);
+  message.msg_iov = rest.data();
+  message.msg_iovlen = rest.size();
+}
+
+// The pipe through which lent pages go into the socket (see the file comment, "Lending"). Its
+// capacity is raised so that one vmsplice takes up to 1 MiB (fs.pipe-max-size allows that much
+// by default); a smaller pipe works with more calls.
+constexpr int kLendingPipeBytes = 1 << 20;
 
 }  // namespace
 
 DisplayChannel::DisplayChannel(EventLoop& loop, DisplayChannelOptions options)
-    : loop_(loop), options_(options) {}
+    : loop_(loop), options_(options) {
+  // Made here, during setup: the sandbox has no pipe2.
+  int fds[2] = {-1, -1};
+  if (options_.lend_pages && pipe2(fds, O_CLOEXEC) == 0) {
+    lending_pipe_read_ = UniqueFd(fds[0]);
+    lending_pipe_write_ = UniqueFd(fds[1]);
+    (void)fcntl(fds[1], F_SETPIPE_SZ, kLendingPipeBytes);  // Best effort.
+  }
+}
 
 DisplayChannel::~DisplayChannel() {
   // Pending callbacks are dropped, not run: their owners may be gone already.
@@ -96,6 +119,8 @@ void DisplayChannel::Attach(UniqueFd socket) {
     return;
   }
   LogInfo("display: socket attached");
+  first_loan_on_socket_ = last_loan_ + 1;
+  loans_read_before_socket_ = loans_read_;
   recorder_.RecordBytes({});  // Marks a new socket in the recording.
   StartHandshake();
 }
@@ -430,6 +455,143 @@ Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_
   return sent;
 }
 
+Result<uint64_t> DisplayChannel::SendUpdateLending(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                                   uint32_t width, uint32_t height,
+                                                   const uint8_t* first_pixel,
+                                                   size_t source_stride) {
+  const std::optional<uint32_t> pixel_bytes = UpdatePixelBytes(width, height);
+  const uint32_t row_bytes = width * kBytesPerPixel;  // Fits where pixel_bytes does.
+  const bool contiguous = height == 1 || source_stride == row_bytes;
+  if (!pixel_bytes || first_pixel == nullptr || (!contiguous && source_stride < row_bytes) ||
+      !WorthLending(*pixel_bytes, contiguous ? 1 : height)) {
+    Result<void> sent = SendUpdate(scanout_id, x, y, width, height, first_pixel, source_stride);
+    if (!sent) return ErrorOf(sent);
+    return 0;
+  }
+  iovecs_.clear();
+  if (contiguous) {
+    iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel), *pixel_bytes});
+  } else {
+    for (uint32_t row = 0; row < height; ++row) {
+      iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), row_bytes});
+    }
+  }
+  return SendLentUpdate(display::Update{scanout_id, x, y, width, height}, *pixel_bytes);
+}
+
+bool DisplayChannel::WorthLending(uint32_t pixel_bytes, size_t pieces) const {
+  return lending_pipe_write_.valid() && pixel_bytes >= kMinLentUpdateBytes &&
+         pixel_bytes / pieces >= kMinLentPieceBytes;
+}
+
+Result<uint64_t> DisplayChannel::SendLentUpdate(const display::Update& update,
+                                                uint32_t pixel_bytes) {
+  // The header says how many bytes follow; the pieces in iovecs_ go right after it.
+  if (Result<void> header = SendMessage(Request::kUpdate, BytesOf(update), {}, -1, pixel_bytes);
+      !header) {
+    return ErrorOf(header);
+  }
+  const uint64_t message_bytes = sizeof(MessageHeader) + sizeof(update) + pixel_bytes;
+  Result<bool> lent = SpliceRows(iovecs_, message_bytes);
+  if (!lent) return ErrorOf(lent);
+  ++statistics_.updates_sent;
+  if (!*lent) return 0;
+  ++statistics_.lent_updates;
+  statistics_.lent_bytes += pixel_bytes;
+  return ++last_loan_;
+}
+
+Result<bool> DisplayChannel::SpliceRows(std::span<iovec> rows, uint64_t message_bytes) {
+  uint64_t rows_bytes = 0;
+  for (const iovec& row : rows) rows_bytes += row.iov_len;
+  uint64_t moved = 0;  // Into the socket.
+  int error = 0;
+  const char* failed_call = nullptr;
+  while (!rows.empty()) {
+    const ssize_t in =
+        vmsplice(lending_pipe_write_.get(), rows.data(), std::min<size_t>(rows.size(), IOV_MAX), 0);
+    if (in < 0 && errno == EINTR) continue;
+    if (in <= 0) {
+      error = in < 0 ? errno : EIO;
+      failed_call = "vmsplice";
+      break;
+    }
+    size_t in_pipe = static_cast<size_t>(in);
+    while (in_pipe > 0) {
+      const ssize_t out =
+          splice(lending_pipe_read_.get(), nullptr, socket_.get(), nullptr, in_pipe, 0);
+      if (out < 0 && errno == EINTR) continue;
+      if (out <= 0) {
+        error = out < 0 ? errno : EIO;
+        failed_call = "splice";
+        break;
+      }
+      in_pipe -= static_cast<size_t>(out);
+      moved += static_cast<uint64_t>(out);
+    }
+    if (failed_call != nullptr) {
+      // What is still in the pipe goes back out of it (read copies it), so that the pipe starts
+      // empty next time; the rows are resumed after what reached the socket.
+      if (!DrainLendingPipe(in_pipe)) {
+        lending_pipe_read_.reset();
+        lending_pipe_write_.reset();
+      }
+      SkipBytes(rows, static_cast<size_t>(in) - in_pipe);
+      break;
+    }
+    SkipBytes(rows, static_cast<size_t>(in));
+  }
+  if (failed_call == nullptr) {
+    ++statistics_.messages_sent;
+    statistics_.bytes_sent += message_bytes;
+    return true;
+  }
+  const uint64_t sent = message_bytes - rows_bytes + moved;
+  if (error == EPIPE || error == ECONNRESET || error == EAGAIN || error == EWOULDBLOCK) {
+    // The VMM went or stopped reading: as for any send (the message is torn either way).
+    return ErrorOf(SendFailed(Request::kUpdate, error, sent, message_bytes));
+  }
+  // Splicing itself failed (a kernel that cannot splice into this socket, a filter that refuses
+  // the call): the message is finished by copying, and pages are copied from now on.
+  LogWarning("display: %s into the display socket: %s; UPDATE pixels are copied from now on",
+             failed_call, ErrnoText(error).c_str());
+  lending_pipe_read_.reset();
+  lending_pipe_write_.reset();
+  msghdr message{};
+  message.msg_iov = rows.data();
+  message.msg_iovlen = rows.size();
+  if (Result<void> copied = SendAll(message, Request::kUpdate, sent, message_bytes); !copied) {
+    return ErrorOf(copied);
+  }
+  ++statistics_.messages_sent;
+  statistics_.bytes_sent += message_bytes;
+  return false;
+}
+
+bool DisplayChannel::DrainLendingPipe(size_t bytes) {
+  std::array<uint8_t, 16384> scratch;
+  while (bytes > 0) {
+    const ssize_t got =
+        read(lending_pipe_read_.get(), scratch.data(), std::min(bytes, scratch.size()));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    bytes -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool DisplayChannel::MayStillRead(uint64_t loan) {
+  if (loan == 0) return false;
+  // A closed socket's queue may still be read by the VMM, and cannot be asked: its loans end only
+  // where they had been seen read before it closed.
+  if (loan < first_loan_on_socket_) return loan > loans_read_before_socket_;
+  if (loan <= loans_read_) return false;
+  if (!attached()) return true;
+  int queued = 0;
+  if (ioctl(socket_.get(), SIOCOUTQ, &queued) == 0 && queued == 0) loans_read_ = last_loan_;
+  return loan > loans_read_;
+}
+
 Result<void> DisplayChannel::SendUpdateGathered(uint32_t scanout_id, uint32_t x, uint32_t y,
                                                 uint32_t width, uint32_t height,
                                                 std::span<const iovec> pixels) {
@@ -443,6 +605,12 @@ Result<void> DisplayChannel::SendUpdateGathered(uint32_t scanout_id, uint32_t x,
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE pieces do not make its rectangle");
   }
   const display::Update update{scanout_id, x, y, width, height};
+  if (WorthLending(*pixel_bytes, pixels.size())) {
+    iovecs_.assign(pixels.begin(), pixels.end());
+    Result<uint64_t> lent = SendLentUpdate(update, *pixel_bytes);
+    if (!lent) return ErrorOf(lent);
+    return {};
+  }
   Result<void> sent = SendMessage(Request::kUpdate, BytesOf(update), pixels);
   if (sent) ++statistics_.updates_sent;
   return sent;
@@ -507,12 +675,13 @@ void DisplayChannel::SendDmabufUpdate(const display::Update& update, DmabufUpdat
 }
 
 Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_t> payload_header,
-                                         std::span<const iovec> payload, int fd) {
+                                         std::span<const iovec> payload, int fd,
+                                         uint32_t bytes_after) {
   if (!attached()) return MakeError(ErrorKind::kClosed, "display socket not attached");
   if (payload_header.size() > kMaxPayloadHeader || payload.size() > IOV_MAX - 1) {
     return MakeError(ErrorKind::kInternal, "display message layout");
   }
-  uint64_t payload_size = payload_header.size();
+  uint64_t payload_size = payload_header.size() + uint64_t{bytes_after};
   for (const iovec& part : payload) payload_size += part.iov_len;
   if (payload_size > UINT32_MAX) {
     return MakeError(ErrorKind::kInvalidArgument, "display message too large");
@@ -544,35 +713,43 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
     rights->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(rights), &fd, sizeof(int));
   }
+  if (Result<void> sent = SendAll(message, request, 0, total - bytes_after); !sent) return sent;
+  if (bytes_after == 0) {  // Otherwise counted when its last byte is sent.
+    ++statistics_.messages_sent;
+    statistics_.bytes_sent += total;
+  }
+  return {};
+}
 
+Result<void> DisplayChannel::SendAll(msghdr& message, Request request, uint64_t sent_before,
+                                     uint64_t end) {
   // One sendmsg normally carries the whole message (the socket's buffer is raised above). It may
   // return a partial count twice over: when SO_SNDTIMEO ran out with some bytes sent (the VMM
   // stopped reading), and when a signal (a debugger, `strace -p`) interrupted it after some bytes.
   // Only the first is a failure: the rest is sent until the message is whole or the send timeout,
   // counted from the first call, has passed. EINTR with nothing sent is retried the same way.
   const auto deadline = std::chrono::steady_clock::now() + options_.send_timeout;
-  uint64_t sent_total = 0;
+  uint64_t sent_total = sent_before;
   ssize_t sent = 0;
   while (true) {
     sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) continue;
     if (sent <= 0) break;
     sent_total += static_cast<uint64_t>(sent);
-    if (sent_total == total || std::chrono::steady_clock::now() >= deadline) break;
+    if (sent_total == end || std::chrono::steady_clock::now() >= deadline) break;
     ++statistics_.partial_sends_resumed;
     SkipSentBytes(message, static_cast<size_t>(sent));
     // The fd went with the first part (a failed or interrupted call passes none).
     message.msg_control = nullptr;
     message.msg_controllen = 0;
   }
-  if (sent_total == total) {
-    ++statistics_.messages_sent;
-    statistics_.bytes_sent += total;
-    return {};
-  }
+  if (sent_total == end) return {};
   // Here either the last call failed (sent < 0, errno says why) or it sent only part of the
   // rest after the send timeout had passed.
-  const int error = sent < 0 ? errno : EAGAIN;
+  return SendFailed(request, sent < 0 ? errno : EAGAIN, sent_total, end);
+}
+
+Result<void> DisplayChannel::SendFailed(Request request, int error, uint64_t sent, uint64_t total) {
   Result<void> failure;
   if (error == EPIPE || error == ECONNRESET) {
     // QEMU exiting or resetting the device, also in the middle of a message.
@@ -582,11 +759,12 @@ Result<void> DisplayChannel::SendMessage(Request request, std::span<const uint8_
     LogError(
         "display: %s timed out after %lld ms with %llu of %llu bytes sent: the VMM stopped "
         "reading its display socket; dropping it",
-        display::RequestName(header.request), static_cast<long long>(options_.send_timeout.count()),
-        static_cast<unsigned long long>(sent_total), static_cast<unsigned long long>(total));
+        display::RequestName(static_cast<uint32_t>(request)),
+        static_cast<long long>(options_.send_timeout.count()),
+        static_cast<unsigned long long>(sent), static_cast<unsigned long long>(total));
     failure = MakeError(ErrorKind::kTimedOut, "display send timed out");
   } else {
-    LogError("display: sending %s: %s", display::RequestName(header.request),
+    LogError("display: sending %s: %s", display::RequestName(static_cast<uint32_t>(request)),
              ErrnoText(error).c_str());
     failure = MakeSystemError("sendmsg(display)", error);
   }

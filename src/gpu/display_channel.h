@@ -33,12 +33,27 @@
 // that fails and detaches. Callbacks may call back into the channel. Destroying the channel drops
 // pending callbacks without running them.
 //
-// Sends. Each message is exactly one sendmsg(MSG_NOSIGNAL) of header + payload: QEMU reads
-// messages with blocking reads in its main loop, so a torn message would stall it. The socket
+// Sends. Each message is one sendmsg(MSG_NOSIGNAL) of header + payload (a lent UPDATE: see
+// "Lending"): QEMU reads messages with blocking reads in its main loop, so a torn message would
+// stall it. The socket
 // is blocking with SO_SNDTIMEO = send_timeout, so a VMM that stops reading makes a send fail
 // within about that time instead of blocking forever, and nothing is buffered here. A send that
 // fails, times out or goes out partly (the stream is then corrupt) detaches the socket: the
 // display is gone, the guest keeps running.
+//
+// Lending. A large UPDATE of pixels in pages the caller may lend (a HostImage's, a guest blob's)
+// goes as its header (sendmsg) followed by references to those pages, not copies: vmsplice() puts
+// them into a pipe and splice() moves them on into the socket, from where the VMM's read copies
+// them out. That takes the largest part of a frame's cost, the kernel's copy into the socket, off
+// the device thread (docs/PERFORMANCE.md). The VMM still reads one ordinary UPDATE; only these
+// calls come between its header and its last byte, as a sendmsg waits while the socket's buffer
+// is full. An UPDATE of the daemon's own pages is a loan: until MayStillRead() says the VMM has
+// read it (the socket's queue, SIOCOUTQ, was seen empty since), the pages must not change; their
+// owner moves its pixels to new pages instead (Renderer::MovePixelsToNewPages). A closed
+// socket's loans never end: the VMM may still be reading what was queued on it. A guest's pages
+// are the guest's to change, lent or copied. Where splicing fails before the message is whole (a
+// kernel that cannot splice into this socket, a filter that refuses the call), the rest is copied
+// and the channel copies from then on.
 //
 // Protocol errors (a reply that is unsolicited, oversized, of the wrong size or without the reply
 // flag), EOF and connection resets also detach the socket.
@@ -49,6 +64,7 @@
 // awaited through the same queue and timeout, never by blocking the thread.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <array>
@@ -77,6 +93,9 @@ struct DisplayChannelOptions {
   std::chrono::milliseconds reply_timeout{1000};
   // SO_SNDTIMEO: how long one send may wait for the VMM to make room in the socket.
   std::chrono::milliseconds send_timeout{1000};
+  // Whether SendUpdateLending may lend pages (see the file comment); false: it copies, as
+  // SendUpdate does.
+  bool lend_pages = true;
 };
 
 struct DisplayChannelStatistics {
@@ -85,6 +104,9 @@ struct DisplayChannelStatistics {
   uint64_t updates_sent = 0;  // UPDATE messages.
   // Sends a signal cut short and that then went on with the rest (display_channel.cc).
   uint64_t partial_sends_resumed = 0;
+  // UPDATEs whose rows went as lent pages, and their pixel bytes.
+  uint64_t lent_updates = 0;
+  uint64_t lent_bytes = 0;
 };
 
 class DisplayChannel {
@@ -131,8 +153,26 @@ class DisplayChannel {
   // with gaps between them is copied into a staging buffer first.
   Result<void> SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
                           uint32_t height, const uint8_t* first_pixel, size_t source_stride);
+  // UPDATE as SendUpdate, with the rows' pages lent instead of copied where the update is at
+  // least kMinLentUpdateBytes in pieces of kMinLentPieceBytes or more on average: rows that follow
+  // one another are one piece (see the file comment, "Lending"). Only for rows the caller may
+  // lend (renderer::DisplayRows::lendable). Returns the loan, for MayStillRead() before the rows
+  // change; 0 when they were copied (nothing is lent).
+  static constexpr uint32_t kMinLentUpdateBytes = 128 * 1024;
+  // Lent, each piece is a piece of a page in the socket; reading many that are shorter than a
+  // page costs the VMM more than their copy saves here (a 607-pixel-wide damage rectangle:
+  // docs/PERFORMANCE.md).
+  static constexpr uint32_t kMinLentPieceBytes = 4096;
+  Result<uint64_t> SendUpdateLending(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
+                                     uint32_t height, const uint8_t* first_pixel,
+                                     size_t source_stride);
+  // Whether the VMM may still read the pages of `loan` (0: none): false once the socket's queue
+  // was seen empty after it; true for a loan on a socket since closed.
+  bool MayStillRead(uint64_t loan);
   // UPDATE whose width * height * 4 pixel bytes are `pixels`, in order (rows gathered from where
-  // they are, such as a blob's guest pages). At most kMaxUpdateIovecs of them.
+  // they are, such as a blob's guest pages). At most kMaxUpdateIovecs of them. Lent as
+  // SendUpdateLending lends, without a loan to keep: these are guest pages, which the guest may
+  // change while the VMM reads them whether they are lent or copied.
   static constexpr size_t kMaxUpdateIovecs = IOV_MAX - 1;  // One iovec is the message header's.
   Result<void> SendUpdateGathered(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
                                   uint32_t height, std::span<const iovec> pixels);
@@ -183,9 +223,25 @@ class DisplayChannel {
   void CompleteAll(std::deque<PendingRequest> requests);
 
   // Sends header (+ payload_header) + `payload` iovecs as one message, with `fd` (if not -1)
-  // attached as SCM_RIGHTS.
+  // attached as SCM_RIGHTS. `bytes_after`: payload bytes the header counts that the caller sends
+  // right after (SpliceRows).
   Result<void> SendMessage(display::Request request, std::span<const uint8_t> payload_header,
-                           std::span<const iovec> payload, int fd = -1);
+                           std::span<const iovec> payload, int fd = -1, uint32_t bytes_after = 0);
+  // Sends what `message` holds, bytes `sent_before` to `end` of a message (partial sends resumed
+  // until the send timeout); a failure detaches (SendFailed).
+  Result<void> SendAll(msghdr& message, display::Request request, uint64_t sent_before,
+                       uint64_t end);
+  // Logs why a send of `request` stopped after `sent` of `total` bytes, detaches, and returns the
+  // error.
+  Result<void> SendFailed(display::Request request, int error, uint64_t sent, uint64_t total);
+  bool WorthLending(uint32_t pixel_bytes, size_t pieces) const;
+  // A lent UPDATE of the pieces in iovecs_: its loan, or 0 when they ended up copied.
+  Result<uint64_t> SendLentUpdate(const display::Update& update, uint32_t pixel_bytes);
+  // The rows of a lent UPDATE whose header went, `message_bytes` in all: true when lent, false
+  // when splicing failed and they were copied.
+  Result<bool> SpliceRows(std::span<iovec> rows, uint64_t message_bytes);
+  // Reads `bytes` left in the lending pipe after a failed splice; false if it cannot.
+  bool DrainLendingPipe(size_t bytes);
   Result<void> SendCursorPosition(display::Request request, uint32_t scanout_id, uint32_t x,
                                   uint32_t y);
 
@@ -211,6 +267,15 @@ class DisplayChannel {
 
   std::array<uint8_t, kReadBufferSize> read_buffer_{};
   size_t read_length_ = 0;
+
+  // Lending (see the file comment): the pipe, absent when lending is off or failed; loans are
+  // numbered from 1.
+  UniqueFd lending_pipe_read_;
+  UniqueFd lending_pipe_write_;
+  uint64_t last_loan_ = 0;
+  uint64_t loans_read_ = 0;                // Every loan up to this one has been read.
+  uint64_t first_loan_on_socket_ = 1;      // Loans before it were on a socket since closed...
+  uint64_t loans_read_before_socket_ = 0;  // ...and those up to this one had been read.
 
   std::vector<iovec> iovecs_;     // Reused for UPDATE rows.
   std::vector<uint8_t> staging_;  // Reused when an UPDATE has too many strided rows.

@@ -180,6 +180,9 @@ CommandResult<Response> ResourceExecutor::Transfer2d(const TransferToHost2d& req
   const renderer::TransferParams params{.resource = resource->id,
                                         .box = Box{rect.x, rect.y, 0, rect.width, rect.height, 1},
                                         .offset = request.offset};
+  if (Result<void> kept = scanouts_.BeforePixelsChange(*resource); !kept) {
+    return FromRenderer(kept.error(), "TRANSFER_TO_HOST_2D");
+  }
   if (Result<void> done = resource->renderer->TransferToHost(params); !done) {
     return FromRenderer(done.error(), "TRANSFER_TO_HOST_2D");
   }

@@ -56,6 +56,9 @@ struct Resource {
   // its bytes are laid out. A guest blob's pixels are its backing.
   std::optional<BlobInfo> blob;
   bool guest_memory_blob() const { return blob && blob->blob_mem != kBlobMemHost3d; }
+  // The display's loan of its pixels' pages, from its last UPDATE sent that way
+  // (DisplayChannel::SendUpdateLending); 0: none.
+  uint64_t display_loan = 0;
 };
 
 class ResourceTable {

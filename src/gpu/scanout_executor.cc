@@ -248,7 +248,7 @@ void ScanoutExecutor::SendBlobUpdate(uint32_t scanout_id, const Resource& resour
   }
 }
 
-void ScanoutExecutor::SendUpdate(uint32_t scanout_id, const Resource& resource,
+void ScanoutExecutor::SendUpdate(uint32_t scanout_id, Resource& resource,
                                  const Rect& resource_rect) {
   const Scanout& scanout = scanouts_[scanout_id];
   // Scanout-relative position of the damaged rectangle.
@@ -258,9 +258,18 @@ void ScanoutExecutor::SendUpdate(uint32_t scanout_id, const Resource& resource,
   Result<void> sent;
   if (std::optional<renderer::DisplayRows> rows =
           resource.renderer->DirectRows(resource.id, resource_rect)) {
-    // The rows already are x8r8g8b8: sent straight from the resource (no staging copy).
-    sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
-                                rows->first_pixel, rows->stride);
+    // The rows already are x8r8g8b8: sent straight from the resource (no staging copy), their
+    // pages lent where the renderer allows it.
+    if (rows->lendable) {
+      Result<uint64_t> loan =
+          display_->SendUpdateLending(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                                      rows->first_pixel, rows->stride);
+      if (loan && *loan != 0) resource.display_loan = *loan;
+      sent = loan ? Result<void>() : ErrorOf(loan);
+    } else {
+      sent = display_->SendUpdate(scanout_id, x, y, resource_rect.width, resource_rect.height,
+                                  rows->first_pixel, rows->stride);
+    }
     resource.renderer->ReleaseRows();
   } else {
     // Converted, or for 3D results without a dmabuf read back (docs/ARCHITECTURE.md).
@@ -278,7 +287,7 @@ void ScanoutExecutor::SendUpdate(uint32_t scanout_id, const Resource& resource,
   if (sent) ++diagnostics_.statistics.display_updates;
 }
 
-void ScanoutExecutor::SendToScanouts(const Resource& resource, const Rect& rect, uint64_t flush) {
+void ScanoutExecutor::SendToScanouts(Resource& resource, const Rect& rect, uint64_t flush) {
   if (!attached()) return;
   for (uint32_t i = 0; i < kMaxScanouts; ++i) {
     const Scanout& scanout = scanouts_[i];
@@ -307,11 +316,23 @@ void ScanoutExecutor::SendToScanouts(const Resource& resource, const Rect& rect,
 
 void ScanoutExecutor::SendPaced(uint32_t scanout_id, const Rect& damage) {
   const Scanout& scanout = scanouts_[scanout_id];
-  const Resource* resource = resources_.Find(scanout.resource);
+  Resource* resource = resources_.Find(scanout.resource);
   if (resource == nullptr || !attached() || scanout.dmabuf.active()) return;
   if (std::optional<Rect> visible = Intersect(damage, scanout.rect)) {
     SendUpdate(scanout_id, *resource, *visible);
   }
+}
+
+Result<void> ScanoutExecutor::BeforePixelsChange(Resource& resource) {
+  if (resource.display_loan == 0) return {};
+  if (display_ != nullptr && display_->MayStillRead(resource.display_loan)) {
+    if (Result<void> moved = resource.renderer->MovePixelsToNewPages(resource.id); !moved) {
+      return moved;
+    }
+    ++diagnostics_.statistics.pixels_moved_from_loans;
+  }
+  resource.display_loan = 0;
+  return {};
 }
 
 bool ScanoutExecutor::ShowsDmabuf(const Resource& resource, const Rect& rect) const {

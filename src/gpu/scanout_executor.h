@@ -40,6 +40,10 @@ class ScanoutExecutor {
   // against the blob.
   CommandResult<Response> SetBlob(const SetScanoutBlob& request);
   void Flush(const ResourceFlush& request, Reply reply);
+  // Before the resource's pixels change (TRANSFER_TO_HOST_2D): where the VMM may still be reading
+  // pages of them lent with an UPDATE, the pixels move to new pages, so that it reads what was
+  // flushed (display_channel.h, "Lending"). Fails when no memory is left for them.
+  Result<void> BeforePixelsChange(Resource& resource);
 
   // The resource goes away (UNREF): heads showing it go dark, its exports are dropped.
   void ForgetResource(ResourceId resource);
@@ -51,9 +55,10 @@ class ScanoutExecutor {
   void Disable(uint32_t scanout_id);
   // Sends the part of `resource` inside `rect` (resource coordinates) to every scanout showing
   // it. DMABUF_UPDATEs answer flush `flush` (0: none) when their replies come.
-  void SendToScanouts(const Resource& resource, const Rect& rect, uint64_t flush);
+  void SendToScanouts(Resource& resource, const Rect& rect, uint64_t flush);
   bool ShowsDmabuf(const Resource& resource, const Rect& rect) const;
-  void SendUpdate(uint32_t scanout_id, const Resource& resource, const Rect& resource_rect);
+  // Rows the renderer lets lend are lent (the loan is kept in the resource).
+  void SendUpdate(uint32_t scanout_id, Resource& resource, const Rect& resource_rect);
   // The same for a blob scanout: the rows go from the guest's pages in as few UPDATE messages as
   // sendmsg's iovec limit allows (no copy), or converted through staging_ when the format is
   // not the display's.

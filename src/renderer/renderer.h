@@ -173,6 +173,10 @@ struct ScanoutExport {
 struct DisplayRows {
   const uint8_t* first_pixel = nullptr;  // The rectangle's top-left pixel.
   size_t stride = 0;                     // Bytes from one row to the next.
+  // The rows' pages may be lent to the kernel (an UPDATE spliced, not copied, into the display
+  // socket): they are a mapping of the resource's own, and MovePixelsToNewPages() keeps lent
+  // pages unchanged when the pixels change afterwards.
+  bool lendable = false;
 };
 
 class Renderer {
@@ -205,6 +209,13 @@ class Renderer {
   }
   // The rows DirectRows gave are no longer used (a read-back's mapping can go).
   virtual void ReleaseRows() {}
+  // Before the pixels of a resource whose rows were lent (DisplayRows::lendable) change while the
+  // VMM may still be reading them: they move to new pages with the same content, the lent ones
+  // stay as they are with the kernel. Fails when no memory is left.
+  virtual Result<void> MovePixelsToNewPages(ResourceId resource) {
+    (void)resource;
+    return {};
+  }
   // A 64x64 resource as the cursor image (a8r8g8b8, top row first).
   virtual Result<CursorImage> ReadCursor(ResourceId resource) = 0;
   // The resource's texture as a dmabuf the display can show itself (no read-back); each call

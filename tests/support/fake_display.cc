@@ -407,8 +407,14 @@ void FakeDisplay::Shared::Handle(const MessageHeader& header, std::span<const ui
   std::vector<uint8_t> reply;
   {
     std::lock_guard lock(mutex);
-    state.messages.push_back(
-        ReceivedMessage{header.request, header.flags, header.size, !fds.empty()});
+    ReceivedMessage message{header.request, header.flags, header.size, !fds.empty()};
+    const size_t pixels_at = sizeof(gpu::display::Update);
+    if (static_cast<Request>(header.request) == Request::kUpdate &&
+        payload.size() >= pixels_at + 4) {
+      std::memcpy(&message.first_pixel, payload.data() + pixels_at, 4);
+      std::memcpy(&message.last_pixel, payload.data() + payload.size() - 4, 4);
+    }
+    state.messages.push_back(message);
     reply = Apply(header, payload, std::move(fds));
     changed.notify_all();
   }

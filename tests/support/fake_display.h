@@ -120,6 +120,9 @@ struct ReceivedMessage {
   uint32_t flags = 0;
   uint32_t size = 0;
   bool had_fd = false;
+  // An UPDATE's first and last pixels as sent (whatever its scanout shows later).
+  uint32_t first_pixel = 0;
+  uint32_t last_pixel = 0;
 };
 
 struct FakeDisplayState {

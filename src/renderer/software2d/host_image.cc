@@ -1,5 +1,6 @@
 #include "renderer/software2d/host_image.h"
 
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -21,20 +22,38 @@ Result<HostImage> HostImage::Create(uint32_t width, uint32_t height, uint32_t fo
   if (!size || *size > kMaxHostImageBytes) {
     return MakeError(ErrorKind::kInvalidArgument, "image too large");
   }
-  // calloc: zeroed pixels, and large images come from fresh zero pages without touching them.
-  std::unique_ptr<uint8_t[], FreeDeleter> pixels(static_cast<uint8_t*>(std::calloc(*size, 1)));
-  if (!pixels) return MakeError(ErrorKind::kResourceExhausted, "cannot allocate image pixels");
-  return HostImage(width, height, format, *stride, static_cast<size_t>(*size), std::move(pixels));
+  if (*size >= kLendableImageBytes) {
+    // Fresh zero pages, not touched until written.
+    Result<MappedRegion> mapped = MappedRegion::MapAnonymous(*size);
+    if (!mapped) return MakeError(ErrorKind::kResourceExhausted, "cannot map image pixels");
+    return HostImage(width, height, format, *stride, static_cast<size_t>(*size), nullptr,
+                     std::move(*mapped));
+  }
+  std::unique_ptr<uint8_t[], FreeDeleter> heap(static_cast<uint8_t*>(std::calloc(*size, 1)));
+  if (!heap) return MakeError(ErrorKind::kResourceExhausted, "cannot allocate image pixels");
+  return HostImage(width, height, format, *stride, static_cast<size_t>(*size), std::move(heap),
+                   MappedRegion());
+}
+
+Result<void> HostImage::MoveToNewPages() {
+  if (!lendable()) return {};
+  Result<MappedRegion> mapped = MappedRegion::MapAnonymous(size_bytes_);
+  if (!mapped) return MakeError(ErrorKind::kResourceExhausted, "cannot map image pixels");
+  std::memcpy(mapped->data(), mapped_.data(), size_bytes_);
+  mapped_ = std::move(*mapped);  // The old pages are unmapped; lent ones stay with the kernel.
+  return {};
 }
 
 HostImage::HostImage(uint32_t width, uint32_t height, uint32_t format, uint32_t stride,
-                     size_t size_bytes, std::unique_ptr<uint8_t[], FreeDeleter> pixels)
+                     size_t size_bytes, std::unique_ptr<uint8_t[], FreeDeleter> heap,
+                     MappedRegion mapped)
     : width_(width),
       height_(height),
       format_(format),
       stride_(stride),
       size_bytes_(size_bytes),
-      pixels_(std::move(pixels)) {}
+      heap_(std::move(heap)),
+      mapped_(std::move(mapped)) {}
 
 HostImage::HostImage(HostImage&& other) noexcept
     : width_(std::exchange(other.width_, 0)),
@@ -42,7 +61,8 @@ HostImage::HostImage(HostImage&& other) noexcept
       format_(other.format_),
       stride_(std::exchange(other.stride_, 0)),
       size_bytes_(std::exchange(other.size_bytes_, 0)),
-      pixels_(std::move(other.pixels_)) {}
+      heap_(std::move(other.heap_)),
+      mapped_(std::move(other.mapped_)) {}
 
 HostImage& HostImage::operator=(HostImage&& other) noexcept {
   if (this != &other) {
@@ -51,7 +71,8 @@ HostImage& HostImage::operator=(HostImage&& other) noexcept {
     format_ = other.format_;
     stride_ = std::exchange(other.stride_, 0);
     size_bytes_ = std::exchange(other.size_bytes_, 0);
-    pixels_ = std::move(other.pixels_);
+    heap_ = std::move(other.heap_);
+    mapped_ = std::move(other.mapped_);
   }
   return *this;
 }

@@ -99,7 +99,13 @@ std::optional<DisplayRows> Software2dRenderer::DirectRows(ResourceId resource, c
     return std::nullopt;
   }
   const uint64_t offset = uint64_t{rect.y} * image.stride() + uint64_t{rect.x} * kBytesPerPixel;
-  return DisplayRows{.first_pixel = image.bytes().data() + offset, .stride = image.stride()};
+  return DisplayRows{.first_pixel = image.bytes().data() + offset,
+                     .stride = image.stride(),
+                     .lendable = image.lendable()};
+}
+
+Result<void> Software2dRenderer::MovePixelsToNewPages(ResourceId resource) {
+  return At(resource).image.MoveToNewPages();
 }
 
 Result<CursorImage> Software2dRenderer::ReadCursor(ResourceId resource) {

@@ -39,6 +39,7 @@ class Software2dRenderer final : public Renderer {
   Result<void> ReadRect(ResourceId resource, const Rect& rect, std::span<uint8_t> destination,
                         uint32_t stride) override;
   std::optional<DisplayRows> DirectRows(ResourceId resource, const Rect& rect) override;
+  Result<void> MovePixelsToNewPages(ResourceId resource) override;
   Result<CursorImage> ReadCursor(ResourceId resource) override;
 
   // Guest blobs (BLOB_MEM_GUEST) only: their pixels stay in guest memory, which the device model

@@ -43,5 +43,19 @@ TEST(MappedRegion, RejectsNonRegularFilesAndZeroLength) {
   EXPECT_FALSE(MappedRegion::MapShared(fd.get(), 0, 0));
 }
 
+TEST(MappedRegion, AnonymousMemoryIsZeroedPageAlignedAndPrivate) {
+  Result<MappedRegion> first = MappedRegion::MapAnonymous(3 * 4096 + 5);
+  Result<MappedRegion> second = MappedRegion::MapAnonymous(4096);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+
+  EXPECT_EQ(first->size(), 3u * 4096 + 5);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(first->data()) % 4096, 0u);
+  for (uint64_t i = 0; i < first->size(); ++i) ASSERT_EQ(first->data()[i], 0) << i;
+  first->data()[first->size() - 1] = 7;  // Writable to its last byte.
+  EXPECT_EQ(second->data()[0], 0);
+  EXPECT_EQ(MappedRegion::MapAnonymous(0).error().kind, ErrorKind::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vgpu

@@ -3,21 +3,29 @@
 #include "gpu/display_channel.h"
 
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "base/event_fd.h"
 #include "base/event_loop.h"
+#include "base/mapped_region.h"
 #include "display_channel_fixture.h"
 #include "support/fake_display.h"
 
@@ -740,6 +748,227 @@ TEST_F(DisplayChannelTest, VmmThatExitsDuringASendIsClosedNotTimedOut) {
   EXPECT_LT(elapsed, send_timeout);
   EXPECT_FALSE(channel.attached());
 }
+
+// --- Lending ------------------------------------------------------------------------------------
+
+// Pixels in a mapping of their own, as a HostImage of 64 KiB or more keeps them.
+struct LendablePixels {
+  LendablePixels(uint32_t width, uint32_t height, uint32_t seed)
+      : width(width), height(height), region(*MappedRegion::MapAnonymous(width * height * 4)) {
+    const std::vector<uint32_t> pattern = Pattern(width * height, seed);
+    std::memcpy(region.data(), pattern.data(), region.size());
+  }
+  const uint8_t* data() const { return region.data(); }
+  std::vector<uint32_t> Copy() const {
+    std::vector<uint32_t> pixels(width * height);
+    std::memcpy(pixels.data(), region.data(), region.size());
+    return pixels;
+  }
+  uint32_t width;
+  uint32_t height;
+  MappedRegion region;
+};
+
+Result<uint64_t> SendLent(DisplayChannel& channel, const LendablePixels& pixels) {
+  return channel.SendUpdateLending(0, 0, 0, pixels.width, pixels.height, pixels.data(),
+                                   size_t{pixels.width} * 4);
+}
+
+bool FrameIs(const FakeDisplay& display, const std::vector<uint32_t>& pixels) {
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  return frame.has_value() && frame->pixels == pixels;
+}
+
+TEST_F(DisplayChannelTest, LentUpdateArrivesPixelExactAndIsCountedAsLent) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const LendablePixels pixels(1024, 768, 4);
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+
+  Result<uint64_t> loan = SendLent(channel, pixels);
+
+  ASSERT_TRUE(loan) << loan.error().message;
+  EXPECT_NE(*loan, 0u);
+  EXPECT_EQ(channel.statistics().lent_updates, 1u);
+  EXPECT_EQ(channel.statistics().lent_bytes, 1024u * 768 * 4);
+  EXPECT_EQ(channel.statistics().updates_sent, 1u);
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+  EXPECT_TRUE(FrameIs(display, pixels.Copy()));
+  EXPECT_EQ(display.Snapshot().messages.back().size, 20u + 1024 * 768 * 4);
+  EXPECT_TRUE(display.Anomalies().empty());
+  // And the messages after it are read as usual.
+  ASSERT_TRUE(channel.SendCursorPos(0, 3, 4));
+  ASSERT_TRUE(Saw(display, Request::kCursorPos));
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+TEST_F(DisplayChannelTest, SmallAndStridedUpdatesAreCopiedNotLent) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const LendablePixels pixels(512, 512, 5);  // 1 MiB.
+  ASSERT_TRUE(channel.SendScanout(0, 512, 512));
+
+  // 64x64 (16 KiB): below kMinLentUpdateBytes.
+  Result<uint64_t> small = channel.SendUpdateLending(0, 0, 0, 64, 64, pixels.data(), 512 * 4);
+  // 500 of each row's 512 pixels: rows apart.
+  Result<uint64_t> strided = channel.SendUpdateLending(0, 0, 0, 500, 512, pixels.data(), 512 * 4);
+
+  ASSERT_TRUE(small);
+  ASSERT_TRUE(strided);
+  EXPECT_EQ(*small, 0u);
+  EXPECT_EQ(*strided, 0u);
+  EXPECT_EQ(channel.statistics().lent_updates, 0u);
+  ASSERT_TRUE(Saw(display, Request::kUpdate, 2));
+  std::optional<test::FakeFramebuffer> frame = display.Framebuffer(0);
+  ASSERT_TRUE(frame.has_value());
+  const std::vector<uint32_t> source = pixels.Copy();
+  for (uint32_t row = 0; row < 512; ++row) {
+    for (uint32_t column = 0; column < 500; ++column) {
+      ASSERT_EQ(frame->At(column, row), source[row * 512 + column]) << column << "," << row;
+    }
+  }
+  EXPECT_FALSE(channel.MayStillRead(*small));  // Loan 0: nothing lent.
+}
+
+TEST_F(DisplayChannelTest, ALoanLastsUntilTheVmmHasReadTheUpdate) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const LendablePixels pixels(512, 256, 6);  // 512 KiB: fits in the socket's buffer.
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  display.SetReading(false);
+
+  Result<uint64_t> loan = SendLent(channel, pixels);
+  ASSERT_TRUE(loan) << loan.error().message;
+  ASSERT_NE(*loan, 0u);
+
+  EXPECT_TRUE(channel.MayStillRead(*loan));  // In the socket, unread.
+  display.SetReading(true);
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+  // Read by the VMM: its pages are free to change.
+  EXPECT_TRUE(PumpUntil([&] { return !channel.MayStillRead(*loan); }));
+  EXPECT_TRUE(FrameIs(display, pixels.Copy()));
+}
+
+TEST_F(DisplayChannelTest, LoansOnASocketSinceReplacedNeverEnd) {
+  DisplayChannel channel(loop_);
+  FakeDisplay first = ConnectAndHandshake(channel);
+  const LendablePixels pixels(512, 256, 7);
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+  ASSERT_TRUE(Saw(first, Request::kScanout));
+  first.SetReading(false);
+  Result<uint64_t> old_loan = SendLent(channel, pixels);
+  ASSERT_TRUE(old_loan);
+  ASSERT_NE(*old_loan, 0u);
+
+  // A new socket (the VMM reconnected): the old one's queue cannot be asked any more.
+  FakeDisplay second = ConnectAndHandshake(channel);
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+  Result<uint64_t> new_loan = SendLent(channel, pixels);
+  ASSERT_TRUE(new_loan);
+  ASSERT_TRUE(Saw(second, Request::kUpdate));
+
+  EXPECT_TRUE(PumpUntil([&] { return !channel.MayStillRead(*new_loan); }));
+  EXPECT_TRUE(channel.MayStillRead(*old_loan));
+  EXPECT_TRUE(FrameIs(second, pixels.Copy()));
+}
+
+TEST_F(DisplayChannelTest, VmmThatStopsReadingDuringALentUpdateTimesOutAndDetaches) {
+  DisplayChannel channel(loop_, {.send_timeout = milliseconds(200)});
+  FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
+  const LendablePixels pixels(1024, 1024, 8);  // 4 MiB: far more than the socket holds.
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  display.SetReading(false);
+  const auto start = std::chrono::steady_clock::now();
+
+  Result<uint64_t> loan = SendLent(channel, pixels);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+
+  ASSERT_FALSE(loan);
+  EXPECT_EQ(loan.error().kind, ErrorKind::kTimedOut);
+  EXPECT_GE(elapsed, milliseconds(150));
+  EXPECT_LT(elapsed, milliseconds(3000));
+  EXPECT_FALSE(channel.attached());
+  EXPECT_EQ(channel.statistics().updates_sent, 0u);
+}
+
+TEST_F(DisplayChannelTest, VmmThatExitsDuringALentUpdateIsClosed) {
+  const milliseconds send_timeout(10000);
+  DisplayChannel channel(loop_, {.send_timeout = send_timeout});
+  FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
+  const LendablePixels pixels(1024, 1024, 9);
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+  ASSERT_TRUE(Saw(display, Request::kScanout));
+  display.SetReading(false);
+  std::thread vmm_exit([&] {
+    ASSERT_TRUE(display.WaitForUnreadBytes(kWait));
+    display.Disconnect();
+  });
+  const auto start = std::chrono::steady_clock::now();
+
+  Result<uint64_t> loan = SendLent(channel, pixels);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  vmm_exit.join();
+
+  ASSERT_FALSE(loan);
+  EXPECT_EQ(loan.error().kind, ErrorKind::kClosed);
+  EXPECT_LT(elapsed, send_timeout);
+  EXPECT_FALSE(channel.attached());
+}
+
+// A seccomp filter on the calling thread that fails one system call with EPERM, as a stricter
+// sandbox would.
+bool RefuseOnThisThread(long syscall_number) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(syscall_number), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+class DisplayChannelRefusedSpliceTest : public DisplayChannelTest,
+                                        public ::testing::WithParamInterface<long> {};
+
+// Whichever of the two calls fails, the message already begun is finished by copying and the VMM
+// reads it whole; from then on updates are copied.
+TEST_P(DisplayChannelRefusedSpliceTest, FinishesTheMessageByCopyingAndCopiesFromThenOn) {
+  DisplayChannel channel(loop_);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const LendablePixels first(1024, 768, 10);
+  const LendablePixels second(1024, 768, 11);
+  ASSERT_TRUE(channel.SendScanout(0, first.width, first.height));
+  Result<uint64_t> loans[2] = {0, 0};
+  // A thread of its own: the filter cannot be taken off again.
+  std::thread sender([&] {
+    ASSERT_TRUE(RefuseOnThisThread(GetParam()));
+    loans[0] = SendLent(channel, first);
+    ASSERT_TRUE(Saw(display, Request::kUpdate, 1));
+    loans[1] = SendLent(channel, second);
+  });
+  sender.join();
+
+  ASSERT_TRUE(loans[0]) << loans[0].error().message;
+  ASSERT_TRUE(loans[1]) << loans[1].error().message;
+  EXPECT_EQ(*loans[0], 0u);
+  EXPECT_EQ(*loans[1], 0u);
+  EXPECT_TRUE(channel.attached());
+  EXPECT_EQ(channel.statistics().lent_updates, 0u);
+  EXPECT_EQ(channel.statistics().updates_sent, 2u);
+  ASSERT_TRUE(Saw(display, Request::kUpdate, 2));
+  EXPECT_TRUE(FrameIs(display, second.Copy()));
+  EXPECT_TRUE(display.Anomalies().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(SpliceOrVmsplice, DisplayChannelRefusedSpliceTest,
+                         ::testing::Values(SYS_splice, SYS_vmsplice),
+                         [](const ::testing::TestParamInfo<long>& info) {
+                           return std::string(info.param == SYS_splice ? "Splice" : "Vmsplice");
+                         });
 
 }  // namespace
 }  // namespace vgpu::gpu

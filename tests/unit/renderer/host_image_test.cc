@@ -1,10 +1,16 @@
 #include "renderer/software2d/host_image.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
+#include <vector>
 
+#include "base/unique_fd.h"
 #include "gpu/protocol.h"
 
 namespace vgpu::renderer::software2d {
@@ -74,6 +80,60 @@ TEST(HostImage, MovedFromImageIsEmpty) {
   EXPECT_EQ(moved.size_bytes(), 64u);
   EXPECT_EQ(image->size_bytes(), 0u);  // NOLINT(bugprone-use-after-move): the documented state.
   EXPECT_TRUE(image->bytes().empty());
+}
+
+TEST(HostImage, LargeImagesAreAMappingOfTheirOwnAndSmallOnesAreNot) {
+  // 128x128x4 = 64 KiB: the first lendable size.
+  Result<HostImage> large = HostImage::Create(128, 128, kXrgb);
+  Result<HostImage> small = HostImage::Create(128, 127, kXrgb);
+  ASSERT_TRUE(large);
+  ASSERT_TRUE(small);
+
+  EXPECT_TRUE(large->lendable());
+  EXPECT_FALSE(small->lendable());
+  EXPECT_TRUE(std::all_of(large->bytes().begin(), large->bytes().end(),
+                          [](uint8_t byte) { return byte == 0; }));
+  // Its own pages: the mapping starts on a page boundary.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large->bytes().data()) % 4096, 0u);
+}
+
+TEST(HostImage, MovingToNewPagesKeepsThePixelsAndLeavesTheOldPagesAsTheyWere) {
+  Result<HostImage> image = HostImage::Create(256, 256, kXrgb);
+  ASSERT_TRUE(image);
+  for (size_t i = 0; i < image->size_bytes(); ++i) image->bytes()[i] = static_cast<uint8_t>(i * 7);
+  const std::vector<uint8_t> before(image->bytes().begin(), image->bytes().end());
+  // Pages lent as an UPDATE lends them: referenced by a pipe.
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  UniqueFd pipe_read(pipe_fds[0]);
+  UniqueFd pipe_write(pipe_fds[1]);
+  iovec lent{image->bytes().data(), image->size_bytes()};
+  const ssize_t lent_bytes = vmsplice(pipe_write.get(), &lent, 1, 0);
+  ASSERT_GT(lent_bytes, 0);  // As much as the pipe holds.
+  const uint8_t* old_pages = image->bytes().data();
+
+  ASSERT_TRUE(image->MoveToNewPages());
+  EXPECT_NE(image->bytes().data(), old_pages);
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), image->bytes().begin()));
+  std::fill(image->bytes().begin(), image->bytes().end(), 0xee);
+
+  // The lent pages still hold what was lent, though the image was written and its old mapping
+  // is gone.
+  std::vector<uint8_t> read_back(static_cast<size_t>(lent_bytes));
+  ASSERT_EQ(read(pipe_read.get(), read_back.data(), read_back.size()), lent_bytes);
+  EXPECT_TRUE(std::equal(read_back.begin(), read_back.end(), before.begin()));
+}
+
+TEST(HostImage, MovingASmallImageChangesNothing) {
+  Result<HostImage> image = HostImage::Create(16, 16, kXrgb);
+  ASSERT_TRUE(image);
+  image->bytes()[5] = 9;
+  const uint8_t* pixels = image->bytes().data();
+
+  ASSERT_TRUE(image->MoveToNewPages());
+
+  EXPECT_EQ(image->bytes().data(), pixels);
+  EXPECT_EQ(image->bytes()[5], 9);
 }
 
 }  // namespace
