@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -88,9 +89,14 @@ constexpr int kLendingPipeBytes = 1 << 20;
 
 DisplayChannel::DisplayChannel(EventLoop& loop, DisplayChannelOptions options)
     : loop_(loop), options_(options) {
-  // Made here, during setup: the sandbox has no pipe2.
+  // Made here, during setup: the sandbox has no pipe2. splice() has no MSG_NOSIGNAL: a VMM that
+  // exits mid-UPDATE would raise SIGPIPE, so pages are lent only where it is ignored (the daemon
+  // ignores it, server.cc).
+  struct sigaction sigpipe {};
+  const bool sigpipe_ignored =
+      sigaction(SIGPIPE, nullptr, &sigpipe) == 0 && sigpipe.sa_handler == SIG_IGN;
   int fds[2] = {-1, -1};
-  if (options_.lend_pages && pipe2(fds, O_CLOEXEC) == 0) {
+  if (options_.lend_pages && sigpipe_ignored && pipe2(fds, O_CLOEXEC) == 0) {
     lending_pipe_read_ = UniqueFd(fds[0]);
     lending_pipe_write_ = UniqueFd(fds[1]);
     (void)fcntl(fds[1], F_SETPIPE_SZ, kLendingPipeBytes);  // Best effort.

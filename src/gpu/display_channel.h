@@ -94,7 +94,7 @@ struct DisplayChannelOptions {
   // SO_SNDTIMEO: how long one send may wait for the VMM to make room in the socket.
   std::chrono::milliseconds send_timeout{1000};
   // Whether SendUpdateLending may lend pages (see the file comment); false: it copies, as
-  // SendUpdate does.
+  // SendUpdate does. Pages are lent only where SIGPIPE is ignored when the channel is made.
   bool lend_pages = true;
 };
 

@@ -1,5 +1,7 @@
 #include "renderer/software2d/host_image.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -26,6 +28,7 @@ Result<HostImage> HostImage::Create(uint32_t width, uint32_t height, uint32_t fo
     // Fresh zero pages, not touched until written.
     Result<MappedRegion> mapped = MappedRegion::MapAnonymous(*size);
     if (!mapped) return MakeError(ErrorKind::kResourceExhausted, "cannot map image pixels");
+    madvise(mapped->data(), *size, MADV_HUGEPAGE);
     return HostImage(width, height, format, *stride, static_cast<size_t>(*size), nullptr,
                      std::move(*mapped));
   }

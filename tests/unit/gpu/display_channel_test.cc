@@ -751,6 +751,20 @@ TEST_F(DisplayChannelTest, VmmThatExitsDuringASendIsClosedNotTimedOut) {
 
 // --- Lending ------------------------------------------------------------------------------------
 
+// splice() raises SIGPIPE when the VMM has gone; the channel lends pages only where it is
+// ignored, as the daemon ignores it.
+class DisplayChannelLendingTest : public DisplayChannelTest {
+ protected:
+  void SetUp() override {
+    DisplayChannelTest::SetUp();
+    previous_ = signal(SIGPIPE, SIG_IGN);
+  }
+  void TearDown() override { signal(SIGPIPE, previous_); }
+
+ private:
+  sighandler_t previous_ = SIG_DFL;
+};
+
 // Pixels in a mapping of their own, as a HostImage of 64 KiB or more keeps them.
 struct LendablePixels {
   LendablePixels(uint32_t width, uint32_t height, uint32_t seed)
@@ -779,7 +793,7 @@ bool FrameIs(const FakeDisplay& display, const std::vector<uint32_t>& pixels) {
   return frame.has_value() && frame->pixels == pixels;
 }
 
-TEST_F(DisplayChannelTest, LentUpdateArrivesPixelExactAndIsCountedAsLent) {
+TEST_F(DisplayChannelLendingTest, LentUpdateArrivesPixelExactAndIsCountedAsLent) {
   DisplayChannel channel(loop_);
   FakeDisplay display = ConnectAndHandshake(channel);
   const LendablePixels pixels(1024, 768, 4);
@@ -802,7 +816,7 @@ TEST_F(DisplayChannelTest, LentUpdateArrivesPixelExactAndIsCountedAsLent) {
   EXPECT_TRUE(display.Anomalies().empty());
 }
 
-TEST_F(DisplayChannelTest, SmallAndStridedUpdatesAreCopiedNotLent) {
+TEST_F(DisplayChannelLendingTest, SmallAndStridedUpdatesAreCopiedNotLent) {
   DisplayChannel channel(loop_);
   FakeDisplay display = ConnectAndHandshake(channel);
   const LendablePixels pixels(512, 512, 5);  // 1 MiB.
@@ -830,7 +844,7 @@ TEST_F(DisplayChannelTest, SmallAndStridedUpdatesAreCopiedNotLent) {
   EXPECT_FALSE(channel.MayStillRead(*small));  // Loan 0: nothing lent.
 }
 
-TEST_F(DisplayChannelTest, ALoanLastsUntilTheVmmHasReadTheUpdate) {
+TEST_F(DisplayChannelLendingTest, ALoanLastsUntilTheVmmHasReadTheUpdate) {
   DisplayChannel channel(loop_);
   FakeDisplay display = ConnectAndHandshake(channel);
   const LendablePixels pixels(512, 256, 6);  // 512 KiB: fits in the socket's buffer.
@@ -850,7 +864,7 @@ TEST_F(DisplayChannelTest, ALoanLastsUntilTheVmmHasReadTheUpdate) {
   EXPECT_TRUE(FrameIs(display, pixels.Copy()));
 }
 
-TEST_F(DisplayChannelTest, LoansOnASocketSinceReplacedNeverEnd) {
+TEST_F(DisplayChannelLendingTest, LoansOnASocketSinceReplacedNeverEnd) {
   DisplayChannel channel(loop_);
   FakeDisplay first = ConnectAndHandshake(channel);
   const LendablePixels pixels(512, 256, 7);
@@ -873,7 +887,7 @@ TEST_F(DisplayChannelTest, LoansOnASocketSinceReplacedNeverEnd) {
   EXPECT_TRUE(FrameIs(second, pixels.Copy()));
 }
 
-TEST_F(DisplayChannelTest, VmmThatStopsReadingDuringALentUpdateTimesOutAndDetaches) {
+TEST_F(DisplayChannelLendingTest, VmmThatStopsReadingDuringALentUpdateTimesOutAndDetaches) {
   DisplayChannel channel(loop_, {.send_timeout = milliseconds(200)});
   FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
   const LendablePixels pixels(1024, 1024, 8);  // 4 MiB: far more than the socket holds.
@@ -893,7 +907,7 @@ TEST_F(DisplayChannelTest, VmmThatStopsReadingDuringALentUpdateTimesOutAndDetach
   EXPECT_EQ(channel.statistics().updates_sent, 0u);
 }
 
-TEST_F(DisplayChannelTest, VmmThatExitsDuringALentUpdateIsClosed) {
+TEST_F(DisplayChannelLendingTest, VmmThatExitsDuringALentUpdateIsClosed) {
   const milliseconds send_timeout(10000);
   DisplayChannel channel(loop_, {.send_timeout = send_timeout});
   FakeDisplay display = ConnectAndHandshake(channel, {.daemon_send_buffer = 64 * 1024});
@@ -917,6 +931,23 @@ TEST_F(DisplayChannelTest, VmmThatExitsDuringALentUpdateIsClosed) {
   EXPECT_FALSE(channel.attached());
 }
 
+TEST_F(DisplayChannelTest, WithoutSigpipeIgnoredNothingIsLent) {
+  const sighandler_t previous = signal(SIGPIPE, SIG_DFL);
+  DisplayChannel channel(loop_);
+  signal(SIGPIPE, previous);
+  FakeDisplay display = ConnectAndHandshake(channel);
+  const LendablePixels pixels(1024, 768, 12);
+  ASSERT_TRUE(channel.SendScanout(0, pixels.width, pixels.height));
+
+  Result<uint64_t> loan = SendLent(channel, pixels);
+
+  ASSERT_TRUE(loan);
+  EXPECT_EQ(*loan, 0u);
+  EXPECT_EQ(channel.statistics().lent_updates, 0u);
+  ASSERT_TRUE(Saw(display, Request::kUpdate));
+  EXPECT_TRUE(FrameIs(display, pixels.Copy()));
+}
+
 // A seccomp filter on the calling thread that fails one system call with EPERM, as a stricter
 // sandbox would.
 bool RefuseOnThisThread(long syscall_number) {
@@ -931,7 +962,7 @@ bool RefuseOnThisThread(long syscall_number) {
          prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
-class DisplayChannelRefusedSpliceTest : public DisplayChannelTest,
+class DisplayChannelRefusedSpliceTest : public DisplayChannelLendingTest,
                                         public ::testing::WithParamInterface<long> {};
 
 // Whichever of the two calls fails, the message already begun is finished by copying and the VMM

@@ -2,6 +2,7 @@
 // resource flushed as a lent UPDATE, a real DisplayChannel, and FakeDisplay (QEMU's end) reading
 // it, or not yet. What the VMM reads must be what was flushed, whatever the guest transfers after.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +38,8 @@ constexpr uint32_t kResource = 1;
 class LentPixelsTest : public testing::CommandFixture {
  protected:
   void SetUp() override {
+    // As the daemon does: the channel lends pages only where SIGPIPE is ignored.
+    previous_sigpipe_ = signal(SIGPIPE, SIG_IGN);
     ASSERT_TRUE(loop_.Init());
     channel_ = std::make_unique<DisplayChannel>(loop_);
     auto [display, socket] = FakeDisplay::Create({});
@@ -54,6 +57,7 @@ class LentPixelsTest : public testing::CommandFixture {
   void TearDown() override {
     model_.reset();  // Before the channel, as GpuDevice does.
     channel_.reset();
+    signal(SIGPIPE, previous_sigpipe_);
   }
 
   // The guest draws `pixels` into the resource's backing.
@@ -76,6 +80,7 @@ class LentPixelsTest : public testing::CommandFixture {
   EventLoop loop_;
   std::unique_ptr<DisplayChannel> channel_;
   std::optional<FakeDisplay> display_;
+  sighandler_t previous_sigpipe_ = SIG_DFL;
 };
 
 TEST_F(LentPixelsTest, FlushedPixelsAreWhatTheVmmReadsThoughTheNextTransferComesFirst) {
