@@ -28,6 +28,9 @@ Result<HostImage> HostImage::Create(uint32_t width, uint32_t height, uint32_t fo
     // Fresh zero pages, not touched until written.
     Result<MappedRegion> mapped = MappedRegion::MapAnonymous(*size);
     if (!mapped) return MakeError(ErrorKind::kResourceExhausted, "cannot map image pixels");
+    // Best effort, for the 2 MiB-aligned parts of a frame-sized image (THP is "madvise" on
+    // Debian): the TRANSFER copy into it and the lending of its pages take fewer TLB misses and
+    // page references (docs/PERFORMANCE.md). Never more memory than the mapping's own.
     madvise(mapped->data(), *size, MADV_HUGEPAGE);
     return HostImage(width, height, format, *stride, static_cast<size_t>(*size), nullptr,
                      std::move(*mapped));
