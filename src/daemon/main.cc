@@ -68,6 +68,15 @@ std::chrono::nanoseconds ReadbackInterval() {
   return std::chrono::nanoseconds(1'000'000'000 / value);
 }
 
+// Whether large UPDATEs lend their pages: unless $VHOST_DEVICE_GPU_DISPLAY_PAGES is "copy".
+bool LendDisplayPages() {
+  const char* text = std::getenv(kDisplayPagesEnvironmentVariable);
+  if (text == nullptr || *text == '\0' || std::strcmp(text, "lend") == 0) return true;
+  if (std::strcmp(text, "copy") == 0) return false;
+  LogWarning("%s=%s is neither lend nor copy; lending", kDisplayPagesEnvironmentVariable, text);
+  return true;
+}
+
 // A start-up failure: "error: ..." on stderr, as for usage errors; to syslog when stderr goes
 // nowhere (StderrGoesNowhere).
 void StartError(const char* format, ...) __attribute__((format(printf, 1, 2)));
@@ -136,6 +145,7 @@ int RunDaemon(const Options& options) {
   device_config.max_host_memory = options.max_host_memory;
   device_config.host_visible_size = options.host_visible_memory;
   device_config.readback_interval = ReadbackInterval();
+  device_config.lend_display_pages = LendDisplayPages();
 #ifdef VGPU_HAVE_VIRGL
   if (options.gpu_mode == GpuMode::kVirglRenderer) {
     // The factory runs on the device thread: virglrenderer's GL contexts belong to it.

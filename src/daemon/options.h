@@ -57,6 +57,9 @@ inline constexpr const char* kStartTimeoutEnvironmentVariable = "VHOST_DEVICE_GP
 inline constexpr const char* kVirglReadbackEnvironmentVariable = "VHOST_DEVICE_GPU_VIRGL_READBACK";
 // Read-backs of a 3D scanout per second at most (default 60; 0: every flush).
 inline constexpr const char* kReadbackRateEnvironmentVariable = "VHOST_DEVICE_GPU_READBACK_FPS";
+// "copy": large UPDATEs are copied into the display socket instead of lent (gpu/display_channel.h,
+// "Lending"); for comparison and for a kernel whose splice misbehaves.
+inline constexpr const char* kDisplayPagesEnvironmentVariable = "VHOST_DEVICE_GPU_DISPLAY_PAGES";
 
 struct Options {
   // -s/--socket-path: the daemon listens here. Exactly one of socket_path and inherited_fd is set

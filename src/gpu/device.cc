@@ -77,7 +77,8 @@ void GpuDevice::WriteConfig(uint32_t offset, std::span<const uint8_t> source) {
 
 Result<void> GpuDevice::SetEventLoop(EventLoop& loop) {
   loop_ = &loop;
-  display_ = std::make_unique<DisplayChannel>(loop);
+  display_ = std::make_unique<DisplayChannel>(
+      loop, DisplayChannelOptions{.lend_pages = config_.lend_display_pages});
   // A command that held the control queue was answered: go on with the ones behind it, from the
   // loop rather than from inside the answer.
   in_flight_[kControlQueue].set_on_released(

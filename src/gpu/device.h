@@ -44,6 +44,8 @@ struct GpuDeviceConfig {
   // The host-visible region (shmid 1) offered to the VMM for mapped blobs; 0: none. Only with a
   // 3D renderer (host blobs are its).
   uint64_t host_visible_size = 0;
+  // Large UPDATEs lend their pages to the display socket (DisplayChannelOptions::lend_pages).
+  bool lend_display_pages = true;
 };
 
 class GpuDevice final : public virtio::Device {
