@@ -26,6 +26,7 @@
 // 64 MiB. Oracles besides the sanitizers: the used length never exceeds the writable part, every
 // chain goes back exactly once (and by the end of the input, all of them), nothing is written
 // into a response buffer after its chain went back, and the resource table stays under its cap.
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -349,6 +350,9 @@ class Session {
 }  // namespace vgpu::fuzz
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // As the daemon does (server.cc); the display channel then lends large UPDATEs' pages, and
+  // transfers into resources whose pages are lent take their path.
+  signal(SIGPIPE, SIG_IGN);
   vgpu::fuzz::SetFuzzLogLevel();
   vgpu::fuzz::Memory();
   vgpu::fuzz::FuzzEventLoop();
