@@ -428,6 +428,23 @@ Result<void> DisplayChannel::SendScanout(uint32_t scanout_id, uint32_t width, ui
 Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
                                         uint32_t height, const uint8_t* first_pixel,
                                         size_t source_stride) {
+  Result<uint64_t> sent =
+      SendRows(scanout_id, x, y, width, height, first_pixel, source_stride, /*lendable=*/false);
+  if (!sent) return ErrorOf(sent);
+  return {};
+}
+
+Result<uint64_t> DisplayChannel::SendUpdateLending(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                                   uint32_t width, uint32_t height,
+                                                   const uint8_t* first_pixel,
+                                                   size_t source_stride) {
+  return SendRows(scanout_id, x, y, width, height, first_pixel, source_stride, /*lendable=*/true);
+}
+
+Result<uint64_t> DisplayChannel::SendRows(uint32_t scanout_id, uint32_t x, uint32_t y,
+                                          uint32_t width, uint32_t height,
+                                          const uint8_t* first_pixel, size_t source_stride,
+                                          bool lendable) {
   const std::optional<uint32_t> pixel_bytes = UpdatePixelBytes(width, height);
   if (!pixel_bytes) {
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE too large for the message size field");
@@ -437,12 +454,15 @@ Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_
     return MakeError(ErrorKind::kInvalidArgument, "UPDATE rows overlap or are missing");
   }
   const display::Update update{scanout_id, x, y, width, height};
+  const bool contiguous = height == 1 || source_stride == row_bytes;
+  // Rows that follow one another are one piece.
+  const bool lend = lendable && WorthLending(*pixel_bytes, contiguous ? 1 : height);
   iovecs_.clear();
   if (*pixel_bytes == 0) {
     // Header only.
-  } else if (height == 1 || source_stride == row_bytes) {
+  } else if (contiguous) {
     iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel), *pixel_bytes});
-  } else if (height <= IOV_MAX - 1) {  // One iovec is the message header's.
+  } else if (lend || height <= IOV_MAX - 1) {  // One iovec is the message header's.
     for (uint32_t row = 0; row < height; ++row) {
       iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), row_bytes});
     }
@@ -456,33 +476,11 @@ Result<void> DisplayChannel::SendUpdate(uint32_t scanout_id, uint32_t x, uint32_
     }
     iovecs_.push_back(iovec{staging_.data(), *pixel_bytes});
   }
+  if (lend) return SendLentUpdate(update, *pixel_bytes);
   Result<void> sent = SendMessage(Request::kUpdate, BytesOf(update), iovecs_);
-  if (sent) ++statistics_.updates_sent;
-  return sent;
-}
-
-Result<uint64_t> DisplayChannel::SendUpdateLending(uint32_t scanout_id, uint32_t x, uint32_t y,
-                                                   uint32_t width, uint32_t height,
-                                                   const uint8_t* first_pixel,
-                                                   size_t source_stride) {
-  const std::optional<uint32_t> pixel_bytes = UpdatePixelBytes(width, height);
-  const uint32_t row_bytes = width * kBytesPerPixel;  // Fits where pixel_bytes does.
-  const bool contiguous = height == 1 || source_stride == row_bytes;
-  if (!pixel_bytes || first_pixel == nullptr || (!contiguous && source_stride < row_bytes) ||
-      !WorthLending(*pixel_bytes, contiguous ? 1 : height)) {
-    Result<void> sent = SendUpdate(scanout_id, x, y, width, height, first_pixel, source_stride);
-    if (!sent) return ErrorOf(sent);
-    return 0;
-  }
-  iovecs_.clear();
-  if (contiguous) {
-    iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel), *pixel_bytes});
-  } else {
-    for (uint32_t row = 0; row < height; ++row) {
-      iovecs_.push_back(iovec{const_cast<uint8_t*>(first_pixel + row * source_stride), row_bytes});
-    }
-  }
-  return SendLentUpdate(display::Update{scanout_id, x, y, width, height}, *pixel_bytes);
+  if (!sent) return ErrorOf(sent);
+  ++statistics_.updates_sent;
+  return 0;
 }
 
 bool DisplayChannel::WorthLending(uint32_t pixel_bytes, size_t pieces) const {
@@ -547,31 +545,28 @@ Result<bool> DisplayChannel::SpliceRows(std::span<iovec> rows, uint64_t message_
     }
     SkipBytes(rows, static_cast<size_t>(in));
   }
-  if (failed_call == nullptr) {
-    ++statistics_.messages_sent;
-    statistics_.bytes_sent += message_bytes;
-    return true;
-  }
-  const uint64_t sent = message_bytes - rows_bytes + moved;
-  if (error == EPIPE || error == ECONNRESET || error == EAGAIN || error == EWOULDBLOCK) {
-    // The VMM went or stopped reading: as for any send (the message is torn either way).
-    return ErrorOf(SendFailed(Request::kUpdate, error, sent, message_bytes));
-  }
-  // Splicing itself failed (a kernel that cannot splice into this socket, a filter that refuses
-  // the call): the message is finished by copying, and pages are copied from now on.
-  LogWarning("display: %s into the display socket: %s; UPDATE pixels are copied from now on",
-             failed_call, ErrnoText(error).c_str());
-  lending_pipe_read_.reset();
-  lending_pipe_write_.reset();
-  msghdr message{};
-  message.msg_iov = rows.data();
-  message.msg_iovlen = rows.size();
-  if (Result<void> copied = SendAll(message, Request::kUpdate, sent, message_bytes); !copied) {
-    return ErrorOf(copied);
+  if (failed_call != nullptr) {
+    const uint64_t sent = message_bytes - rows_bytes + moved;
+    if (error == EPIPE || error == ECONNRESET || error == EAGAIN || error == EWOULDBLOCK) {
+      // The VMM went or stopped reading: as for any send (the message is torn either way).
+      return ErrorOf(SendFailed(Request::kUpdate, error, sent, message_bytes));
+    }
+    // Splicing itself failed (a kernel that cannot splice into this socket, a filter that refuses
+    // the call): the message is finished by copying, and pages are copied from now on.
+    LogWarning("display: %s into the display socket: %s; UPDATE pixels are copied from now on",
+               failed_call, ErrnoText(error).c_str());
+    lending_pipe_read_.reset();
+    lending_pipe_write_.reset();
+    msghdr message{};
+    message.msg_iov = rows.data();
+    message.msg_iovlen = rows.size();
+    if (Result<void> copied = SendAll(message, Request::kUpdate, sent, message_bytes); !copied) {
+      return ErrorOf(copied);
+    }
   }
   ++statistics_.messages_sent;
   statistics_.bytes_sent += message_bytes;
-  return false;
+  return failed_call == nullptr;
 }
 
 bool DisplayChannel::DrainLendingPipe(size_t bytes) {

@@ -234,6 +234,11 @@ class DisplayChannel {
   // Logs why a send of `request` stopped after `sent` of `total` bytes, detaches, and returns the
   // error.
   Result<void> SendFailed(display::Request request, int error, uint64_t sent, uint64_t total);
+  // SendUpdate, lending the rows' pages where `lendable` and WorthLending say so: the loan, or
+  // 0 when they were copied.
+  Result<uint64_t> SendRows(uint32_t scanout_id, uint32_t x, uint32_t y, uint32_t width,
+                            uint32_t height, const uint8_t* first_pixel, size_t source_stride,
+                            bool lendable);
   bool WorthLending(uint32_t pixel_bytes, size_t pieces) const;
   // A lent UPDATE of the pieces in iovecs_: its loan, or 0 when they ended up copied.
   Result<uint64_t> SendLentUpdate(const display::Update& update, uint32_t pixel_bytes);
